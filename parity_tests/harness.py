@@ -1,0 +1,112 @@
+"""The parity harness: perturb a torch_ref module, convert it, run both frameworks, compare by name.
+
+Use:
+    perturb_(torch_model, seed)                    # every parameter and buffer away from its default
+    load_torch_state_dict(jax_model, torch_model.state_dict())
+    assert_close(jax_out, torch_out, atol, "outputs")  # recursive, named max-abs report
+
+Layouts: torch_ref is NCHW, jrestore NHWC; `to_nhwc` / `to_nchw` convert rank-4 arrays only, and the
+comparison helpers convert rank-4 torch tensors automatically (`layout='NCHW'`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from jrestore.convert import to_numpy
+
+__all__ = ["perturb_", "to_nhwc", "to_nchw", "max_abs_report", "assert_close", "torch_input"]
+
+
+def to_nhwc(x) -> np.ndarray:
+    x = to_numpy(x)
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def to_nchw(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x.transpose(0, 3, 1, 2) if x.ndim == 4 else x
+
+
+def torch_input(x_nhwc) -> torch.Tensor:
+    """A float32 NCHW torch tensor holding the same values as the NHWC array."""
+    return torch.from_numpy(np.ascontiguousarray(to_nchw(np.asarray(x_nhwc, dtype=np.float32))))
+
+
+@torch.no_grad()
+def perturb_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
+    """Move every parameter and buffer of `module` away from its default, in place.
+
+    Zero-initialised tensors (biases, SAGAN gamma) become non-zero, BN statistics become non-trivial
+    (running_var stays positive), PReLU slopes leave 0.25. Never compare two default inits.
+    """
+    g = torch.Generator().manual_seed(seed)
+    for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        if not t.is_floating_point():
+            t.copy_(torch.randint(1, 1000, t.shape, generator=g).to(t.dtype))
+            continue
+        noise = torch.randn(t.shape, generator=g, dtype=t.dtype)
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf == "running_var":
+            t.copy_(torch.rand(t.shape, generator=g, dtype=t.dtype) * 1.5 + 0.5)
+        elif leaf == "running_mean":
+            t.copy_(noise * 0.2)
+        else:
+            spread = float(t.std()) if t.numel() > 1 and float(t.std()) > 0 else 1.0
+            t.add_(noise * scale * spread)
+    return module
+
+
+def _leaves(value, name: str, out: dict) -> dict:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _leaves(v, f"{name}.{k}", out)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _leaves(v, f"{name}_{i}", out)
+    else:
+        out[name] = value
+    return out
+
+
+def max_abs_report(jax_value: Any, torch_value: Any, name: str = "outputs", layout: str = "NCHW") -> dict:
+    """Named max-abs differences, recursing through dicts, lists and tuples.
+
+    Rank-4 torch tensors are taken as `layout` and moved to NHWC before comparing.
+    Returns {leaf_name: {"max_abs", "mean_abs", "argmax", "shape"}}; a shape mismatch is an AssertionError.
+    """
+    j = _leaves(jax_value, name, {})
+    t = _leaves(torch_value, name, {})
+    assert j.keys() == t.keys(), f"{name}: structures differ: {sorted(j)} vs {sorted(t)}"
+    report = {}
+    for key in j:
+        a = np.asarray(j[key], dtype=np.float64)
+        b = to_numpy(t[key])
+        if layout == "NCHW" and b.ndim == 4:
+            b = b.transpose(0, 2, 3, 1)
+        b = np.asarray(b, dtype=np.float64)
+        assert a.shape == b.shape, f"{key}: shape {a.shape} (jax) vs {b.shape} (torch)"
+        diff = np.abs(np.nan_to_num(a) - np.nan_to_num(b))
+        report[key] = {
+            "max_abs": float(diff.max()) if diff.size else 0.0,
+            "mean_abs": float(diff.mean()) if diff.size else 0.0,
+            "argmax": tuple(int(i) for i in np.unravel_index(diff.argmax(), diff.shape)) if diff.size else (),
+            "shape": a.shape,
+            "scale": float(np.abs(b).max()) if b.size else 0.0,
+        }
+    return report
+
+
+def assert_close(jax_value, torch_value, atol: float, name: str = "outputs", *, relative: bool = False,
+                 layout: str = "NCHW") -> dict:
+    """Assert every leaf's max-abs difference is <= atol (times max(1, max|torch|) when `relative`)."""
+    report = max_abs_report(jax_value, torch_value, name, layout)
+    bad = []
+    for key, r in report.items():
+        limit = atol * max(1.0, r["scale"]) if relative else atol
+        if not r["max_abs"] <= limit:
+            bad.append(f"{key}: max_abs {r['max_abs']:.3e} > {limit:.1e} (mean {r['mean_abs']:.2e}, at {r['argmax']}, shape {r['shape']})")
+    assert not bad, "Difference between PyTorch and JAX:\n  " + "\n  ".join(bad)
+    return report

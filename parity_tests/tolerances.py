@@ -1,0 +1,17 @@
+"""Every cross-framework tolerance, in one place (max-abs on float32 values of order 1 unless stated).
+
+CPU float32 with matmul/conv precision pinned to 'highest' on both sides (see conftest.py). Whole models
+allow ordinary float32 rounding through many layers: a different convolution algorithm alone moves
+DnCNN-17 by about 5e-5 (../shared/reference/stack_notes.md).
+"""
+OP = 1e-6  # a single pure op
+LAYER = 1e-5  # one layer / module
+MODEL = 1e-4  # a whole network's output (relative to max(1, max|y|))
+GRADIENT = 1e-4  # gradients, relative to max(1, max|g|) of each tensor
+OPTIMIZER_STEP = 1e-5  # parameters after one optimizer step
+METRIC = 1e-10  # PSNR (dB) / SSIM against the float64 NumPy reference
+METRIC_FLOAT32 = 1e-4  # float32 jnp/torch metric implementations against the float64 reference (dB)
+PSNR_PUBLISHED_DB = 0.01  # per image, against expected_psnr.json
+PSNR_PUBLISHED_MEAN_DB = 0.005
+PSNR_CROSS_FRAMEWORK_DB = 0.001
+CONVERSION = 0.0  # torch -> jrestore -> torch round trip is bit-exact
