@@ -8,6 +8,7 @@ PyTorch's names), and the leaf's kind (see `jrestore.layers.params`) fixes its l
 | ConvKernel           | OIHW -> HWIO, transpose(2, 3, 1, 0) |
 | ConvTransposeKernel  | IOHW -> [kH, kW, in, out], transpose(2, 3, 0, 1) |
 | LinearKernel         | [out, in] -> [in, out], transpose(1, 0) |
+| NonPersistent        | not part of a state dict     |
 | anything else        | unchanged                    |
 
 Checkpoints saved from `nn.DataParallel` carry a `module.` prefix, which is stripped. Models whose
@@ -25,7 +26,7 @@ import numpy as np
 import jax.numpy as jnp
 from flax import nnx
 
-from jrestore.layers.params import ConvKernel, ConvTransposeKernel, LinearKernel
+from jrestore.layers.params import ConvKernel, ConvTransposeKernel, LinearKernel, NonPersistent
 
 __all__ = ["ConversionError", "load_torch_state_dict", "torch_state_dict", "to_numpy", "PERMUTATIONS"]
 
@@ -57,7 +58,7 @@ def _perms(variable) -> tuple | None:
 def _model_leaves(model: nnx.Module) -> "OrderedDict[str, nnx.Variable]":
     leaves = OrderedDict()
     for path, node in nnx.iter_graph(model):
-        if isinstance(node, nnx.Variable) and node.get_value() is not None:
+        if isinstance(node, nnx.Variable) and not isinstance(node, NonPersistent) and node.get_value() is not None:
             leaves[".".join(str(p) for p in path)] = node
     return leaves
 

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "torch_uniform", "torch_default_weight", "torch_default_bias"]
+__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "NonPersistent", "torch_uniform", "torch_default_weight", "torch_default_bias"]
 
 
 class ConvKernel(nnx.Param):
@@ -32,6 +32,11 @@ class ConvTransposeKernel(nnx.Param):
 
 class LinearKernel(nnx.Param):
     """A dense kernel stored [in, out]; PyTorch stores [out, in]."""
+
+
+class NonPersistent(nnx.Variable):
+    """A constant buffer kept out of state dicts, like `register_buffer(..., persistent=False)` in PyTorch
+    (e.g. a fixed sampling matrix that checkpoints do not carry). Not trained, not converted."""
 
 
 def torch_uniform(key: jax.Array, shape, bound: float, dtype=jnp.float32) -> jax.Array:

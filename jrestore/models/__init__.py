@@ -1,1 +1,28 @@
-"""jrestore.models."""
+"""Model zoo: one file per paper family; every model is registered under the name torch_ref uses.
+
+    jrestore.models.names()                    -> ['dncnn', 'espcn', ...]
+    jrestore.models.get('dncnn', num_feat=32)  -> an NNX module (rngs defaults to nnx.Rngs(0))
+"""
+from __future__ import annotations
+
+from flax import nnx
+
+from jrestore.models._registry import MODELS
+
+# Explicit imports register each family (no directory scanning).
+# (families are added here as they land)
+
+__all__ = ["get", "names", "arguments"]
+
+
+def names() -> list[str]:
+    return MODELS.names()
+
+
+def arguments(name: str) -> list[str]:
+    return MODELS.arguments(name)
+
+
+def get(name: str, *, rngs: nnx.Rngs | None = None, **kwargs) -> nnx.Module:
+    """Build model `name`; unknown names or arguments raise ValueError listing the valid ones."""
+    return MODELS.get(name, rngs=rngs if rngs is not None else nnx.Rngs(0), **kwargs)

@@ -1,1 +1,24 @@
-"""torch_ref.models."""
+"""PyTorch twins of jrestore.models, registered under the same names with the same constructor arguments."""
+from __future__ import annotations
+
+import torch
+
+from torch_ref.models._registry import MODELS
+
+# Explicit imports register each family.
+# (families are added here as they land)
+
+__all__ = ["get", "names", "arguments"]
+
+
+def names() -> list[str]:
+    return MODELS.names()
+
+
+def arguments(name: str) -> list[str]:
+    return MODELS.arguments(name)
+
+
+def get(name: str, **kwargs) -> torch.nn.Module:
+    """Build model `name`; unknown names or arguments raise ValueError listing the valid ones."""
+    return MODELS.get(name, **kwargs)

@@ -1,0 +1,5 @@
+import sys
+
+from jrestore.cli import main
+
+sys.exit(main())

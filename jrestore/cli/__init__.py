@@ -1,0 +1,35 @@
+"""The `jrestore` command line: one module per subcommand, each exposing `add_parser(sub)` and `run(args)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module in jrestore.cli (imported lazily so `jrestore --help` stays fast)
+COMMANDS = {
+    "demo": "Offline demonstration on package-shipped images, in JAX and PyTorch side by side",
+    "verify": "Cross-framework verification of a model (and optionally a checkpoint): per-layer max-abs table",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jrestore", description="Image restoration in JAX/Flax with a PyTorch twin.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"jrestore.cli.{name}")
+        module.add_parser(sub.add_parser(name, help=help_text, description=help_text))
+        modules[name] = module
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback
+        print(f"jrestore {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

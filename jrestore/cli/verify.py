@@ -1,0 +1,115 @@
+"""`jrestore verify`: cross-framework verification of one model (and optionally a checkpoint).
+
+Builds the torch_ref model (from --weights, else from randomly perturbed parameters and buffers),
+converts it to jrestore by rule, runs both on the same inputs in eval and train mode, compares the loss
+gradients and one Adam step, and prints a per-layer table of max-abs differences.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import sys
+
+
+def add_parser(p):
+    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
+    p.add_argument("--weights", help="a PyTorch state-dict file (.pth/.pt/.pkl, loaded with weights_only=True) or .safetensors")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def load_weights(path: str) -> dict:
+    """A PyTorch state dict from `path`, never unpickling arbitrary code; 'module.' prefixes stripped."""
+    import torch
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--weights: no such file {path}")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+        state = load_file(path)
+    else:
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as err:  # pickle needing arbitrary code, truncation, not a torch file
+            raise ValueError(f"--weights: cannot load {path} safely (weights_only=True): {err}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def run(args) -> int:
+    import numpy as np
+    import jrestore.models
+    import torch_ref.models
+
+    jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
+    from parity_tests import tolerances
+    from parity_tests.cases import CASES
+    from parity_tests.layer_trace import layer_table
+    from parity_tests.model_parity import _to_torch, build_pair, compare_model
+    import jax.numpy as jnp
+
+    kwargs = parse_sets(args.set)
+    case = CASES[args.model]
+    kwargs = {**case.full, **kwargs}
+    weights = load_weights(args.weights) if args.weights else None
+    inputs = case.inputs(np.random.default_rng(args.seed), True)
+    result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
+                           grad=case.grad, atol=case.atol, weights=weights)
+    tm, jm = build_pair(args.model, kwargs, args.seed, weights)
+    tm.eval(); jm.eval()
+    rows = layer_table(tm, jm, [_to_torch(x) for x in inputs], [jnp.asarray(x) for x in inputs])
+    first_bad = next((r["layer"] for r in rows if r["max_abs"] > case.atol * max(1.0, r["scale"])), None)
+    summary = {
+        "model": args.model,
+        "kwargs": kwargs,
+        "perturbed": weights is None,
+        "weights": args.weights,
+        "inputs": [list(np.shape(x)) for x in inputs],
+        "max_abs_diff": result["eval"]["max_abs"],
+        "max_abs_diff_train": result["train"]["max_abs"] if "train" in result else None,
+        "grad_max_abs_diff": result["grad"]["max_abs"] if "grad" in result else None,
+        "adam_step_max_abs_diff": result["adam"]["max_abs"] if "adam" in result else None,
+        "tolerance": {"model": case.atol, "gradient": tolerances.GRADIENT, "optimizer_step": tolerances.OPTIMIZER_STEP,
+                      "relative_to": "max(1, max|torch output|)"},
+        "first_layer_over_tolerance": first_bad,
+        "ok": bool(result["ok"]),
+        "layers": rows,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_tables(summary, result)
+    return 0 if summary["ok"] else 1
+
+
+def _print_tables(summary: dict, result: dict) -> None:
+    print(f"model {summary['model']}  {summary['kwargs']}  inputs {summary['inputs']}  "
+          f"{'perturbed random weights' if summary['perturbed'] else summary['weights']}")
+    print(f"\n{'layer':<40} {'shape':<22} {'max |jax - torch|':>18} {'max |torch|':>12}")
+    for r in summary["layers"]:
+        mark = "  <-- first over tolerance" if r["layer"] == summary["first_layer_over_tolerance"] else ""
+        print(f"{r['layer']:<40} {str(r['shape']):<22} {r['max_abs']:>18.3e} {r['scale']:>12.4g}{mark}")
+    print(f"\n{'check':<8} {'max abs diff':>14} {'max rel':>10} {'tolerance':>10}  status")
+    for check in ("eval", "train", "grad", "adam"):
+        if check in result:
+            s = result[check]
+            tol = summary["tolerance"]["gradient" if check == "grad" else "optimizer_step" if check == "adam" else "model"]
+            status = "ok" if s["ok"] else f"FAIL at {s['first_bad']}"
+            print(f"{check:<8} {s['max_abs']:>14.3e} {s['max_rel']:>10.2e} {tol:>10.0e}  {status}")
+    print(f"\n{'OK' if summary['ok'] else 'MISMATCH'}: {summary['model']}", file=sys.stdout)

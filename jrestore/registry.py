@@ -1,0 +1,50 @@
+"""A tiny name -> constructor registry, shared by jrestore and torch_ref (framework-free).
+
+Registration of a duplicate name is an error; `get` rejects unknown names and unknown constructor
+arguments with a ValueError listing the valid ones.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, Callable] = {}
+
+    def register(self, name: str) -> Callable:
+        def deco(obj):
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._items[name] = obj
+            return obj
+        return deco
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def lookup(self, name: str) -> Callable:
+        if name not in self._items:
+            raise ValueError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}")
+        return self._items[name]
+
+    def arguments(self, name: str) -> list[str]:
+        """Constructor argument names (keyword-settable, excluding framework plumbing such as `rngs`)."""
+        sig = inspect.signature(self.lookup(name))
+        return [p for p, v in sig.parameters.items()
+                if p not in ("self", "rngs") and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
+
+    def get(self, name: str, **kwargs):
+        factory = self.lookup(name)
+        valid = self.arguments(name)
+        unknown = [k for k in kwargs if k not in valid and k != "rngs"]
+        if unknown:
+            raise ValueError(f"{self.kind} {name!r} got unknown argument(s) {unknown}; valid: {valid}")
+        return factory(**kwargs)

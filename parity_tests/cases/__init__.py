@@ -1,0 +1,12 @@
+"""Parity cases for every registered model: one module per model family, merged here.
+
+Each family module defines `CASES = {registry_name: ModelCase(...)}`.
+"""
+from parity_tests.model_parity import ModelCase
+
+CASES: dict[str, ModelCase] = {}
+# Family modules are imported explicitly as they land:
+for _module in ():
+    overlap = CASES.keys() & _module.CASES.keys()
+    assert not overlap, f"duplicate parity cases {overlap}"
+    CASES.update(_module.CASES)

@@ -1,0 +1,145 @@
+"""Whole-model parity: one torch_ref model, perturbed, converted, run in both frameworks.
+
+`compare_model(name, kwargs, inputs)` checks, in order:
+  eval   - outputs in eval mode;
+  train  - outputs in train mode and the updated buffers (BatchNorm running statistics);
+  grad   - the loss value and every parameter gradient (loss = sum over outputs of mean(out**2));
+  adam   - every parameter after one Adam step (torch.optim.Adam vs optax.adam, same hyper-parameters).
+It returns a report dict; `jrestore verify` prints it and the parity tests assert on it.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+from flax import nnx
+
+import jrestore.models
+import torch_ref.models
+from jrestore.convert import load_torch_state_dict, torch_state_dict
+from parity_tests import tolerances
+from parity_tests.harness import max_abs_report, perturb_, to_nchw
+
+__all__ = ["ModelCase", "compare_model", "build_pair", "ADAM_LR"]
+
+ADAM_LR = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """How to exercise one registered model.
+
+    small: constructor kwargs for the fast parity case; full: the default-size case (usually {}).
+    inputs(rng, full) -> tuple of NHWC float32 NumPy arrays (rank-4 arrays go to torch as NCHW).
+    train_mode: whether the model has a meaningful train mode (BatchNorm); eval is always checked.
+    """
+
+    small: dict
+    inputs: Callable[[np.random.Generator, bool], tuple]
+    full: dict = field(default_factory=dict)
+    train_mode: bool = True
+    grad: bool = True
+    atol: float = tolerances.MODEL
+
+
+def _to_torch(x: np.ndarray) -> torch.Tensor:
+    x = np.asarray(x)
+    return torch.from_numpy(np.ascontiguousarray(to_nchw(x) if x.ndim == 4 else x))
+
+
+def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = None):
+    """torch_ref model (from `weights` or perturbed away from its init) and the converted jrestore model."""
+    tm = torch_ref.models.get(name, **kwargs)
+    if weights is not None:
+        tm.load_state_dict(weights)
+    else:
+        perturb_(tm, seed)
+    jm = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
+    load_torch_state_dict(jm, tm.state_dict(), source=f"torch_ref.models.get({name!r})")
+    return tm, jm
+
+
+def _loss_torch(out) -> torch.Tensor:
+    leaves = [out] if isinstance(out, torch.Tensor) else jax.tree_util.tree_leaves(out)
+    return sum((leaf.float() ** 2).mean() for leaf in leaves)
+
+
+def _loss_jax(out):
+    return sum(jnp.mean(leaf ** 2) for leaf in jax.tree_util.tree_leaves(out))
+
+
+def _as_state_dict_of(jm: nnx.Module, graphdef, params, rest) -> dict:
+    """Torch-layout arrays of `params` (e.g. gradients) placed into a copy of the model's structure."""
+    return torch_state_dict(nnx.merge(graphdef, params, rest, copy=True))
+
+
+def _summary(report: dict, atol: float) -> dict:
+    worst = max((r["max_abs"] / max(1.0, r["scale"]) for r in report.values()), default=0.0)
+    first_bad = next((k for k, r in report.items() if r["max_abs"] > atol * max(1.0, r["scale"])), None)
+    return {"max_abs": max((r["max_abs"] for r in report.values()), default=0.0), "max_rel": worst,
+            "first_bad": first_bad, "ok": first_bad is None, "leaves": report}
+
+
+def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
+                  grad: bool = True, atol: float = tolerances.MODEL, weights: dict | None = None) -> dict:
+    """Run every parity check; returns {'eval': summary, 'train': ..., 'grad': ..., 'adam': ..., 'ok': bool}."""
+    tm, jm = build_pair(name, kwargs, seed, weights)
+    t_in = [_to_torch(x) for x in inputs]
+    j_in = [jnp.asarray(x) for x in inputs]
+    result = {}
+
+    tm.eval(); jm.eval()
+    with torch.no_grad():
+        t_out = tm(*t_in)
+    result["eval"] = _summary(max_abs_report(jm(*j_in), t_out, "eval"), atol)
+
+    if train_mode:
+        tm_t, jm_t = copy.deepcopy(tm), nnx.clone(jm)
+        tm_t.train(); jm_t.train()
+        with torch.no_grad():
+            t_out = tm_t(*t_in)
+        j_out = jm_t(*j_in)
+        outs = max_abs_report(j_out, t_out, "train")
+        bufs = max_abs_report(dict(torch_state_dict(jm_t)), {k: v for k, v in tm_t.state_dict().items()}, "state",
+                              layout="none")
+        result["train"] = _summary({**outs, **bufs}, atol)
+
+    if grad:
+        tm_g, jm_g = copy.deepcopy(tm), nnx.clone(jm)
+        mode = "train" if train_mode else "eval"
+        getattr(tm_g, mode)(); getattr(jm_g, mode)()
+        t_loss = _loss_torch(tm_g(*t_in))
+        tm_g.zero_grad()
+        t_loss.backward()
+        t_grads = {k: p.grad for k, p in tm_g.named_parameters() if p.grad is not None}
+        graphdef, params, rest = nnx.split(jm_g, nnx.Param, ...)
+
+        def loss_fn(p):
+            m = nnx.merge(graphdef, p, rest, copy=True)
+            return _loss_jax(m(*j_in))
+
+        j_loss, j_grads = jax.value_and_grad(loss_fn)(params)
+        j_grad_sd = _as_state_dict_of(jm_g, graphdef, j_grads, rest)
+        report = max_abs_report({k: j_grad_sd[k] for k in t_grads}, t_grads, "grad", layout="none")
+        report["loss"] = max_abs_report(float(j_loss), float(t_loss), "loss")["loss"]
+        result["grad"] = _summary(report, tolerances.GRADIENT)
+
+        # One Adam step from the same gradients.
+        opt = torch.optim.Adam([p for p in tm_g.parameters() if p.grad is not None], lr=ADAM_LR)
+        opt.step()
+        tx = optax.adam(ADAM_LR)
+        updates, _ = tx.update(j_grads, tx.init(params), params)
+        new_params = optax.apply_updates(params, updates)
+        j_sd = _as_state_dict_of(jm_g, graphdef, new_params, rest)
+        t_sd = dict(tm_g.named_parameters())
+        report = max_abs_report({k: j_sd[k] for k in t_grads}, {k: t_sd[k] for k in t_grads}, "adam", layout="none")
+        result["adam"] = _summary(report, tolerances.OPTIMIZER_STEP)
+
+    result["ok"] = all(v["ok"] for v in result.values() if isinstance(v, dict))
+    return result
