@@ -37,7 +37,9 @@ class Registry:
 
     def arguments(self, name: str) -> list[str]:
         """Constructor argument names (keyword-settable, excluding framework plumbing such as `rngs`)."""
-        sig = inspect.signature(self.lookup(name))
+        obj = self.lookup(name)
+        # an nnx.Module class reports its metaclass's (*args, **kwargs): read __init__ instead
+        sig = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
         return [p for p, v in sig.parameters.items()
                 if p not in ("self", "rngs") and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
 

@@ -35,15 +35,25 @@ def torch_input(x_nhwc) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(to_nchw(np.asarray(x_nhwc, dtype=np.float32))))
 
 
+# Leaves that must stay positive: a negative soft threshold makes the shrinkage jump by 2|theta| at 0, so
+# one float32 rounding that flips a sign moves an output by O(theta) and no tolerance can hold.
+POSITIVE_LEAVES = {"soft_thr"}
+
+
 @torch.no_grad()
 def perturb_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
     """Move every parameter and buffer of `module` away from its default, in place.
 
     Zero-initialised tensors (biases, SAGAN gamma) become non-zero, BN statistics become non-trivial
-    (running_var stays positive), PReLU slopes leave 0.25. Never compare two default inits.
+    (running_var stays positive), PReLU slopes leave 0.25. Non-persistent buffers (constants outside the
+    state dict) are left alone. The result depends only on `seed` and the module's initial values.
+    Never compare two default inits.
     """
     g = torch.Generator().manual_seed(seed)
+    persistent = module.state_dict().keys()  # non-persistent buffers are constants the other side rebuilds
     for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        if name not in persistent:
+            continue
         if not t.is_floating_point():
             t.copy_(torch.randint(1, 1000, t.shape, generator=g).to(t.dtype))
             continue
@@ -56,6 +66,8 @@ def perturb_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torc
         else:
             spread = float(t.std()) if t.numel() > 1 and float(t.std()) > 0 else 1.0
             t.add_(noise * scale * spread)
+            if leaf in POSITIVE_LEAVES:
+                t.abs_()
     return module
 
 

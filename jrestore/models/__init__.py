@@ -10,7 +10,7 @@ from flax import nnx
 from jrestore.models._registry import MODELS
 
 # Explicit imports register each family (no directory scanning).
-# (families are added here as they land)
+from jrestore.models import classical_cs, ista_net  # noqa: F401  compressed sensing
 
 __all__ = ["get", "names", "arguments"]
 

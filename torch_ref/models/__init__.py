@@ -6,7 +6,7 @@ import torch
 from torch_ref.models._registry import MODELS
 
 # Explicit imports register each family.
-# (families are added here as they land)
+from torch_ref.models import classical_cs, ista_net  # noqa: F401  compressed sensing
 
 __all__ = ["get", "names", "arguments"]
 
