@@ -5,7 +5,7 @@ import torch
 from flax import nnx
 
 from jrestore.convert import ConversionError, load_torch_state_dict, torch_state_dict
-from jrestore.layers import Conv2d, ConvTranspose2d
+from jrestore.layers import BatchNorm2d, Conv2d, ConvTranspose2d
 from parity_tests.harness import perturb_
 
 
@@ -33,6 +33,22 @@ def test_roundtrip_is_bit_exact():
     for k in ref:
         np.testing.assert_array_equal(back[k], ref[k].numpy(), err_msg=k)
         assert back[k].dtype == ref[k].numpy().dtype
+
+
+def test_loaded_state_does_not_alias_torch_memory():
+    t = torch.nn.BatchNorm2d(4)
+    j = load_torch_state_dict(BatchNorm2d(4, rngs=nnx.Rngs(0)), perturb_(t, seed=2).state_dict())
+    before = np.array(j.running_mean[...])
+    t.train()
+    t(torch.randn(2, 4, 5, 3) * 3 + 1)  # updates running stats in place
+    np.testing.assert_array_equal(np.asarray(j.running_mean[...]), before)
+
+
+def test_batchnorm_buffers_round_trip():
+    t = perturb_(torch.nn.BatchNorm2d(6, eps=1e-4, momentum=0.9), seed=4)
+    back = torch_state_dict(load_torch_state_dict(BatchNorm2d(6, eps=1e-4, momentum=0.9, rngs=nnx.Rngs(0)), t.state_dict()))
+    for k, v in t.state_dict().items():
+        np.testing.assert_array_equal(back[k], v.numpy(), err_msg=k)  # num_batches_tracked comes back as int32
 
 
 def test_module_prefix_is_stripped():

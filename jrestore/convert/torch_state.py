@@ -108,7 +108,8 @@ def load_torch_state_dict(model: nnx.Module, state_dict: Mapping, *, source: str
         perms = _perms(variable)
         if perms is not None:
             array = array.transpose(perms[0])
-        variable.set_value(jnp.asarray(array, dtype=variable.get_value().dtype))
+        # a copy: jnp.asarray may alias the torch tensor's memory, which torch later updates in place
+        variable.set_value(jnp.array(array, dtype=variable.get_value().dtype, copy=True))
     return model
 
 

@@ -13,13 +13,16 @@ to PyTorch `state_dict` keys. Leaves keep PyTorch's names (`weight`, `bias`, `ru
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "NonPersistent", "torch_uniform", "torch_default_weight", "torch_default_bias"]
+__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "NonPersistent", "random_uniform", "random_normal",
+           "torch_uniform", "torch_default_weight", "torch_default_bias"]
 
 
 class ConvKernel(nnx.Param):
@@ -39,8 +42,37 @@ class NonPersistent(nnx.Variable):
     (e.g. a fixed sampling matrix that checkpoints do not carry). Not trained, not converted."""
 
 
+_BLOCK = 1 << 16
+
+
+@functools.partial(jax.jit, static_argnames="kind")
+def _block(key: jax.Array, kind: str) -> jax.Array:
+    return jax.random.uniform(key, (_BLOCK,)) if kind == "uniform" else jax.random.normal(key, (_BLOCK,))
+
+
+def _sample(key: jax.Array, shape, kind: str) -> jax.Array:
+    # Eager jax.random compiles a sampler for every distinct shape (about a second each on a CPU), which
+    # dominated model construction; fixed-size blocks compile once and are cut to shape on the host.
+    shape = tuple(shape)
+    if isinstance(key, jax.core.Tracer):  # built under a transformation: no host round trip possible
+        return jax.random.uniform(key, shape) if kind == "uniform" else jax.random.normal(key, shape)
+    n = math.prod(shape)
+    blocks = [np.asarray(_block(jax.random.fold_in(key, i), kind)) for i in range(max(1, -(-n // _BLOCK)))]
+    return jnp.asarray(np.concatenate(blocks)[:n].reshape(shape))
+
+
+def random_uniform(key: jax.Array, shape, minval: float = 0.0, maxval: float = 1.0, dtype=jnp.float32) -> jax.Array:
+    """U(minval, maxval) samples of `shape`, drawn from `key` (deterministic for a key)."""
+    return (minval + (maxval - minval) * _sample(key, shape, "uniform")).astype(dtype)
+
+
+def random_normal(key: jax.Array, shape, mean: float = 0.0, std: float = 1.0, dtype=jnp.float32) -> jax.Array:
+    """N(mean, std^2) samples of `shape`, drawn from `key` (deterministic for a key)."""
+    return (mean + std * _sample(key, shape, "normal")).astype(dtype)
+
+
 def torch_uniform(key: jax.Array, shape, bound: float, dtype=jnp.float32) -> jax.Array:
-    return jax.random.uniform(key, shape, dtype, minval=-bound, maxval=bound)
+    return random_uniform(key, shape, -bound, bound, dtype)
 
 
 def torch_default_weight(key: jax.Array, shape, fan_in: int, dtype=jnp.float32) -> jax.Array:

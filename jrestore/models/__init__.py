@@ -11,6 +11,7 @@ from jrestore.models._registry import MODELS
 
 # Explicit imports register each family (no directory scanning).
 from jrestore.models import classical_cs, ista_net  # noqa: F401  compressed sensing
+from jrestore.models import espcn, srcnn, srresnet  # noqa: F401  super-resolution
 
 __all__ = ["get", "names", "arguments"]
 

@@ -7,6 +7,7 @@ from torch_ref.models._registry import MODELS
 
 # Explicit imports register each family.
 from torch_ref.models import classical_cs, ista_net  # noqa: F401  compressed sensing
+from torch_ref.models import espcn, srcnn, srresnet  # noqa: F401  super-resolution
 
 __all__ = ["get", "names", "arguments"]
 

@@ -1,0 +1,72 @@
+"""Sequential paths, residual blocks and the depthwise-separable conv against explicit compositions."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jrestore.convert import torch_state_dict
+from jrestore.layers import (BatchNorm2d, Conv2d, DepthwiseSeparableConv2d, PReLU, ReLU, ResidualBlockNoBN,
+                             Sequential, SRResNetBlock)
+from parity_tests.tolerances import LAYER
+
+X = jnp.asarray(np.random.default_rng(0).normal(size=(2, 17, 15, 6)), jnp.float32)
+
+
+class _Net(nnx.Module):
+    def __init__(self, rngs):
+        self.body = Sequential(Conv2d(6, 6, 3, padding=1, rngs=rngs), ReLU(), BatchNorm2d(6), PReLU())
+
+
+def test_sequential_paths_are_torch_keys():
+    keys = sorted(torch_state_dict(_Net(nnx.Rngs(0))))
+    assert keys == ["body.0.bias", "body.0.weight", "body.2.bias", "body.2.num_batches_tracked",
+                    "body.2.running_mean", "body.2.running_var", "body.2.weight", "body.3.weight"]
+    seq = _Net(nnx.Rngs(0)).body
+    ref = seq[3](seq[2](jnp.maximum(seq[0](X), 0)))
+    np.testing.assert_array_equal(np.asarray(nnx.clone(seq)(X)), np.asarray(ref))
+    assert len(seq) == 4 and isinstance(seq[-1], PReLU)
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected a callable layer, got int"):
+        Sequential(ReLU(), 3)
+
+
+def test_residual_block_no_bn_is_identity_plus_scaled_branch():
+    blk = ResidualBlockNoBN(6, res_scale=0.3, rngs=nnx.Rngs(0))
+    branch = blk.conv2(jnp.maximum(blk.conv1(X), 0))
+    np.testing.assert_allclose(np.asarray(blk(X)), np.asarray(X + 0.3 * branch), rtol=0, atol=LAYER)
+    assert sorted(torch_state_dict(blk)) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight"]
+
+
+def test_residual_block_no_bn_init_is_basicsr():
+    # BasicSR default_init_weights(..., 0.1): kaiming_normal (fan_in, gain sqrt(2)) x 0.1, zero bias
+    blk = ResidualBlockNoBN(64, rngs=nnx.Rngs(0))
+    w = np.asarray(blk.conv1.weight[...])
+    assert abs(w.std() / (0.1 * math.sqrt(2 / (64 * 9))) - 1) < 0.03
+    np.testing.assert_array_equal(np.asarray(blk.conv2.bias[...]), 0.0)
+    w_default = np.asarray(ResidualBlockNoBN(64, pytorch_init=True, rngs=nnx.Rngs(0)).conv1.weight[...])
+    assert abs(w_default.std() / (1 / math.sqrt(3 * 64 * 9)) - 1) < 0.03
+
+
+def test_srresnet_block_composition_and_modes():
+    blk = SRResNetBlock(6, rngs=nnx.Rngs(0))
+    assert float(blk.prelu.weight[...].squeeze()) == 0.25 and blk.prelu.weight[...].shape == (1,)
+    blk.eval()
+    ref = X + blk.bn2(blk.conv2(blk.prelu(blk.bn1(blk.conv1(X)))))
+    np.testing.assert_allclose(np.asarray(blk(X)), np.asarray(ref), rtol=0, atol=LAYER)
+    blk.train()
+    blk(X)
+    assert int(blk.bn1.num_batches_tracked[...]) == 1 and int(blk.bn2.num_batches_tracked[...]) == 1
+
+
+def test_depthwise_separable_equals_its_two_convs():
+    m = DepthwiseSeparableConv2d(6, 4, kernel_size=5, padding=2, rngs=nnx.Rngs(0))
+    assert m.depthwise.groups == 6 and m.depthwise.weight[...].shape == (5, 5, 1, 6)
+    assert m.pointwise.weight[...].shape == (1, 1, 6, 4)
+    # depthwise = each channel convolved with its own kernel: compare with per-channel convolutions
+    per_channel = [jax.lax.conv_general_dilated(X[..., c:c + 1], m.depthwise.weight[..., c:c + 1], (1, 1),
+                                                ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                   + m.depthwise.bias[c] for c in range(6)]
+    ref = m.pointwise(jnp.concatenate(per_channel, axis=-1))
+    np.testing.assert_allclose(np.asarray(m(X)), np.asarray(ref), rtol=0, atol=LAYER)

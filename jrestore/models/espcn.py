@@ -1,0 +1,62 @@
+"""ESPCN: super-resolution by an efficient sub-pixel convolution (the LR image goes in, no pre-upsampling).
+
+Paper: W. Shi, J. Caballero, F. Huszar, J. Totz, A. P. Aitken, R. Bishop, D. Rueckert, Z. Wang,
+"Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel Convolutional Neural
+Network", CVPR 2016. Numerics match yjn870/ESPCN-pytorch `models.py`; its state dicts load by rule
+(`first_part.{0,2}`, `last_part.0`).
+
+Parity notes:
+- 5x5 (64) - tanh - 3x3 (32) - tanh - 3x3 (C * r^2) - pixel shuffle, all with padding k//2.
+- The pixel shuffle uses PyTorch's channel order (c, i, j) (`out[c, h*r+i, w*r+j] = in[c*r*r + i*r + j]`,
+  B3), not TensorFlow's depth_to_space order, so PyTorch weights convert without a channel permutation.
+- Init as yjn870: the sub-pixel conv N(0, 0.001), the other convs N(0, 2 / (out * k * k)), zero biases
+  (yjn870 picks the sub-pixel conv by `in_channels == 32`; both frameworks here pick it by position).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+from flax import nnx
+
+from jrestore._validate import check_image
+from jrestore.layers.activation import Tanh
+from jrestore.layers.blocks import Sequential
+from jrestore.layers.conv import Conv2d
+from jrestore.layers.init import init_weights, kaiming_normal, normal
+from jrestore.layers.upsample import PixelShuffle
+from jrestore.models._registry import register
+from jrestore.models.srcnn import check_int
+
+__all__ = ["ESPCN", "check_espcn_args"]
+
+
+def check_espcn_args(scale_factor: int, num_channels: int) -> None:
+    check_int(scale_factor, "scale_factor")
+    check_int(num_channels, "num_channels")
+
+
+@register("espcn")
+class ESPCN(nnx.Module):
+    """ESPCN: LR x [B, H, W, C] float32 -> HR [B, H * scale_factor, W * scale_factor, C].
+
+    Args: scale_factor (integer >= 1, default 3), num_channels (1 for Y).
+    """
+
+    def __init__(self, scale_factor: int = 3, num_channels: int = 1, *, rngs: nnx.Rngs):
+        check_espcn_args(scale_factor, num_channels)
+        self.scale_factor, self.num_channels = scale_factor, num_channels
+        self.first_part = Sequential(
+            Conv2d(num_channels, 64, 5, padding=2, rngs=rngs), Tanh(),
+            Conv2d(64, 32, 3, padding=1, rngs=rngs), Tanh())
+        self.last_part = Sequential(
+            Conv2d(32, num_channels * scale_factor ** 2, 3, padding=1, rngs=rngs), PixelShuffle(scale_factor))
+        # yjn870: N(0, 2 / (out * k * k)) = kaiming_normal_(mode='fan_out') for the feature convs, N(0, 0.001)
+        # for the sub-pixel conv, zero biases.
+        init_weights([self.first_part[0], self.first_part[2]], functools.partial(kaiming_normal, mode="fan_out"),
+                     key=rngs.params(), bias_fill=0.0)
+        init_weights(self.last_part[0], functools.partial(normal, std=0.001), key=rngs.params(), bias_fill=0.0)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        check_image(x, "x", channels=self.num_channels)
+        return self.last_part(self.first_part(x))
