@@ -1,0 +1,1 @@
+"""Evaluation under the papers' protocols, in jrestore and in torch_ref side by side."""

@@ -1,0 +1,69 @@
+"""Twins of jrestore.ops.resize on NCHW tensors.
+
+imresize_matlab applies the same float64 contribution matrices (jrestore.ops.resize.matlab_weights, one
+definition) with torch.einsum; the other resizes are PyTorch's own F.interpolate, the reference semantics.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jrestore._validate import check_image, check_positive
+from jrestore.ops.resize import matlab_weights, resolve_size
+
+__all__ = ["imresize_matlab", "resize_bicubic_torch", "resize_bicubic_pil", "resize_bilinear_torch",
+           "resize_nearest_exact", "quantize_uint8"]
+
+
+def _hw(x) -> tuple[int, int]:
+    check_image(x, "x", layout="NCHW", rank=(3, 4))
+    return x.shape[-2], x.shape[-1]
+
+
+def imresize_matlab(x: torch.Tensor, scale=None, size=None, antialias: bool = True) -> torch.Tensor:
+    """MATLAB-compatible bicubic imresize. x: [B, C, H, W] or [C, H, W] float."""
+    h, w = _hw(x)
+    (oh, ow), (sh, sw) = resolve_size((h, w), scale, size)
+    wh = torch.from_numpy(matlab_weights(h, oh, sh, antialias)).to(x.dtype)
+    ww = torch.from_numpy(matlab_weights(w, ow, sw, antialias)).to(x.dtype)
+    y = torch.einsum("oh,...hw->...ow", wh, x)
+    return torch.einsum("pw,...ow->...op", ww, y)
+
+
+def _interpolate(x, scale, size, mode: str, antialias: bool):
+    h, w = _hw(x)
+    if scale is not None and size is None:
+        sh, sw = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
+        check_positive(sh, "scale"), check_positive(sw, "scale")
+        size = (int(math.floor(h * sh)), int(math.floor(w * sw)))
+    (oh, ow), _ = resolve_size((h, w), None, size)
+    batched = x if x.dim() == 4 else x[None]
+    kwargs = {} if mode == "nearest-exact" else {"align_corners": False}
+    y = F.interpolate(batched, size=(oh, ow), mode=mode, antialias=antialias, **kwargs)
+    return y if x.dim() == 4 else y[0]
+
+
+def resize_bicubic_torch(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
+    """F.interpolate(mode='bicubic', align_corners=False): a=-0.75, clamped edges, no antialias."""
+    return _interpolate(x, scale, size, "bicubic", antialias=False)
+
+
+def resize_bicubic_pil(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
+    """F.interpolate(mode='bicubic', antialias=True) = PIL float BICUBIC."""
+    return _interpolate(x, scale, size, "bicubic", antialias=True)
+
+
+def resize_bilinear_torch(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
+    return _interpolate(x, scale, size, "bilinear", antialias=False)
+
+
+def resize_nearest_exact(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
+    return _interpolate(x, scale, size, "nearest-exact", antialias=False)
+
+
+def quantize_uint8(x: torch.Tensor) -> torch.Tensor:
+    """round(clip(x, 0, 1) * 255) / 255 (half-to-even)."""
+    return torch.round(torch.clamp(x, 0.0, 1.0) * 255.0) / 255.0
