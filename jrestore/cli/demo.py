@@ -79,7 +79,7 @@ def _wiener_rows():
 
 def _set5_rows():
     from jrestore.data.paths import data_dir
-    from jrestore.eval_bicubic import set5_bicubic
+    from jrestore.evaluation.bicubic import evaluate_bicubic
 
     root = data_dir()
     if root is None:
@@ -87,8 +87,9 @@ def _set5_rows():
     expected = json.loads((root / "expected_psnr.json").read_text())["bicubic_set5_selfexsr"]
     rows = []
     for s in (2, 3, 4):
-        res = set5_bicubic(root / "sr" / "Set5", s)
-        rows.append({"scale": s, "psnr_jax": res["jax"], "psnr_torch": res["torch"], "expected": expected[f"x{s}"]})
+        res = evaluate_bicubic(root / "sr" / "Set5", s)
+        rows.append({"scale": s, "psnr_jax": res["jax"]["mean_psnr"], "psnr_torch": res["torch"]["mean_psnr"],
+                     "expected": expected[f"x{s}"]})
     return rows
 
 
