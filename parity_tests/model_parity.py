@@ -53,16 +53,20 @@ def _to_torch(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(to_nchw(x) if x.ndim == 4 else x))
 
 
-def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = None):
-    """torch_ref model (from `weights` or perturbed away from its init) and the converted jrestore model."""
+def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = None, source: str = "weights"):
+    """torch_ref model (from `weights` or perturbed away from its init) and the converted jrestore model.
+
+    A `weights` dict that does not fit raises ConversionError naming `source`, the first key and both shapes.
+    """
     torch.manual_seed(seed)  # the torch init that perturb_ starts from
     tm = torch_ref.models.get(name, **kwargs)
+    jm = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
     if weights is not None:
+        load_torch_state_dict(jm, weights, source=source)  # checks keys and shapes first, with one clear error
         tm.load_state_dict(weights)
     else:
         perturb_(tm, seed)
-    jm = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
-    load_torch_state_dict(jm, tm.state_dict(), source=f"torch_ref.models.get({name!r})")
+        load_torch_state_dict(jm, tm.state_dict(), source=f"torch_ref.models.get({name!r})")
     return tm, jm
 
 
@@ -88,9 +92,10 @@ def _summary(report: dict, atol: float) -> dict:
 
 
 def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
-                  grad: bool = True, atol: float = tolerances.MODEL, weights: dict | None = None) -> dict:
+                  grad: bool = True, atol: float = tolerances.MODEL, weights: dict | None = None,
+                  source: str = "weights") -> dict:
     """Run every parity check; returns {'eval': summary, 'train': ..., 'grad': ..., 'adam': ..., 'ok': bool}."""
-    tm, jm = build_pair(name, kwargs, seed, weights)
+    tm, jm = build_pair(name, kwargs, seed, weights, source)
     t_in = [_to_torch(x) for x in inputs]
     j_in = [jnp.asarray(x) for x in inputs]
     result = {}

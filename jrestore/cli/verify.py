@@ -46,10 +46,20 @@ def load_weights(path: str) -> dict:
         try:
             state = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as err:  # pickle needing arbitrary code, truncation, not a torch file
-            raise ValueError(f"--weights: cannot load {path} safely (weights_only=True): {err}") from None
+            raise ValueError(f"--weights: cannot load {path} safely with weights_only=True ({type(err).__name__}: {err})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def pin_full_precision() -> None:
+    """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do."""
+    import jax
+    import torch
+
+    jax.config.update("jax_default_matmul_precision", "highest")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def run(args) -> int:
@@ -57,6 +67,7 @@ def run(args) -> int:
     import jrestore.models
     import torch_ref.models
 
+    pin_full_precision()
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from parity_tests import tolerances
     from parity_tests.cases import CASES
@@ -70,8 +81,8 @@ def run(args) -> int:
     weights = load_weights(args.weights) if args.weights else None
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
-                           grad=case.grad, atol=case.atol, weights=weights)
-    tm, jm = build_pair(args.model, kwargs, args.seed, weights)
+                           grad=case.grad, atol=case.atol, weights=weights, source=args.weights)
+    tm, jm = build_pair(args.model, kwargs, args.seed, weights, args.weights)
     tm.eval(); jm.eval()
     rows = layer_table(tm, jm, [_to_torch(x) for x in inputs], [jnp.asarray(x) for x in inputs])
     first_bad = next((r["layer"] for r in rows if r["max_abs"] > case.atol * max(1.0, r["scale"])), None)
