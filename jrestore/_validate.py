@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["check_image", "check_float", "check_choice", "check_divisible", "check_positive", "channel_axis"]
+__all__ = ["check_image", "check_float", "check_choice", "check_divisible", "check_positive", "check_int", "channel_axis"]
 
 
 def channel_axis(layout: str) -> int:
@@ -103,3 +103,9 @@ def check_positive(value, name: str, *, strict: bool = True) -> None:
     bad = value <= 0 if strict else value < 0
     if bad:
         raise ValueError(f"{name}: expected a {'positive' if strict else 'non-negative'} value, got {value!r}")
+
+
+def check_int(value, name: str, minimum: int = 1) -> None:
+    """value must be an int (not bool) >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")

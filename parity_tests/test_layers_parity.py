@@ -374,3 +374,23 @@ def test_residual_block_init_matches_basicsr_distribution():
     t_default = tl.ResidualBlockNoBN(64, pytorch_init=True).state_dict()["conv1.weight"]
     j_default = torch_state_dict(jl.ResidualBlockNoBN(64, pytorch_init=True, rngs=nnx.Rngs(0)))["conv1.weight"]
     assert _rel(float(np.std(j_default)), float(t_default.std())) < 0.05
+
+
+def test_max_pool_ceil_mode_and_tie_gradients_match_pytorch():
+    rng = np.random.default_rng(10)
+    x = np.round(rng.uniform(0, 3, (2, 7, 9, 3))).astype(np.float32)  # many ties within windows
+    ref = np.full((2, 4, 5, 3), -np.inf)
+    for i in range(7):
+        for j in range(9):
+            ref[:, i // 2, j // 2] = np.maximum(ref[:, i // 2, j // 2], x[:, i, j])
+    np.testing.assert_array_equal(np.asarray(jl.MaxPool2d(2, ceil_mode=True)(jnp.asarray(x))), ref)
+    np.testing.assert_array_equal(np.asarray(jl.MaxPool2d(2)(jnp.asarray(x))), ref[:, :3, :4])
+    up = np.asarray(jl.Upsample(2)(jnp.asarray(x)))
+    np.testing.assert_array_equal(up, x[:, np.arange(14) // 2][:, :, np.arange(18) // 2])
+    w = rng.normal(size=(2, 4, 5, 3)).astype(np.float32)
+    xt = torch_input(x).requires_grad_()
+    (tl.MaxPool2d(2, ceil_mode=True)(xt) * torch_input(w)).sum().backward()
+    g = jax.grad(lambda v: jnp.sum(jl.MaxPool2d(2, ceil_mode=True)(v) * w))(jnp.asarray(x))
+    assert_close(g, xt.grad, 0.0, "maxpool_grad")  # each window's gradient goes to its first maximum
+    tu = tl.Upsample(scale_factor=2)(torch_input(x)).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(up, tu)

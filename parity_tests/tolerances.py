@@ -12,6 +12,10 @@ OPTIMIZER_STEP = 1e-5  # parameters after one optimizer step
 # Adam's first step is lr * g / (|g| + eps): for |g| near eps it amplifies float32 gradient rounding
 # (slope ~ lr / eps), so elements whose torch gradient is below this floor are left out of that check.
 ADAM_GRAD_FLOOR = 1e-6
+# Deep networks with BatchNorm in train mode have ill-conditioned gradients: at DnCNN's default size PyTorch's
+# own float32 gradients differ from its float64 ones by ~2e-3 relative. A gradient tensor also passes when
+# |jax - torch| is within this many times that float32 error of PyTorch (float64 run of the same model).
+GRADIENT_FLOAT32_NOISE_FACTOR = 4.0
 METRIC = 1e-10  # PSNR (dB) / SSIM against the float64 NumPy reference
 METRIC_FLOAT32 = 1e-4  # float32 jnp/torch metric implementations against the float64 reference (dB)
 PSNR_PUBLISHED_DB = 0.01  # per image, against expected_psnr.json

@@ -8,4 +8,5 @@ from jrestore.layers.init import init_weights
 from jrestore.layers.linear import Linear
 from jrestore.layers.norm import BatchNorm2d
 from jrestore.layers.params import ConvKernel, ConvTransposeKernel, LinearKernel
-from jrestore.layers.upsample import PixelShuffle, PixelUnshuffle, Upsampler
+from jrestore.layers.pool import MaxPool2d
+from jrestore.layers.upsample import PixelShuffle, PixelUnshuffle, Upsample, Upsampler

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
+from jrestore._validate import check_choice, check_image, check_int
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.ops.pixel_shuffle import check_factor, pixel_shuffle, pixel_unshuffle
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsampler", "check_upsampler_scale"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "Upsampler", "check_upsampler_scale"]
 
 
 def check_upsampler_scale(scale) -> list[int]:
@@ -58,3 +60,17 @@ class Upsampler(Sequential):
         for r in check_upsampler_scale(scale):
             layers += [Conv2d(num_feat, r * r * num_feat, 3, 1, 1, rngs=rngs), PixelShuffle(r)]
         super().__init__(*layers)
+
+
+class Upsample(nnx.Module):
+    """torch.nn.Upsample(scale_factor=s, mode='nearest') for an integer s: each pixel repeated s x s times."""
+
+    def __init__(self, scale_factor: int = 2, mode: str = "nearest"):
+        check_int(scale_factor, "scale_factor")
+        check_choice(mode, "mode", ("nearest",))
+        self.scale_factor = scale_factor
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        check_image(x, "x")
+        s = self.scale_factor
+        return jnp.repeat(jnp.repeat(x, s, axis=1), s, axis=2)

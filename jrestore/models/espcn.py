@@ -19,14 +19,13 @@ import functools
 import jax
 from flax import nnx
 
-from jrestore._validate import check_image
+from jrestore._validate import check_image, check_int
 from jrestore.layers.activation import Tanh
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.init import init_weights, kaiming_normal, normal
 from jrestore.layers.upsample import PixelShuffle
 from jrestore.models._registry import register
-from jrestore.models.srcnn import check_int
 
 __all__ = ["ESPCN", "check_espcn_args"]
 

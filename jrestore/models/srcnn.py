@@ -32,7 +32,7 @@ import functools
 import jax
 from flax import nnx
 
-from jrestore._validate import check_choice, check_image
+from jrestore._validate import check_choice, check_image, check_int
 from jrestore.layers.activation import PReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d, ConvTranspose2d
@@ -46,12 +46,6 @@ SRCNN_KERNELS = {"915": (9, 1, 5), "955": (9, 5, 5)}
 
 
 # ---- framework-free helpers (shared with torch_ref) ----
-
-def check_int(value, name: str, minimum: int = 1) -> None:
-    """value must be an int (not bool) >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-
 
 def srcnn_config(num_channels: int, variant: str, padding: str) -> tuple[tuple, tuple, int]:
     """Validated SRCNN layout: (kernel sizes, per-layer padding, total output shrink in pixels)."""

@@ -39,7 +39,7 @@ import math
 import jax
 from flax import nnx
 
-from jrestore._validate import check_choice, check_image
+from jrestore._validate import check_choice, check_image, check_int
 from jrestore.layers.activation import LeakyReLU, PReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d, pair
@@ -49,7 +49,6 @@ from jrestore.layers.norm import BatchNorm2d
 from jrestore.layers.params import ConvKernel
 from jrestore.layers.upsample import PixelShuffle
 from jrestore.models._registry import register
-from jrestore.models.srcnn import check_int
 
 __all__ = ["SRResNet", "SRGANDiscriminator", "ResidualConvBlock", "UpsampleBlock", "SRRESNET_SCALES",
            "check_srresnet_args", "check_discriminator_args", "check_discriminator_input", "discriminator_feature_size"]

@@ -2,12 +2,12 @@
 
 Each family module defines `CASES = {registry_name: ModelCase(...)}`.
 """
-from parity_tests.cases import cs, sr
+from parity_tests.cases import cs, denoise, sr, wasa_vgg
 from parity_tests.model_parity import ModelCase
 
 CASES: dict[str, ModelCase] = {}
 # Family modules are imported explicitly as they land:
-for _module in (cs, sr):
+for _module in (cs, denoise, sr, wasa_vgg):
     overlap = CASES.keys() & _module.CASES.keys()
     assert not overlap, f"duplicate parity cases {overlap}"
     CASES.update(_module.CASES)

@@ -7,4 +7,5 @@ from torch_ref.layers.conv import Conv2d, ConvTranspose2d
 from torch_ref.layers.init import init_weights
 from torch_ref.layers.linear import Linear
 from torch_ref.layers.norm import BatchNorm2d
-from torch_ref.layers.upsample import PixelShuffle, PixelUnshuffle, Upsampler
+from torch_ref.layers.pool import MaxPool2d
+from torch_ref.layers.upsample import PixelShuffle, PixelUnshuffle, Upsample, Upsampler

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from torch import nn
-from torch.nn import PixelShuffle, PixelUnshuffle
+from torch.nn import PixelShuffle, PixelUnshuffle, Upsample
 
 from jrestore.layers.upsample import check_upsampler_scale
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsampler"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "Upsampler"]
 
 
 class Upsampler(nn.Sequential):

@@ -1,0 +1,125 @@
+"""WASA: wavelet + attention super-resolution (residual wavelet-attention blocks and SAGAN self-attention).
+
+Design: "基于卷积神经网络与小波变换的医学图像超分辨率算法复现" (a CNN + wavelet + self-attention medical-image
+SR reproduction; ../shared/seeds/001, sections 3 and 4.2-4.6), which builds on MWCNN's Haar DWT
+(P. Liu et al., "Multi-level Wavelet-CNN for Image Restoration", CVPRW 2018), a channel attention with
+average and max pooling, and SAGAN's self-attention (H. Zhang et al., "Self-Attention Generative
+Adversarial Networks", ICML 2019). There is no published repository or checkpoint: numerics and module
+names match that design's PyTorch (`WASA`, `RWAB`: `head`, `body.{i}.conv1/conv2/ca.fc/conv3`, `sa`,
+`upsample.{0,2,4}`, `skip.{0,1,2}`), mirrored in torch_ref.models.wasa.
+
+Network, for LR x [B, H, W, C]:
+  x_up = bicubic(x, scale)                                   (PyTorch's F.interpolate bicubic)
+  f    = head(x)                                             conv3x3 C -> F
+  y    = sa(body(f)) + f                                     num_block x RWAB, then SelfAttention2d(F)
+  out  = upsample(y) + skip(x_up)                            sub-pixel upsampler; three plain convs
+RWAB(x) = conv3(iwt(ca(conv2(relu(conv1(dwt(x))))))) + x,   conv1 / conv2 4F -> 4F, conv3 F -> F (all 3x3).
+upsample: x2 [conv3x3 F -> 4F, PixelShuffle(2), conv3x3 F -> C]; x4 the conv + shuffle pair twice, then
+conv3x3 F -> C (indices 0, 2, 4). skip: conv5x5 C -> F (padding 2), conv3x3 F -> F, conv3x3 F -> C.
+
+Parity notes:
+- Sketch decisions: the seed hard-codes 3 image channels; here `num_channels` sets the head's and skip's
+  input and the upsampler's and skip's output. The seed's ChannelAttention reduction is its default 16;
+  here it is the `reduction` argument (4F // reduction >= 1). The seed leaves `upsample` undefined for
+  scales other than 2 and 4 (an AttributeError at the first call): here that is a ValueError at
+  construction. Its DWT/IWT modules carry no parameters (their `requires_grad = False` attribute has no
+  effect), so they are the functions jrestore.ops.wavelet.dwt / iwt; its IWT writes into a float32
+  `torch.zeros(...)` buffer, torch_ref's stacks instead (same values, any dtype, CPU). The seed's in-place
+  `x += residual` never aliases a tensor that is used again, so the sums here are out-of-place.
+- Bicubic skip input: PyTorch's default bicubic (a = -0.75, clamped edges, no antialias; `scale_factor`
+  = integer scale, so out = in * scale) = jrestore.ops.resize.resize_bicubic_torch (B4). Not MATLAB.
+- ChannelAttention sums two sigmoids, fc(avg) + fc(max), each in (0, 1) (not CBAM's single sigmoid);
+  SelfAttention2d has no 1/sqrt(d) scaling and gamma initialised to 0 (jrestore.layers.attention, B6).
+  Self-attention over the F-channel LR feature map is [B, HW, HW]: quadratic in pixels.
+- Haar sub-bands are concatenated sub-band-major [LL, HL, LH, HH] (B13), which conv1 / ca / iwt rely on.
+- No normalisation layers, no output activation or clamp. Init: PyTorch's defaults (as the seed).
+- Inputs need even H and W (the DWT halves them); odd sizes raise ValueError.
+"""
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from jrestore._validate import check_choice, check_image, check_int
+from jrestore.layers.attention import ChannelAttention, SelfAttention2d
+from jrestore.layers.blocks import Sequential
+from jrestore.layers.conv import Conv2d
+from jrestore.layers.upsample import PixelShuffle
+from jrestore.models._registry import register
+from jrestore.ops.resize import resize_bicubic_torch
+from jrestore.ops.wavelet import dwt, iwt
+
+__all__ = ["WASA", "RWAB", "WASA_SCALES", "check_wasa_args", "check_wasa_input"]
+
+WASA_SCALES = (2, 4)
+
+
+# ---- framework-free helpers (shared with torch_ref) ----
+
+def check_wasa_args(scale: int, num_channels: int, num_feat: int, num_block: int, reduction: int) -> int:
+    """Validate WASA's arguments; returns the number of x2 pixel-shuffle stages."""
+    check_choice(scale, "scale", WASA_SCALES)
+    check_int(num_channels, "num_channels")
+    check_int(num_feat, "num_feat", minimum=8)  # self-attention projects to num_feat // 8 channels
+    check_int(num_block, "num_block", minimum=0)
+    check_int(reduction, "reduction")
+    if 4 * num_feat < reduction:
+        raise ValueError(f"reduction: expected at most 4 * num_feat = {4 * num_feat} (channel attention has "
+                         f"4 * num_feat // reduction hidden units), got {reduction}")
+    return 1 if scale == 2 else 2
+
+
+def check_wasa_input(x, num_channels: int, layout: str = "NHWC") -> None:
+    check_image(x, "x", layout=layout, channels=num_channels)
+    h, w = (x.shape[1], x.shape[2]) if layout == "NHWC" else (x.shape[2], x.shape[3])
+    if h % 2 or w % 2:
+        raise ValueError(f"x: expected even height and width (the Haar DWT of each RWAB halves them), got {h}x{w}")
+
+
+# ---- modules ----
+
+class RWAB(nnx.Module):
+    """Residual wavelet-attention block: x [B, H, W, num_feat] (H, W even) -> same shape."""
+
+    def __init__(self, num_feat: int, reduction: int = 16, *, rngs: nnx.Rngs):
+        c4 = 4 * num_feat
+        self.conv1 = Conv2d(c4, c4, 3, 1, 1, rngs=rngs)
+        self.conv2 = Conv2d(c4, c4, 3, 1, 1, rngs=rngs)
+        self.ca = ChannelAttention(c4, reduction, rngs=rngs)
+        self.conv3 = Conv2d(num_feat, num_feat, 3, 1, 1, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = jax.nn.relu(self.conv1(dwt(x)))
+        y = iwt(self.ca(self.conv2(y)))
+        return self.conv3(y) + x
+
+
+@register("wasa")
+class WASA(nnx.Module):
+    """WASA: LR x [B, H, W, num_channels] float32 (H, W even) -> HR [B, H * scale, W * scale, num_channels].
+
+    Args: scale (2 or 4), num_channels (3), num_feat (64; >= 8), num_block (16 RWABs), reduction (16, the
+    channel attention's, on 4 * num_feat channels). Output is linear (not clamped).
+    """
+
+    def __init__(self, scale: int = 2, num_channels: int = 3, num_feat: int = 64, num_block: int = 16,
+                 reduction: int = 16, *, rngs: nnx.Rngs):
+        stages = check_wasa_args(scale, num_channels, num_feat, num_block, reduction)
+        self.scale, self.num_channels = scale, num_channels
+        self.head = Conv2d(num_channels, num_feat, 3, 1, 1, rngs=rngs)
+        self.body = Sequential(*[RWAB(num_feat, reduction, rngs=rngs) for _ in range(num_block)])
+        self.sa = SelfAttention2d(num_feat, rngs=rngs)
+        up = []
+        for _ in range(stages):
+            up += [Conv2d(num_feat, 4 * num_feat, 3, 1, 1, rngs=rngs), PixelShuffle(2)]
+        self.upsample = Sequential(*up, Conv2d(num_feat, num_channels, 3, 1, 1, rngs=rngs))
+        self.skip = Sequential(Conv2d(num_channels, num_feat, 5, 1, 2, rngs=rngs),
+                               Conv2d(num_feat, num_feat, 3, 1, 1, rngs=rngs),
+                               Conv2d(num_feat, num_channels, 3, 1, 1, rngs=rngs))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        check_wasa_input(x, self.num_channels)
+        x_up = resize_bicubic_torch(x, scale=self.scale)
+        f = self.head(x)
+        y = self.sa(self.body(f)) + f
+        return self.upsample(y) + self.skip(x_up)
