@@ -32,26 +32,6 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def load_weights(path: str) -> dict:
-    """A PyTorch state dict from `path`, never unpickling arbitrary code; 'module.' prefixes stripped."""
-    import torch
-    from pathlib import Path
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--weights: no such file {path}")
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-        state = load_file(path)
-    else:
-        try:
-            state = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as err:  # pickle needing arbitrary code, truncation, not a torch file
-            raise ValueError(f"--weights: cannot load {path} safely with weights_only=True ({type(err).__name__}: {err})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-
-
 def pin_full_precision() -> None:
     """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do."""
     import jax
@@ -69,6 +49,7 @@ def run(args) -> int:
 
     pin_full_precision()
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
+    from jrestore.convert.checkpoints import load_state_dict_file
     from parity_tests import tolerances
     from parity_tests.cases import CASES
     from parity_tests.layer_trace import layer_table
@@ -78,7 +59,7 @@ def run(args) -> int:
     kwargs = parse_sets(args.set)
     case = CASES[args.model]
     kwargs = {**case.full, **kwargs}
-    weights = load_weights(args.weights) if args.weights else None
+    weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
                            grad=case.grad, atol=case.atol, weights=weights, source=args.weights)
