@@ -24,3 +24,11 @@ PSNR_CROSS_FRAMEWORK_DB = 0.001
 CONVERSION = 0.0  # torch -> jrestore -> torch round trip is bit-exact
 MATMUL_REL = 1e-5  # long (e.g. 1089-term) float32 dot products against float64, relative to max |reference|
 STAT_Z = 5.0  # statistical checks of random streams allow this many standard errors (false alarm ~1 in 3.5e6)
+# Losses (jrestore.losses vs torch_ref.losses): value and gradient w.r.t. the prediction, max-abs relative to the
+# max |.| of the reference tensor (float32 reductions over ~1e3 elements round at ~1e-7 relative).
+LOSS = 1e-6
+LOSS_FLOAT64 = 1e-6  # float32 losses / gradients against their float64 NumPy formulas, relative
+PERCEPTUAL_LOSS = 1e-5  # VGG perceptual / style loss and its input gradient (through 16 convs), relative
+# SSIM losses: the float32 variance e_xx - mu_x^2 cancels digits, so values / gradients (and jit vs eager, which
+# fuse differently) agree to ~1e-6 relative only; relative to the max |.| of the reference tensor.
+SSIM_LOSS = 1e-5

@@ -12,7 +12,7 @@ from jrestore.models._registry import MODELS
 # Explicit imports register each family (no directory scanning).
 from jrestore.models import classical_cs, ista_net  # noqa: F401  compressed sensing
 from jrestore.models import attention_unet, dncnn, ffdnet, multiscale_enhancer  # noqa: F401  denoising
-from jrestore.models import espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
+from jrestore.models import basicsr_sr, espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
 from jrestore.models import vgg  # noqa: F401  perceptual-loss features
 
 __all__ = ["get", "names", "arguments"]

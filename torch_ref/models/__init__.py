@@ -8,7 +8,7 @@ from torch_ref.models._registry import MODELS
 # Explicit imports register each family.
 from torch_ref.models import classical_cs, ista_net  # noqa: F401  compressed sensing
 from torch_ref.models import attention_unet, dncnn, ffdnet, multiscale_enhancer  # noqa: F401  denoising
-from torch_ref.models import espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
+from torch_ref.models import basicsr_sr, espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
 from torch_ref.models import vgg  # noqa: F401  perceptual-loss features
 
 __all__ = ["get", "names", "arguments"]

@@ -15,7 +15,7 @@ from jrestore._validate import check_image, check_positive
 from jrestore.ops.resize import matlab_weights, resolve_size
 
 __all__ = ["imresize_matlab", "resize_bicubic_torch", "resize_bicubic_pil", "resize_bilinear_torch",
-           "resize_nearest_exact", "quantize_uint8"]
+           "resize_nearest_exact", "interpolate_bilinear_torch", "quantize_uint8"]
 
 
 def _hw(x) -> tuple[int, int]:
@@ -62,6 +62,29 @@ def resize_bilinear_torch(x: torch.Tensor, size=None, scale=None) -> torch.Tenso
 
 def resize_nearest_exact(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
     return _interpolate(x, scale, size, "nearest-exact", antialias=False)
+
+
+def interpolate_bilinear_torch(x: torch.Tensor, size=None, scale=None) -> torch.Tensor:
+    """F.interpolate(x, size=size or scale_factor=scale, mode='bilinear', align_corners=False) itself.
+
+    x: [B, C, H, W] or [C, H, W]. `scale` goes to F.interpolate as scale_factor (not converted to a size), so
+    the coordinate map is 1 / scale, as in BasicSR's MSRResNet.
+    """
+    _hw(x)
+    if (scale is None) == (size is None):
+        raise ValueError(f"scale/size: give exactly one of them, got scale={scale!r}, size={size!r}")
+    if scale is not None:
+        scales = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
+        if len(scales) != 2:
+            raise ValueError(f"scale: expected a number or a pair, got {scale!r}")
+        for s in scales:
+            check_positive(s, "scale")
+        kwargs = {"scale_factor": tuple(float(s) for s in scales)}
+    else:
+        kwargs = {"size": resolve_size(_hw(x), None, size)[0]}
+    batched = x if x.dim() == 4 else x[None]
+    y = F.interpolate(batched, mode="bilinear", align_corners=False, **kwargs)
+    return y if x.dim() == 4 else y[0]
 
 
 def quantize_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,192 @@
+"""`jrestore convert`: any supported weights file -> a verified safetensors file in PyTorch layout.
+
+    jrestore convert --model dncnn --weights sigma=25.mat --out dncnn_25.safetensors
+    jrestore convert --model srresnet --weights net_g.pth --param-key params --out srresnet.safetensors
+
+Steps: read --weights safely (`load_state_dict_file`: .pth / .pt / .pkl with weights_only=True, .safetensors,
+DnCNN MatConvNet .mat; BasicSR / KAIR wrappers unwrapped); infer the constructor arguments from the
+weights (`infer_kwargs`), then apply --set; load into the jrestore model (`load_torch_state_dict`: a
+mismatch names the file, the first key and both shapes) and into the torch_ref model; write the jrestore
+model's state as safetensors (keys and dtypes of the torch_ref state dict) with metadata {model, kwargs,
+source, format}; reload that file in both frameworks (no pickle) and check that both give exactly the
+outputs of the originals on a small random input. The file is written to a temporary name in the same
+folder and renamed into place only after that check, so --out never holds a partial or unverified file.
+Exit status: 0 converted, 1 the reloaded outputs differ (nothing written), 2 bad input.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+FORMAT = "jrestore-torch-layout-v1"
+_CHANNEL_ATTRS = ("in_nc", "num_channels", "img_ch", "in_channels")
+
+
+def add_parser(p):
+    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
+    p.add_argument("--weights", required=True,
+                   help="input: .pth/.pt/.pkl (weights_only=True), .safetensors, or a DnCNN MatConvNet .mat")
+    p.add_argument("--out", required=True, help="output .safetensors file (PyTorch layout)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="constructor argument, overriding the inferred one (repeatable)")
+    p.add_argument("--param-key", default=None,
+                   help="checkpoint entry holding the weights (default: params_ema, params or state_dict when present)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+
+
+def example_inputs(name: str, model, rng) -> tuple:
+    """A small random NHWC float32 input tuple that `model` (a jrestore model named `name`) accepts."""
+    import numpy as np
+
+    if name.startswith("ista_net"):
+        bs = model.block_size
+        return (rng.uniform(0, 1, (2, bs, bs, 1)).astype(np.float32),)
+    channels = next((getattr(model, a) for a in _CHANNEL_ATTRS if isinstance(getattr(model, a, None), int)), 3)
+    h = w = 16  # even (WASA's Haar DWT), a multiple of 2**4 (U-Net pooling, VGG taps)
+    if name == "srgan_discriminator":
+        h, w = model.input_size
+    elif name.startswith("vgg"):
+        h = w = 32
+    elif name == "attention_unet":
+        h = w = max(16, 2 ** model.depth)
+    elif name == "srcnn":
+        h = w = 16 + model.shrink
+    x = rng.uniform(0, 1, (1, h, w, channels)).astype(np.float32)
+    if name == "ffdnet":
+        return x, np.full((1, 1, 1, 1), 25 / 255, np.float32)
+    return (x,)
+
+
+def _flat(out, torch_side: bool) -> list:
+    """Model outputs (array, tuple, dict) as a flat list of NHWC NumPy arrays."""
+    import numpy as np
+
+    if isinstance(out, dict):
+        return [a for k in sorted(out) for a in _flat(out[k], torch_side)]
+    if isinstance(out, (tuple, list)):
+        return [a for v in out for a in _flat(v, torch_side)]
+    if torch_side:
+        a = out.detach().cpu().numpy()
+        return [a.transpose(0, 2, 3, 1) if a.ndim == 4 else a]
+    return [np.asarray(out)]
+
+
+def _run_jax(model, inputs) -> list:
+    import jax.numpy as jnp
+
+    model.eval()
+    return _flat(model(*[jnp.asarray(x) for x in inputs]), False)
+
+
+def _run_torch(model, inputs) -> list:
+    import numpy as np
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        args = [torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2) if x.ndim == 4 else x)) for x in inputs]
+        return _flat(model(*args), True)
+
+
+def _max_diff(a: list, b: list) -> float:
+    import numpy as np
+
+    return max((float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) if x.size else 0.0)
+               for x, y in zip(a, b))
+
+
+def _build(name: str, kwargs: dict, state: dict, source: str):
+    """(jrestore model, torch_ref model), both loaded from `state`; a mismatch names `source`, key and shapes."""
+    import jrestore.models
+    import torch_ref.models
+    from jrestore.convert import load_torch_state_dict
+    from jrestore.convert.checkpoints import _one_line
+
+    jm = jrestore.models.get(name, **kwargs)
+    load_torch_state_dict(jm, state, source=source)
+    tm = torch_ref.models.get(name, **kwargs)
+    try:
+        tm.load_state_dict(state, strict=True)
+    except RuntimeError as err:  # jrestore accepted it, so this would be a torch_ref naming difference
+        raise ValueError(f"{source} does not load into torch_ref {name}: {_one_line(err)}") from None
+    return jm, tm
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+
+    import jrestore.models
+    from jrestore.cli.verify import parse_sets, pin_full_precision
+    from jrestore.convert import torch_state_dict
+    from jrestore.convert.architecture import infer_kwargs
+    from jrestore.convert.checkpoints import load_state_dict_file, read_safetensors_metadata, save_safetensors
+
+    pin_full_precision()
+    jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing the valid ones
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise ValueError(f"--out: {out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--out: no such folder {out.parent}")
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out: expected a .safetensors file name, got {out}")
+
+    state = load_state_dict_file(args.weights, what="--weights", param_key=args.param_key)
+    if args.model in ("vgg16", "vgg19"):  # torchvision checkpoints carry a classifier jrestore does not build
+        from jrestore.models.vgg import torchvision_features
+        state = torchvision_features(state, args.model)
+    inferred = infer_kwargs(args.model, state)
+    overrides = parse_sets(args.set)
+    kwargs = {**inferred, **overrides}
+    source = f"--weights {args.weights}"
+    torch.manual_seed(args.seed)
+    jm, tm = _build(args.model, kwargs, state, source)
+
+    # the file: jrestore's state in PyTorch layout, with the torch_ref state dict's dtypes (int64 counters)
+    reference = tm.state_dict()
+    arrays = torch_state_dict(jm)
+    if set(arrays) != set(reference):
+        extra = sorted(set(arrays) ^ set(reference))
+        raise ValueError(f"{args.model}: jrestore and torch_ref state-dict keys differ (first {extra[0]!r})")
+    # asarray, not ascontiguousarray, which would turn 0-d counters into shape (1,)
+    arrays = {k: np.asarray(arrays[k], dtype=ref.numpy().dtype) for k, ref in reference.items()}
+    metadata = {"model": args.model, "kwargs": json.dumps(kwargs, sort_keys=True, default=str),
+                "source": os.path.basename(args.weights), "format": FORMAT}
+
+    inputs = example_inputs(args.model, jm, np.random.default_rng(args.seed))
+    jax_before, torch_before = _run_jax(jm, inputs), _run_torch(tm, inputs)
+
+    import tempfile
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".safetensors", dir=out.parent)
+    os.close(fd)
+    try:
+        save_safetensors(arrays, tmp, metadata)
+        from safetensors.torch import load_file
+        jm2, tm2 = _build(args.model, kwargs, load_file(tmp), f"--out {out}")
+        jax_after, torch_after = _run_jax(jm2, inputs), _run_torch(tm2, inputs)
+        read_back = read_safetensors_metadata(tmp)
+        same_jax = all(np.array_equal(a, b) for a, b in zip(jax_before, jax_after))
+        same_torch = all(np.array_equal(a, b) for a, b in zip(torch_before, torch_after))
+        if not (same_jax and same_torch) or read_back.get("model") != args.model:
+            print(f"jrestore convert: error: reloading {out} does not reproduce the outputs (jax "
+                  f"{_max_diff(jax_before, jax_after):.3e}, torch {_max_diff(torch_before, torch_after):.3e}); "
+                  f"nothing written", file=sys.stderr)
+            return 1
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+    n_params = sum(p.numel() for p in tm.parameters())
+    print(f"converted {args.weights} -> {out}")
+    print(f"  model       {args.model}")
+    print(f"  kwargs      {kwargs}  (inferred {sorted(inferred)}, --set {sorted(overrides)})")
+    print(f"  keys        {len(arrays)}  parameters {n_params:,}  bytes {out.stat().st_size:,}")
+    print(f"  reload      jax and torch outputs bit-identical to the originals on input "
+          f"{[list(x.shape) for x in inputs]}")
+    print(f"  max |jax - torch| {_max_diff(jax_before, torch_before):.3e}")
+    return 0

@@ -1,0 +1,277 @@
+"""A restoration task: one model with its weights, ready to restore images in JAX and in PyTorch.
+
+    task = build_task("dncnn", "dncnn_25.pth")                      # kwargs inferred from the weights
+    out = task.restore(noisy, "jax")                                # [H, W, 1] float32 -> [H, W, 1]
+    out = task.restore(lr, "torch", tile=256)                       # tiled: bounded memory, same numbers
+
+`build_task` is the one place that turns (model name, weights file, --scale / --sigma / --cs-ratio,
+--cs-matrices) into networks, so `jrestore eval`, `restore` and `export` agree on every model's contract
+(see `jrestore.inference.specs`). Both frameworks load the same state dict; the JAX side jits a pure
+function of the split NNX state (no per-call graph traversal).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from jrestore.inference.specs import MIN_SIZE, ModelSpec, get_spec
+from jrestore.inference.tiling import pad_to_multiple, tiled_apply
+
+__all__ = ["Task", "build_task", "upsampler", "FRAMEWORKS", "UPSAMPLERS"]
+
+FRAMEWORKS = ("jax", "torch")
+# the bicubic of each benchmark protocol (names of jrestore.ops.resize / torch_ref.ops.resize functions)
+UPSAMPLERS = {"matlab": "imresize_matlab", "pil": "resize_bicubic_pil", "torch": "resize_bicubic_torch"}
+CS_CHUNK = 1024  # blocks per call: bounds memory on large images, one compiled shape for all chunks
+
+
+@dataclass
+class Task:
+    """A model ready to restore single images. `restore(x, framework)`: x [H, W, channels] float32 in [0, 1]
+    (for SR the LR image; for CS the image to be measured) -> [H*scale, W*scale, channels] float32, unclipped."""
+
+    name: str
+    kind: str                 # 'cs' | 'denoise' | 'sr'
+    channels: int | None      # None: any (the bicubic baseline)
+    scale: int
+    align: int
+    halo: int | None          # None: global model, tiled output is approximate
+    kwargs: dict
+    weights: str | None
+    forwards: dict[str, Callable[[np.ndarray], np.ndarray]] = field(repr=False)
+    min_size: int = MIN_SIZE
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(self.forwards)
+
+    def restore(self, x: np.ndarray, framework: str = "jax", tile: int | None = None) -> np.ndarray:
+        """x: [H, W, C] float32 -> restored [H*s, W*s, C] float32. tile: process in overlapping tiles of
+        about tile x tile input pixels (None: whole image). Exact when the model's halo is finite."""
+        if framework not in self.forwards:
+            raise ValueError(f"framework: expected one of {list(self.forwards)}, got {framework!r}")
+        x = np.asarray(x, np.float32)
+        if x.ndim != 3 or (self.channels is not None and x.shape[2] != self.channels):
+            want = "C" if self.channels is None else self.channels
+            raise ValueError(f"x: expected [H, W, {want}] for {self.name}, got shape {x.shape}")
+        h, w = x.shape[:2]
+        if min(h, w) < self.min_size:
+            raise ValueError(f"image: {h}x{w} is smaller than {self.name}'s minimum of "
+                             f"{self.min_size}x{self.min_size} pixels")
+        fn = self.forwards[framework]
+        if self.kind == "cs":  # block-local already: chunked inside the forward
+            return fn(x)
+        padded = pad_to_multiple(x, self.align)
+        if tile is None or max(padded.shape[:2]) <= tile:
+            out = fn(padded)
+        else:
+            halo = self.halo if self.halo is not None else max(32, tile // 4)
+            out = tiled_apply(fn, padded, tile=tile, halo=halo, scale=self.scale, align=self.align)
+        return out[:h * self.scale, :w * self.scale]
+
+
+# ---- building ----
+
+def _scale_in_filename(path) -> int | None:
+    m = re.search(r"(?:^|[^a-z0-9])x([1-8])(?:[^0-9]|$)", Path(str(path)).stem.lower())
+    return int(m.group(1)) if m else None
+
+
+def _resolve_scale(name: str, spec: ModelSpec, kwargs: dict, inferred: dict, scale, weights) -> int:
+    if spec.kind != "sr":
+        if scale not in (None, 1):
+            raise ValueError(f"--scale: {name} is a {spec.kind} model (scale 1), got {scale}")
+        return 1
+    trained = inferred.get(spec.scale_arg) if spec.scale_arg else None
+    named = _scale_in_filename(weights) if isinstance(weights, (str, Path)) else None
+    if scale is None:
+        scale = kwargs.get(spec.scale_arg) if spec.scale_arg else None
+        scale = scale or trained or named
+        if scale is None:
+            raise ValueError(f"--scale: {name} needs the SR factor (e.g. --scale 3)")
+    for known, how in ((trained, "its weights"), (named, "its file name")):
+        if known is not None and known != scale:
+            raise ValueError(f"--scale: {weights} was trained for x{known} ({how} say so), got --scale {scale}")
+    return int(scale)
+
+
+def _load_weights(weights):
+    if weights is None:
+        return None, None
+    if isinstance(weights, Mapping):
+        return dict(weights), "state dict"
+    from jrestore.convert.checkpoints import load_state_dict_file
+    return load_state_dict_file(weights, what="--weights"), str(weights)
+
+
+def build_task(model: str, weights=None, *, scale: int | None = None, sigma: float | None = None,
+               cs_ratio=None, cs_matrices=None, model_kwargs: dict | None = None,
+               frameworks=FRAMEWORKS, upsample: str = "matlab") -> Task:
+    """A Task for registry model `model` (or 'bicubic'), in the requested frameworks.
+
+    Args:
+      weights: a weights file (see jrestore.convert.checkpoints) or a PyTorch-layout state dict; needed by
+        learned models. Constructor arguments are inferred from it, then `model_kwargs` override.
+      scale: SR factor (checked against what the weights were trained for).
+      sigma: noise level on the 0-255 scale (FFDNet's noise map; other denoisers ignore it).
+      cs_ratio, cs_matrices: CS ratio in percent and the folder holding phi_0_{R}_1089.mat and
+        Initialization_Matrix_{R}.mat (required for learned CS models: they are trained with that Phi).
+      upsample: the bicubic used where the pipeline upsamples ('matlab', 'pil', 'torch').
+    """
+    unknown = [f for f in frameworks if f not in FRAMEWORKS]
+    if unknown or not frameworks:
+        raise ValueError(f"frameworks: expected a non-empty subset of {list(FRAMEWORKS)}, got {list(frameworks)}")
+    if upsample not in UPSAMPLERS:
+        raise ValueError(f"upsample: expected one of {sorted(UPSAMPLERS)}, got {upsample!r}")
+    if model == "bicubic":
+        if scale is None:
+            raise ValueError("--scale: the bicubic baseline needs the SR factor (e.g. --scale 3)")
+        fwd = {fw: upsampler(fw, upsample, int(scale)) for fw in frameworks}
+        return Task("bicubic", "sr", None, int(scale), 1, 2, {}, None, fwd, min_size=1)
+    spec = get_spec(model)
+    state, source = _load_weights(weights)
+    if state is None and spec.needs_weights:
+        raise ValueError(f"--weights: {model} is a learned model; pass its weights file")
+    inferred = {}
+    if state is not None:
+        from jrestore.convert.architecture import infer_kwargs
+        inferred = infer_kwargs(model, state)
+    kwargs = {**inferred, **(model_kwargs or {})}
+    s = _resolve_scale(model, spec, kwargs, inferred, scale, source)
+    if spec.scale_arg:
+        kwargs[spec.scale_arg] = s
+    if spec.kind == "cs":
+        kwargs.update(_cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices))
+    if spec.kind == "denoise" and model == "ffdnet" and sigma is None:
+        raise ValueError("--sigma: ffdnet takes the noise level as input; pass it (0-255 scale)")
+    import jrestore.models as jmodels
+    jm = jmodels.get(model, **kwargs)  # unknown arguments: one error listing the valid ones
+    channels = int(kwargs.get(spec.channels_arg, _default(model, spec.channels_arg))) if spec.channels_arg else 1
+    forwards = {}
+    for fw in frameworks:
+        builder = _jax_forward if fw == "jax" else _torch_forward
+        forwards[fw] = builder(model, spec, kwargs, state, source, s, sigma, upsample,
+                               jm if fw == "jax" else None)
+    return Task(model, spec.kind, channels, s, spec.align(kwargs), spec.halo(kwargs), kwargs,
+                source, forwards)
+
+
+def _default(model: str, arg: str):
+    import inspect
+    from jrestore.models import MODELS
+    cls = MODELS.lookup(model)
+    return inspect.signature(cls.__init__).parameters[arg].default
+
+
+def _cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices) -> dict:
+    if cs_ratio is None:
+        cs_ratio = kwargs.get("cs_ratio")
+    if cs_ratio is None:
+        raise ValueError(f"--cs-ratio: {model} needs the sampling ratio in percent (e.g. --cs-ratio 25)")
+    out = {"cs_ratio": cs_ratio}
+    if cs_matrices is not None:
+        from jrestore.data.cs_matrices import load_cs_matrices
+        phi, qinit = load_cs_matrices(cs_matrices, cs_ratio)
+        out["phi"] = phi
+        if spec.needs_weights:
+            out["qinit"] = qinit
+    elif spec.needs_weights and "phi" not in kwargs and not kwargs.get("learn_phi"):  # a learned Phi is a weight
+        raise ValueError(f"--cs-matrices: {model} weights are trained with one sampling matrix; pass the folder "
+                         f"holding phi_0_{cs_ratio}_1089.mat and Initialization_Matrix_{cs_ratio}.mat")
+    return out
+
+
+def upsampler(framework: str, kind: str, scale: int):
+    """fn(x [H, W, C] float32) -> [H*s, W*s, C] with the named bicubic, in the framework."""
+    if framework == "jax":
+        import jax
+        import jax.numpy as jnp
+        import jrestore.ops.resize as R
+        f = jax.jit(lambda x: getattr(R, UPSAMPLERS[kind])(x, scale=scale))
+        return lambda x: np.asarray(f(jnp.asarray(x)[None]))[0]
+    import torch
+    import torch_ref.ops.resize as T
+    f = getattr(T, UPSAMPLERS[kind])
+
+    def run(x):
+        with torch.no_grad():
+            return f(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None], scale=scale)[0] \
+                .permute(1, 2, 0).numpy()
+    return run
+
+
+def _jax_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, jm):
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from jrestore.convert import load_torch_state_dict
+
+    if state_dict is not None:
+        load_torch_state_dict(jm, state_dict, source=source)
+    jm.eval()
+    graphdef, params = nnx.split(jm)
+    if spec.kind == "cs":
+        from jrestore.ops.cs_blocks import blocks_to_image, image_to_blocks
+        bs = kwargs.get("block_size", 33)
+        step = jax.jit(lambda p, b: nnx.merge(graphdef, p)(b)[0])
+
+        def run_cs(x):
+            rows, meta = image_to_blocks(jnp.asarray(x[..., 0]), bs)
+            out = _chunked(lambda b: np.asarray(step(params, jnp.asarray(b))), np.asarray(rows), bs)
+            return np.asarray(blocks_to_image(jnp.asarray(out), meta))[..., None]
+        return run_cs
+    extra = (jnp.float32(sigma / 255.0),) if model == "ffdnet" else ()
+    step = jax.jit(lambda p, x, *e: nnx.merge(graphdef, p)(x, *e))
+    up = upsampler("jax", upsample, scale) if spec.upsampled else (lambda x: x)
+    return lambda x: np.asarray(step(params, jnp.asarray(up(x))[None], *extra))[0]
+
+
+def _torch_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, _):
+    import torch
+    import torch_ref.models as tmodels
+
+    tm = tmodels.get(model, **kwargs)
+    if state_dict is not None:
+        try:
+            tm.load_state_dict(state_dict)
+        except RuntimeError as err:  # the jax side has already named the first bad key; keep torch's own text
+            raise ValueError(f"{source}: does not fit torch_ref {type(tm).__name__}: {err}") from None
+    tm.eval()
+    if spec.kind == "cs":
+        from torch_ref.ops.cs_blocks import blocks_to_image, image_to_blocks
+        bs = kwargs.get("block_size", 33)
+
+        def run_cs(x):
+            with torch.no_grad():
+                rows, meta = image_to_blocks(torch.from_numpy(np.ascontiguousarray(x[..., 0])), bs)
+                out = _chunked(lambda b: tm(torch.from_numpy(b).permute(0, 3, 1, 2))[0].permute(0, 2, 3, 1).numpy(),
+                               rows.numpy(), bs)
+                return blocks_to_image(torch.from_numpy(out), meta).numpy()[..., None]
+        return run_cs
+    extra = (sigma / 255.0,) if model == "ffdnet" else ()
+    up = upsampler("torch", upsample, scale) if spec.upsampled else (lambda x: x)
+
+    def run(x):
+        with torch.no_grad():
+            t = torch.from_numpy(np.ascontiguousarray(up(x).transpose(2, 0, 1)))[None]
+            return tm(t, *extra)[0].permute(1, 2, 0).numpy()
+    return run
+
+
+def _chunked(step, rows: np.ndarray, bs: int) -> np.ndarray:
+    """rows [N, bs*bs] -> step on [n, bs, bs, 1] chunks of one size (the last zero-padded) -> [N, bs*bs]."""
+    n = rows.shape[0]
+    size = min(n, CS_CHUNK)
+    out = []
+    for start in range(0, n, size):
+        chunk = rows[start:start + size]
+        pad = size - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, chunk.shape[1]), chunk.dtype)])
+        res = np.asarray(step(chunk.reshape(size, bs, bs, 1)))
+        out.append(res.reshape(size, bs * bs)[:size - pad])
+    return np.concatenate(out)

@@ -1,0 +1,62 @@
+"""ISTA-Net / ISTA-Net+ training loss (block compressed sensing).
+
+Reference: jianzhangcs/ISTA-Net-PyTorch (commit 329249c) `Train_CS_ISTA_Net_plus.py` (and
+`Train_CS_ISTA_Net.py`, the same loss):
+
+    loss_discrepancy = mean((x_output - batch_x)^2)
+    loss_constraint  = mean(sym_1^2) + mean(sym_2^2) + ... + mean(sym_K^2)     (one term per phase)
+    loss_all         = loss_discrepancy + gamma * loss_constraint,  gamma = 0.01
+
+sym_k is phase k's symmetry residual F~(F(x)) - x (ISTA-Net: [N, 33, 33, 1]; ISTA-Net+: [N, 33, 33, 32] on
+conv_D's features), the second output of jrestore.models.ista_net. The official script keeps x as rows
+[N, 1089]; a mean does not depend on the layout, so [N, 33, 33, 1] gives the same number. The official
+gamma is a shape-(1,) tensor, which makes loss_all shape (1,); here it is a 0-d scalar.
+
+Shapes: x_rec, x_target: the same shape, e.g. [N, 33, 33, 1] float32; symlosses: a non-empty sequence of
+arrays (one per phase, any shapes). Pure functions: jit-able and differentiable.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jrestore._validate import check_float
+
+__all__ = ["ista_net_constraint_loss", "ista_net_loss", "check_symlosses", "check_ista_net_loss_args"]
+
+
+# ---- framework-free checks (shared with torch_ref) ----
+
+def check_symlosses(symlosses) -> None:
+    if not isinstance(symlosses, (list, tuple)) or not symlosses:
+        raise ValueError(f"symlosses: expected a non-empty list or tuple of arrays (one per phase), "
+                         f"got {type(symlosses).__name__}")
+    for k, s in enumerate(symlosses):
+        check_float(s, f"symlosses[{k}]")
+
+
+def check_ista_net_loss_args(x_rec, x_target, symlosses, gamma) -> None:
+    check_float(x_rec, "x_rec")
+    check_float(x_target, "x_target")
+    if tuple(x_target.shape) != tuple(x_rec.shape):
+        raise ValueError(f"x_target: expected the shape of x_rec {tuple(x_rec.shape)}, got {tuple(x_target.shape)}")
+    check_symlosses(symlosses)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or gamma < 0:
+        raise ValueError(f"gamma: expected a non-negative number (official: 0.01), got {gamma!r}")
+
+
+def ista_net_constraint_loss(symlosses):
+    """sum over phases of mean(sym^2) (the official loss_constraint). symlosses: sequence of arrays -> scalar."""
+    check_symlosses(symlosses)
+    loss = jnp.mean(jnp.square(symlosses[0]))
+    for s in symlosses[1:]:  # accumulated in the official order
+        loss = loss + jnp.mean(jnp.square(s))
+    return loss
+
+
+def ista_net_loss(x_rec, x_target, symlosses, gamma: float = 0.01):
+    """mean((x_rec - x_target)^2) + gamma * ista_net_constraint_loss(symlosses) (the official loss_all).
+
+    x_rec, x_target: [N, 33, 33, 1] float32 (any equal shapes); symlosses: one array per phase. -> scalar.
+    """
+    check_ista_net_loss_args(x_rec, x_target, symlosses, gamma)
+    return jnp.mean(jnp.square(x_rec - x_target)) + gamma * ista_net_constraint_loss(symlosses)
