@@ -11,6 +11,7 @@ COMMANDS = {
     "verify": "Cross-framework verification of a model (and optionally a checkpoint): per-layer max-abs table",
     "export": "Export a model as serialised StableHLO (jax.export, symbolic shapes) with its params, optionally ONNX too",
     "eval": "PSNR/SSIM of a model on a test set under a paper's protocol, in JAX and PyTorch side by side",
+    "train": "Train a recipe (train/configs) data-parallel over every device and host; resumable",
     "restore": "Restore an image or a folder of images of any size (tiled), writing the results atomically",
     "convert": "Convert a weights file (.pth/.pkl/.safetensors/MatConvNet .mat) to a verified PyTorch-layout safetensors file",
 }

@@ -21,7 +21,7 @@ import numpy as np
 from jrestore.inference.specs import MIN_SIZE, ModelSpec, get_spec
 from jrestore.inference.tiling import pad_to_multiple, tiled_apply
 
-__all__ = ["Task", "build_task", "upsampler", "FRAMEWORKS", "UPSAMPLERS"]
+__all__ = ["Task", "build_task", "task_from_model", "live_forward", "upsampler", "FRAMEWORKS", "UPSAMPLERS"]
 
 FRAMEWORKS = ("jax", "torch")
 # the bicubic of each benchmark protocol (names of jrestore.ops.resize / torch_ref.ops.resize functions)
@@ -205,29 +205,46 @@ def upsampler(framework: str, kind: str, scale: int):
 
 
 def _jax_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, jm):
-    import jax
-    import jax.numpy as jnp
-    from flax import nnx
     from jrestore.convert import load_torch_state_dict
 
     if state_dict is not None:
         load_torch_state_dict(jm, state_dict, source=source)
+    return live_forward(jm, spec, kwargs, scale, sigma, upsample)
+
+
+def live_forward(jm, spec: ModelSpec, kwargs: dict, scale: int, sigma=None, upsample: str = "matlab"):
+    """fn(x [H, W, C]) -> restored, running `jm` in eval mode with its CURRENT parameters: the state is
+    split on every call (cheap) and passed to one jitted function, so a trainer can update the model in
+    place (nnx.update) and validate without recompiling."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
     jm.eval()
-    graphdef, params = nnx.split(jm)
+    graphdef = nnx.graphdef(jm)
     if spec.kind == "cs":
         from jrestore.ops.cs_blocks import blocks_to_image, image_to_blocks
         bs = kwargs.get("block_size", 33)
         step = jax.jit(lambda p, b: nnx.merge(graphdef, p)(b)[0])
 
         def run_cs(x):
+            params = nnx.state(jm)
             rows, meta = image_to_blocks(jnp.asarray(x[..., 0]), bs)
             out = _chunked(lambda b: np.asarray(step(params, jnp.asarray(b))), np.asarray(rows), bs)
             return np.asarray(blocks_to_image(jnp.asarray(out), meta))[..., None]
         return run_cs
-    extra = (jnp.float32(sigma / 255.0),) if model == "ffdnet" else ()
+    extra = (jnp.float32(sigma / 255.0),) if type(jm).__name__ == "FFDNet" else ()
     step = jax.jit(lambda p, x, *e: nnx.merge(graphdef, p)(x, *e))
     up = upsampler("jax", upsample, scale) if spec.upsampled else (lambda x: x)
-    return lambda x: np.asarray(step(params, jnp.asarray(up(x))[None], *extra))[0]
+    return lambda x: np.asarray(step(nnx.state(jm), jnp.asarray(up(x))[None], *extra))[0]
+
+
+def task_from_model(name: str, jm, kwargs: dict, *, scale: int = 1, sigma=None, upsample: str = "matlab") -> Task:
+    """A JAX-only Task around a live jrestore model (validation during training)."""
+    spec = get_spec(name)
+    channels = int(kwargs.get(spec.channels_arg, _default(name, spec.channels_arg))) if spec.channels_arg else 1
+    fwd = {"jax": live_forward(jm, spec, kwargs, scale, sigma, upsample)}
+    return Task(name, spec.kind, channels, scale, spec.align(kwargs), spec.halo(kwargs), kwargs, None, fwd)
 
 
 def _torch_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, _):
@@ -237,7 +254,8 @@ def _torch_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsamp
     tm = tmodels.get(model, **kwargs)
     if state_dict is not None:
         try:
-            tm.load_state_dict(state_dict)
+            tm.load_state_dict({k: v if isinstance(v, torch.Tensor) else torch.as_tensor(np.asarray(v))
+                                for k, v in state_dict.items()})
         except RuntimeError as err:  # the jax side has already named the first bad key; keep torch's own text
             raise ValueError(f"{source}: does not fit torch_ref {type(tm).__name__}: {err}") from None
     tm.eval()

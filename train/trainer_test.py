@@ -1,0 +1,143 @@
+"""The JAX trainer against its PyTorch twin: same initial weights and batches -> same losses and weights;
+optimisers and schedules with PyTorch's semantics; config errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from train.config import load_config
+from train.optim import lr_at, make_optax, make_torch
+from train.torch_trainer import TorchTrainer
+from train.trainer import Trainer, initial_torch_state
+
+STEPS = 20
+
+
+def _batches(n: int, shape=(16, 24, 20, 1), seed: int = 0):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        clean = rng.random(shape, dtype=np.float32)
+        yield {"input": clean + rng.normal(0, 25 / 255, shape).astype(np.float32), "target": clean}
+
+
+def _pair(tmp_path, act_mode: str):
+    cfg = load_config("dncnn_s25:runlocal", ["model.kwargs.nc=8", "model.kwargs.nb=4", f"model.kwargs.act_mode={act_mode!r}",
+                                             f"train.steps={STEPS}", "val.source=''"])
+    init = initial_torch_state(cfg)
+    return cfg, Trainer(cfg, tmp_path, initial_state=init, progress=False), TorchTrainer(cfg, init)
+
+
+@pytest.mark.parametrize("act_mode", ["R", "BR"])
+def test_twenty_adam_steps_match_torch(tmp_path, act_mode):
+    cfg, jt, tt = _pair(tmp_path, act_mode)
+    j_loss, t_loss = [], []
+    for batch in _batches(STEPS):
+        jt.state, metrics = jt._step_fn(jt.state, jt._device_batch(batch))
+        j_loss.append(float(metrics["loss"]))
+        t_loss.append(tt.step(batch)["loss"])
+    np.testing.assert_allclose(j_loss, t_loss, rtol=1e-4)
+    assert t_loss[-1] < t_loss[0]  # it trained
+    jp, tp = jt.params_torch_layout(), tt.state_dict()
+    assert jp.keys() == tp.keys()
+    # Biases of convolutions that feed BatchNorm have a gradient of exactly zero in real arithmetic (BN
+    # subtracts the batch mean), so their gradients are float32 noise that Adam normalises into lr-sized
+    # steps of random sign in either framework; those biases and the running means they shift are gauge
+    # freedoms. They are checked through the train-mode loss on a fresh batch, where they cancel.
+    gauge = {k for k in tp if act_mode == "BR" and (k.endswith("running_mean") or _feeds_bn(k, tp))}
+    for key in tp:
+        if key not in gauge:
+            np.testing.assert_allclose(jp[key], tp[key], rtol=0, atol=1e-4, err_msg=key)
+    if gauge:
+        assert gauge == {"model.2.bias", "model.3.running_mean", "model.5.bias", "model.6.running_mean"}
+        fresh = next(_batches(1, seed=99))
+        j_fresh = float(jt._step_fn(jt.state, jt._device_batch(fresh))[1]["loss"])
+        np.testing.assert_allclose(j_fresh, tt.step(fresh)["loss"], rtol=1e-4)
+
+
+def _feeds_bn(key: str, state: dict) -> bool:
+    """model.{i}.bias where model.{i+1} is a BatchNorm (has running_mean)."""
+    parts = key.split(".")
+    return parts[-1] == "bias" and f"model.{int(parts[1]) + 1}.running_mean" in state
+
+
+@pytest.mark.parametrize("overrides", [
+    ["schedule.name='step'", "schedule.step_size=7", "schedule.gamma=0.5"],
+    ["schedule.name='multistep'", "schedule.milestones=[5, 12]", "schedule.gamma=0.1"],
+    ["schedule.name='cosine'", "schedule.warmup_steps=4", "schedule.min_lr=1e-5"],
+    ["optim.name='adam_l2'", "optim.weight_decay=0.1"],
+    ["optim.name='adamw'", "optim.weight_decay=0.1", "optim.clip_grad_norm=0.5"],
+])
+def test_optimizers_and_schedules_follow_torch(overrides):
+    import jax.numpy as jnp
+    import optax
+    import torch
+
+    cfg = load_config("dncnn_s25:runlocal", ["optim.lr=0.01", "train.steps=20"] + overrides)
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(50).astype(np.float32)
+    tx, schedule = make_optax(cfg, 20)
+    tw = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    opt, sched, clip = make_torch(cfg, [tw], 20)
+    jw, state = jnp.asarray(w0), tx.init(jnp.asarray(w0))
+    for step in range(20):
+        target = rng.standard_normal(50).astype(np.float32)
+        lr_torch = opt.param_groups[0]["lr"]
+        assert float(schedule(step)) == pytest.approx(lr_torch, rel=1e-5, abs=1e-12)  # optax: float32
+        assert lr_at(step, 0.01, cfg.schedule, 20) == pytest.approx(lr_torch, rel=1e-12, abs=1e-15)
+        g = 2 * (jw - target)
+        upd, state = tx.update(g, state, jw)
+        jw = optax.apply_updates(jw, upd)
+        opt.zero_grad()
+        ((tw - torch.from_numpy(target)) ** 2).sum().backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_([tw], clip)
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(np.asarray(jw), tw.detach().numpy(), rtol=0, atol=2e-5)
+
+
+def test_config_errors_list_valid_keys():
+    with pytest.raises(ValueError, match=r"unknown key 'train.stepz'; valid keys: .*train\.steps"):
+        load_config("dncnn_s25", ["train.stepz=3"])
+    with pytest.raises(ValueError, match=r"--config: expected one of \['dncnn_s25'"):
+        load_config("dncnn_s99")
+    cfg = load_config("dncnn_s25", ["model.kwargs.nc=16", "optim.lr=3e-4"])
+    assert cfg.model.kwargs.nc == 16 and cfg.optim.lr == 3e-4
+    with pytest.raises(ValueError, match=r"optim.name: expected one of \['adam', 'adam_l2', 'adamw'\]"):
+        make_optax(load_config("dncnn_s25", ["optim.name='sgd'"]), 10)
+
+
+def test_short_train400_run_validates_alike_in_both_frameworks(tmp_path, shared_data):
+    """DnCNN (small width) on Train400 at sigma 25, the same batches in both frameworks, then the KAIR
+    protocol on Set12 with each framework's final weights: the PSNRs agree within 0.05 dB."""
+    from jrestore.evaluation.evaluate import evaluate
+    from jrestore.inference import build_task
+    from train.data import make_train_iterator
+
+    steps = 150
+    cfg = load_config("dncnn_s25", ["model.kwargs.nc=16", "model.kwargs.nb=6", f"train.steps={steps}",
+                                    "train.global_batch_size=16", "data.patches_per_image=8", "optim.lr=1e-3"])
+    init = initial_torch_state(cfg)
+    jt, tt = Trainer(cfg, tmp_path, initial_state=init, progress=False), TorchTrainer(cfg, init)
+    it = make_train_iterator(cfg.data, task=cfg.task, global_batch_size=16, seed=0)
+    for _ in range(steps):
+        batch = next(it)
+        jt.state, _ = jt._step_fn(jt.state, jt._device_batch(batch))
+        tt.step(batch)
+    kwargs = dict(cfg.model.kwargs)
+    psnr = {}
+    for fw, weights in (("jax", jt.params_torch_layout()), ("torch", tt.state_dict())):
+        task = build_task("dncnn", weights, model_kwargs=kwargs, frameworks=(fw,))
+        psnr[fw] = evaluate(task, shared_data / "denoise" / "Set12", "kair_dncnn", sigma=25, progress=False)[fw]["mean_psnr"]
+    assert psnr["jax"] > 24.0, psnr  # trained: the noisy input is at 20.2 dB
+    assert abs(psnr["jax"] - psnr["torch"]) <= 0.05, psnr
+
+
+@pytest.mark.parametrize("recipe", ["dncnn_s25", "ista_net_plus_r25", "srcnn_x3", "fsrcnn_x3", "espcn_x3", "srresnet_x4"])
+def test_every_recipe_runlocal_trains(tmp_path, recipe):
+    cfg = load_config(f"{recipe}:runlocal", ["train.steps=2", "train.log_every=1", "train.ckpt_every=2",
+                                             "train.val_every=2"])
+    last = Trainer(cfg, tmp_path, progress=False).run()
+    assert last["step"] == 2 and np.isfinite(last["loss"])
+    if cfg.val.source:
+        assert np.isfinite(last["val_psnr"])
