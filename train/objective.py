@@ -9,7 +9,7 @@ loss.name picks a pixel loss from jrestore.losses / torch_ref.losses ('mse', 'l1
 """
 from __future__ import annotations
 
-__all__ = ["PIXEL_LOSSES", "check_loss", "jax_loss", "torch_loss"]
+__all__ = ["PIXEL_LOSSES", "check_loss", "jax_loss", "torch_loss", "build_perceptual"]
 
 PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "mixed_l1_ssim")
 
@@ -23,8 +23,38 @@ def check_loss(cfg) -> None:
                          f"(compressed sensing trains with 'ista_net', other tasks with {list(PIXEL_LOSSES)})")
 
 
-def jax_loss(cfg, model, batch):
-    """Scalar loss of an NNX model on a batch of jax arrays."""
+def build_perceptual(cfg):
+    """(jrestore PerceptualLoss, torch_ref PerceptualLoss) with identical VGG weights, or (None, None).
+
+    The weights: loss.perceptual.vgg_weights (a torchvision VGG state dict, e.g. vgg19-dcbb9e9d.pth), or, for
+    smoke runs with a reduced num_feat, torch's seeded default init. A full-width VGG without weights would
+    be a meaningless loss: refused.
+    """
+    pc = cfg.loss.perceptual
+    if not pc.weight:
+        return None, None
+    import torch
+    import torch_ref.losses as TL
+    import jrestore.losses as JL
+    from jrestore.convert import load_torch_state_dict
+
+    args = dict(layer_weights=dict(pc.layer_weights), vgg_type=pc.vgg_type, criterion=pc.criterion,
+                num_feat=int(pc.num_feat))
+    torch.manual_seed(int(cfg.init.seed) + 1)
+    tloss = TL.PerceptualLoss(**args)
+    if pc.vgg_weights:
+        from jrestore.convert.checkpoints import load_state_dict_file
+        from torch_ref.models.vgg import load_torchvision_features
+        load_torchvision_features(tloss.vgg, load_state_dict_file(pc.vgg_weights, what="loss.perceptual.vgg_weights"))
+    elif int(pc.num_feat) == 64:
+        raise ValueError("loss.perceptual.vgg_weights: the perceptual loss needs ImageNet VGG weights (torchvision's "
+                         "vgg19-dcbb9e9d.pth state dict); pass --set loss.perceptual.vgg_weights=PATH")
+    jloss = load_torch_state_dict(JL.PerceptualLoss(**args), tloss.state_dict(), source="perceptual VGG")
+    return jloss, tloss
+
+
+def jax_loss(cfg, model, batch, perceptual=None):
+    """Scalar loss of an NNX model on a batch of jax arrays (+ the perceptual term when configured)."""
     import jrestore.losses as L
 
     kwargs = dict(cfg.loss.kwargs)
@@ -36,10 +66,14 @@ def jax_loss(cfg, model, batch):
         from jrestore.ops.resize import imresize_matlab
         x = imresize_matlab(x, scale=int(cfg.task.scale))
     out = model(x, batch["sigma"]) if "sigma" in batch else model(x)
-    return L.get(cfg.loss.name)(out.astype(batch["target"].dtype), batch["target"], **kwargs)
+    out = out.astype(batch["target"].dtype)
+    loss = cfg.loss.pixel_weight * L.get(cfg.loss.name)(out, batch["target"], **kwargs)
+    if perceptual is not None:
+        loss = loss + cfg.loss.perceptual.weight * perceptual(out, batch["target"])[0]
+    return loss
 
 
-def torch_loss(cfg, model, batch):
+def torch_loss(cfg, model, batch, perceptual=None):
     """The same on a torch_ref model and a batch of NCHW tensors."""
     import torch_ref.losses as L
 
@@ -52,4 +86,7 @@ def torch_loss(cfg, model, batch):
         from torch_ref.ops.resize import imresize_matlab
         x = imresize_matlab(x, scale=int(cfg.task.scale))
     out = model(x, batch["sigma"]) if "sigma" in batch else model(x)
-    return L.get(cfg.loss.name)(out, batch["target"], **kwargs)
+    loss = cfg.loss.pixel_weight * L.get(cfg.loss.name)(out, batch["target"], **kwargs)
+    if perceptual is not None:
+        loss = loss + cfg.loss.perceptual.weight * perceptual(out, batch["target"])[0]
+    return loss

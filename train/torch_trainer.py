@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.objective import check_loss, torch_loss
+from train.objective import build_perceptual, check_loss, torch_loss
 from train.optim import make_torch
 
 __all__ = ["TorchTrainer"]
@@ -32,6 +32,11 @@ class TorchTrainer:
         self.model = tmodels.get(cfg.model.name, **model_kwargs(cfg))
         self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in initial_state.items()})
         self.model.train()
+        self.perceptual = build_perceptual(cfg)[1]
+        self.gan = None
+        if cfg.gan.weight:
+            from train.gan import TorchGAN, initial_discriminator_state
+            self.gan = TorchGAN(cfg, initial_discriminator_state(cfg))
         self.opt, self.sched, self.clip = make_torch(cfg, self.model.parameters(), int(cfg.train.steps))
         self.ema = ({k: v.detach().clone() for k, v in self.model.named_parameters()}
                     if cfg.optim.ema_decay else None)
@@ -45,7 +50,16 @@ class TorchTrainer:
             tb["sigma"] = torch.full((tb["input"].shape[0], 1, 1, 1), self.cfg.task.sigma / 255.0)
         lr = self.opt.param_groups[0]["lr"]
         self.opt.zero_grad(set_to_none=True)
-        loss = torch_loss(self.cfg, self.model, tb)
+        if self.gan is None:
+            loss = torch_loss(self.cfg, self.model, tb, self.perceptual)
+        else:  # train/gan.py: G step (D frozen), then D step on the same, detached output
+            import torch_ref.losses as L
+            fake = self.model(tb["input"])
+            loss = self.gan.generator_term(fake)
+            if self.cfg.loss.pixel_weight:
+                loss = loss + self.cfg.loss.pixel_weight * L.get(self.cfg.loss.name)(fake, tb["target"])
+            if self.perceptual is not None:
+                loss = loss + self.cfg.loss.perceptual.weight * self.perceptual(fake, tb["target"])[0]
         loss.backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
@@ -53,6 +67,8 @@ class TorchTrainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()
         self.sched.step()
+        if self.gan is not None:
+            self.last_d_loss = self.gan.discriminator_step(tb["target"], fake)
         if self.ema is not None:
             d = float(self.cfg.optim.ema_decay)
             with torch.no_grad():

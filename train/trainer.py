@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from train import reporting
-from train.objective import check_loss, jax_loss
+from train.objective import build_perceptual, check_loss, jax_loss
 from train.optim import make_optax
 
 __all__ = ["Trainer", "NonFiniteLoss", "initial_torch_state", "model_kwargs"]
@@ -98,11 +98,30 @@ class Trainer:
         self.batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
         state = {"params": nnx.to_pure_dict(params), "rest": nnx.to_pure_dict(rest)}
         state["opt_state"] = self.tx.init(state["params"])
+        if cfg.gan.weight:  # SRGAN: the discriminator, its optimiser and state (train/gan.py)
+            from train.gan import d_config, initial_discriminator_state
+            d_model = jmodels.get(cfg.gan.discriminator.name, **dict(cfg.gan.discriminator.kwargs))
+            load_torch_state_dict(d_model, initial_discriminator_state(cfg), source="initial discriminator")
+            d_model.train()
+            self._d_graphdef, d_params, d_rest = nnx.split(d_model, nnx.Param, ...)
+            self._abstract_d = (d_params, d_rest)
+            self.d_tx = make_optax(d_config(cfg), int(cfg.train.steps))[0]
+            state["d_params"], state["d_rest"] = nnx.to_pure_dict(d_params), nnx.to_pure_dict(d_rest)
+            state["d_opt_state"] = self.d_tx.init(state["d_params"])
         if cfg.optim.ema_decay:
-            state["ema"] = state["params"]
+            state["ema"] = jax.tree.map(np.array, state["params"])  # own buffers: the step donates both
         self.state = jax.device_put(state, repl)
         self._abstract = (params, rest)
-        self._step_fn = jax.jit(self._train_step, out_shardings=(repl, repl), donate_argnums=(0,))
+        # frozen networks of the loss (the perceptual VGG): an argument of the step, not baked-in constants
+        perceptual = build_perceptual(cfg)[0]
+        self._frozen_def = nnx.graphdef(perceptual) if perceptual is not None else None
+        self._frozen = jax.device_put(nnx.state(perceptual), repl) if perceptual is not None else None
+        if cfg.gan.weight:
+            from train.gan import jax_gan_step
+            step = jax.jit(lambda s, b, f: jax_gan_step(self, s, b, f), out_shardings=(repl, repl), donate_argnums=(0,))
+        else:
+            step = jax.jit(self._train_step, out_shardings=(repl, repl), donate_argnums=(0,))
+        self._step_fn = lambda state, batch: step(state, batch, self._frozen)
         self.step = 0
         self._stop_requested = False
 
@@ -115,7 +134,15 @@ class Trainer:
         nnx.replace_by_pure_dict(r, rest)
         return nnx.merge(self.graphdef, p, r, copy=True)
 
-    def _train_step(self, state, batch):
+    def _merge_d(self, params, rest):
+        from flax import nnx
+        p, r = self._abstract_d
+        p, r = nnx.clone(p), nnx.clone(r)
+        nnx.replace_by_pure_dict(p, params)
+        nnx.replace_by_pure_dict(r, rest)
+        return nnx.merge(self._d_graphdef, p, r, copy=True)
+
+    def _train_step(self, state, batch, frozen):
         import jax
         import jax.numpy as jnp
         import optax
@@ -128,7 +155,8 @@ class Trainer:
             cast = jax.tree.map(lambda a: a.astype(compute) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
             model = self._merge(cast, state["rest"])
             b = {k: (v.astype(compute) if k != "target" else v) for k, v in batch.items()}
-            loss = jax_loss(cfg, model, b).astype(jnp.float32)
+            perceptual = nnx.merge(self._frozen_def, frozen) if frozen is not None else None
+            loss = jax_loss(cfg, model, b, perceptual).astype(jnp.float32)
             _, _, rest = nnx.split(model, nnx.Param, ...)
             rest = jax.tree.map(lambda new, old: new.astype(old.dtype), nnx.to_pure_dict(rest), state["rest"])
             return loss, rest

@@ -15,9 +15,17 @@ def base_config() -> ConfigDict:
                          "patch_size": 40, "patches_per_image": 1, "augment": True, "worker_count": 0,
                          "num_epochs": None})
     c.val = ConfigDict({"source": "", "path": "", "protocol": "", "limit": 0})
-    c.loss = ConfigDict({"name": "mse", "kwargs": ConfigDict()})
+    c.loss = ConfigDict({"name": "mse", "kwargs": ConfigDict(), "pixel_weight": 1.0})
+    # + weight x VGG perceptual loss (BasicSR PerceptualLoss); vgg_weights: a torchvision VGG state-dict file
+    c.loss.perceptual = ConfigDict({"weight": 0.0, "layer_weights": ConfigDict({"conv5_4": 1.0}), "vgg_type": "vgg19",
+                                    "criterion": "l1", "vgg_weights": "", "num_feat": 64})
     c.optim = ConfigDict({"name": "adam", "lr": 1e-4, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
                           "clip_grad_norm": 0.0, "ema_decay": 0.0})
+    # adversarial training (train/gan.py): on when weight > 0; the discriminator has its own optimiser
+    c.gan = ConfigDict({"weight": 0.0, "gan_type": "vanilla",
+                        "discriminator": ConfigDict({"name": "srgan_discriminator", "kwargs": ConfigDict()}),
+                        "optim": ConfigDict({"name": "adam", "lr": 1e-4, "b1": 0.9, "b2": 0.999, "eps": 1e-8,
+                                             "weight_decay": 0.0, "clip_grad_norm": 0.0, "ema_decay": 0.0})})
     c.schedule = ConfigDict({"name": "constant", "step_size": 0, "gamma": 0.5, "milestones": [], "warmup_steps": 0,
                              "min_lr": 0.0})
     c.train = ConfigDict({"steps": 1000, "global_batch_size": 16, "seed": 0, "log_every": 10, "val_every": 500,
