@@ -175,6 +175,19 @@ def test_self_attention_parity(chunk_size):
                                            "query_conv.weight", "value_conv.bias", "value_conv.weight"]
 
 
+# jrestore's lax.map blocks against torch_ref's single [B, HW, HW] matrix and the reverse (63 pixels: 8 and 16
+# leave a ragged last block); "auto" at 63 pixels is the naive path on both sides. The layer has no
+# train/eval difference, so eval only.
+@pytest.mark.parametrize("torch_chunk, jax_chunk", [(None, 8), (None, 1), (16, None), ("auto", "auto")])
+def test_self_attention_chunked_against_the_other_framework(torch_chunk, jax_chunk):
+    tm = tl.SelfAttention2d(16, chunk_size=torch_chunk)
+    jm = _abstract(lambda: jl.SelfAttention2d(16, chunk_size=jax_chunk, rngs=nnx.Rngs(0)))
+    perturb_(tm, 5)
+    with torch.no_grad():
+        tm.gamma.fill_(0.7)
+    check_layer(tm, jm, _x((2, 9, 7, 16), seed=5), perturb=False, modes=("eval",))
+
+
 # ---------------------------------------------------------------------------------------------- BatchNorm
 
 def _bn_pair(momentum=0.1, c=5):

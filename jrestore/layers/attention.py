@@ -14,6 +14,10 @@ Parity notes:
   `width, height = x.size()[2:]` only names H and W the other way round. Products use precision HIGHEST.
   The attention matrix is [B, HW, HW]; `chunk_size` computes it in blocks of query rows (exact: each
   softmax row is independent), rematerialised in the backward pass, to bound memory on large inputs.
+  chunk_size=None is the naive single matrix. "auto" (the default) keeps each block at AUTO_BLOCK_ELEMENTS
+  (4096 x 4096) scores: up to 4096 pixels that is the naive matrix, the same code path and bit-identical
+  results; above, blocks of 2**24 // HW query rows, which changes only the float32 rounding of the same sums
+  (measured: outputs within tolerances.LAYER, gradients within GRADIENT of the naive ones).
 """
 from __future__ import annotations
 
@@ -27,9 +31,15 @@ from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.linear import Linear
 
-__all__ = ["ChannelAttention", "SelfAttention2d", "check_attention_args", "check_chunk_size"]
+__all__ = ["ChannelAttention", "SelfAttention2d", "check_attention_args", "check_chunk_size", "resolve_chunk_size",
+           "AUTO_BLOCK_ELEMENTS"]
 
 _HI = jax.lax.Precision.HIGHEST
+
+# chunk_size="auto": at most 4096 x 4096 attention scores per block and image (64 MiB float32; XLA keeps two
+# such arrays live, the scores and their exponentials), so the naive matrix up to 64x64 pixels and a bounded
+# block above: 1024 query rows at 128x128, 256 at 256x256, 64 at 512x512.
+AUTO_BLOCK_ELEMENTS = 4096 * 4096
 
 
 def check_attention_args(channels: int, divisor: int, name: str, divisor_name: str) -> int:
@@ -42,9 +52,18 @@ def check_attention_args(channels: int, divisor: int, name: str, divisor_name: s
     return channels // divisor
 
 
-def check_chunk_size(chunk_size) -> None:
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size: expected None or a positive int, got {chunk_size!r}")
+def check_chunk_size(chunk_size, name: str = "chunk_size") -> None:
+    if chunk_size is None or chunk_size == "auto":
+        return
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"{name}: expected None, 'auto' or a positive int, got {chunk_size!r}")
+
+
+def resolve_chunk_size(chunk_size: int | str | None, n: int) -> int | None:
+    """Query rows per block for n pixels, or None for one [n, n] matrix (a block of >= n rows is that)."""
+    if chunk_size == "auto":
+        chunk_size = max(1, AUTO_BLOCK_ELEMENTS // n)
+    return None if chunk_size is None or chunk_size >= n else chunk_size
 
 
 class ChannelAttention(nnx.Module):
@@ -71,10 +90,12 @@ def _attend(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
 class SelfAttention2d(nnx.Module):
     """SAGAN self-attention: x [B, H, W, in_dim] float -> gamma * attention(x) + x, same shape.
 
-    Args: in_dim (>= 8); chunk_size: None (one [B, HW, HW] matrix) or the number of query pixels per block.
+    Args: in_dim (>= 8); chunk_size: None (one [B, HW, HW] matrix), a positive int (query pixels per block:
+    peak [B, chunk_size, HW]; a ragged last block is padded) or "auto" (the default: naive up to 4096 pixels,
+    else AUTO_BLOCK_ELEMENTS // HW rows). A static Python value: each (H, W) compiles its own blocking.
     """
 
-    def __init__(self, in_dim: int, chunk_size: int | None = None, *, rngs: nnx.Rngs):
+    def __init__(self, in_dim: int, chunk_size: int | str | None = "auto", *, rngs: nnx.Rngs):
         d = check_attention_args(in_dim, 8, "in_dim", "8")
         check_chunk_size(chunk_size)
         self.in_dim, self.chunk_size = in_dim, chunk_size
@@ -90,13 +111,16 @@ class SelfAttention2d(nnx.Module):
         q = self.query_conv(x).reshape(b, n, -1)
         k = self.key_conv(x).reshape(b, n, -1)
         v = self.value_conv(x).reshape(b, n, c)
-        if self.chunk_size is None or self.chunk_size >= n:
+        size = resolve_chunk_size(self.chunk_size, n)
+        if size is None:
             out = _attend(q, k, v)
         else:
-            size = self.chunk_size
             blocks = -(-n // size)
+            # zero query rows pad the ragged last block (their softmax is uniform, finite); sliced off below
             qp = jnp.pad(q, ((0, 0), (0, blocks * size - n), (0, 0)))
             qp = qp.reshape(b, blocks, size, -1).swapaxes(0, 1)  # [blocks, B, size, d]
-            out = jax.lax.map(jax.checkpoint(lambda qi: _attend(qi, k, v)), qp)
+            # lax.map is a loop, so one [B, size, HW] block is live at a time; checkpoint keeps the backward
+            # pass from saving every block's softmax (it recomputes one block at a time instead)
+            out = jax.lax.map(jax.checkpoint(lambda qi: _attend(qi, k, v)), qp)  # [blocks, B, size, C]
             out = out.swapaxes(0, 1).reshape(b, blocks * size, c)[:, :n]
         return self.gamma[...] * out.reshape(b, h, w, c) + x

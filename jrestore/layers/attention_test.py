@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from jrestore.convert import torch_state_dict
 from jrestore.layers import ChannelAttention, SelfAttention2d
-from parity_tests.tolerances import LAYER
+from jrestore.layers.attention import AUTO_BLOCK_ELEMENTS, resolve_chunk_size
+from jrestore.models.wasa import WASA
+from parity_tests.tolerances import GRADIENT, LAYER
 
 
 def _w(conv):  # 1x1 conv kernel [1, 1, in, out] -> [in, out] float64
@@ -37,16 +40,79 @@ def test_self_attention_matches_numpy_and_chunks_are_exact():
     np.testing.assert_allclose(np.asarray(m(jnp.asarray(x))), y, rtol=0, atol=LAYER)
 
 
+def _sagan(chunk_size, gamma=0.7, in_dim=16):
+    """The same weights (Rngs(0)) for every chunk_size; gamma off 0 so the attention branch shows."""
+    m = SelfAttention2d(in_dim, chunk_size=chunk_size, rngs=nnx.Rngs(0))
+    m.gamma[...] = jnp.asarray([gamma], jnp.float32)
+    return m
+
+
+def _rel_close(a, b, tol, name):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    err, limit = np.abs(a - b).max(), tol * max(1.0, np.abs(b).max())
+    assert err <= limit, f"{name}: max_abs {err:.2e} > {limit:.1e}"
+
+
+# odd, non-square maps of 63 and 65 pixels. Chunk sizes: 1 (a block per query row), 7 and 13 divide,
+# 10, 16, 62 and 64 leave a ragged last block, 70 > 65 takes the naive path
+@pytest.mark.parametrize("shape, sizes", [((2, 9, 7, 16), (1, 7, 10, 62)), ((2, 5, 13, 16), (13, 16, 64, 70))])
+def test_chunked_equals_naive_for_dividing_ragged_and_oversized_chunks(shape, sizes):
+    x = jnp.asarray(np.random.default_rng(3).normal(size=shape), jnp.float32)
+    naive = np.asarray(jax.jit(_sagan(None))(x))
+    assert np.abs(naive - np.asarray(x)).max() > 0.1
+    for size in sizes:
+        y = np.asarray(jax.jit(_sagan(size))(x))
+        np.testing.assert_allclose(y, naive, rtol=0, atol=LAYER, err_msg=f"chunk_size={size}")
+
+
+def test_auto_is_naive_up_to_the_threshold_and_chunked_above():
+    assert AUTO_BLOCK_ELEMENTS == 4096 ** 2
+    assert resolve_chunk_size("auto", 63) is None and resolve_chunk_size("auto", 4096) is None
+    assert [resolve_chunk_size("auto", n) for n in (4225, 128 ** 2, 256 ** 2, 512 ** 2)] == [3970, 1024, 256, 64]
+    assert resolve_chunk_size("auto", 2 ** 26) == 1
+    assert resolve_chunk_size(None, 10 ** 6) is None and resolve_chunk_size(64, 64) is None
+    assert resolve_chunk_size(64, 65) == 64
+    assert SelfAttention2d(8, rngs=nnx.Rngs(0)).chunk_size == "auto"  # the default, passed through by WASA
+    assert WASA(num_feat=8, num_block=0, reduction=4, rngs=nnx.Rngs(0)).sa.chunk_size == "auto"
+    # 65x65 = 4225 pixels > 4096: "auto" takes a block of 3970 rows and a ragged one of 255; 1 image and
+    # 8 channels keep the naive reference at 71 MB
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 65, 65, 8)), jnp.float32)
+    naive = np.asarray(jax.jit(_sagan(None, in_dim=8))(x))
+    auto = np.asarray(jax.jit(_sagan("auto", in_dim=8))(x))
+    assert np.abs(naive - np.asarray(x)).max() > 0.1
+    np.testing.assert_allclose(auto, naive, rtol=0, atol=LAYER)
+
+
 def test_self_attention_chunked_gradient_equals_naive():
     x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 5, 3, 16)), jnp.float32)
-    grads = []
-    for size in (None, 4):
-        m = SelfAttention2d(16, chunk_size=size, rngs=nnx.Rngs(0))
-        m.gamma[...] = jnp.asarray([0.5], jnp.float32)
-        graphdef, state = nnx.split(m)
-        grads.append(jax.jit(jax.grad(lambda s, a: jnp.sum(nnx.merge(graphdef, s)(a) ** 2), argnums=(0, 1)))(state, x))
-    for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(grads[1])):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+
+    def grads(chunk):
+        graphdef, state = nnx.split(_sagan(chunk, gamma=0.5))
+        return jax.jit(jax.grad(lambda s, a: jnp.sum(nnx.merge(graphdef, s)(a) ** 2), argnums=(0, 1)))(state, x)
+
+    g_naive, gx_naive = grads(None)
+    flat_naive = dict(jax.tree_util.tree_leaves_with_path(g_naive))
+    for size in (4, 5):  # 15 pixels: 5 divides, 4 leaves a ragged last block of 3
+        g_chunk, gx_chunk = grads(size)
+        _rel_close(gx_chunk, gx_naive, GRADIENT, f"chunk {size}: x")
+        for path, g in jax.tree_util.tree_leaves_with_path(g_chunk):
+            assert np.abs(np.asarray(g)).max() > 0, path  # every parameter, gamma included, gets a gradient
+            _rel_close(g, flat_naive[path], GRADIENT, f"chunk {size}: {jax.tree_util.keystr(path)}")
+
+
+def test_wasa_attention_chunk_changes_nothing_at_64x64():
+    """WASA x2 on a 64x64 LR input: the attention runs over all 4096 LR pixels (before the upsampler)."""
+    x = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (1, 64, 64, 3)), jnp.float32)
+    outs, keys = {}, {}
+    for chunk in (None, 1000):  # 1000: five blocks, the last of 96 rows
+        m = WASA(scale=2, num_feat=16, num_block=1, reduction=4, attention_chunk=chunk, rngs=nnx.Rngs(0))
+        m.sa.gamma[...] = jnp.asarray([0.5], jnp.float32)
+        outs[chunk] = np.asarray(m(x))  # eager: the two models share every compiled op but the attention's
+        keys[chunk] = sorted(torch_state_dict(m))
+    assert keys[1000] == keys[None]  # no new parameter or state
+    m.sa.gamma[...] = jnp.zeros((1,), jnp.float32)
+    assert np.abs(outs[1000] - np.asarray(m(x))).max() > 1e-3  # the attention branch shows in the output
+    np.testing.assert_allclose(outs[1000], outs[None], rtol=0, atol=LAYER)
 
 
 def test_channel_attention_sums_two_sigmoid_branches():
@@ -68,8 +134,11 @@ def test_channel_attention_sums_two_sigmoid_branches():
 def test_errors():
     with pytest.raises(ValueError, match="in_dim: expected at least 8 channels"):
         SelfAttention2d(4, rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match="chunk_size: expected None or a positive int"):
-        SelfAttention2d(8, chunk_size=0, rngs=nnx.Rngs(0))
+    for bad in (0, -3, True, 2.0, "full"):
+        with pytest.raises(ValueError, match="chunk_size: expected None, 'auto' or a positive int"):
+            SelfAttention2d(8, chunk_size=bad, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="attention_chunk: expected None, 'auto' or a positive int"):
+        WASA(num_feat=8, num_block=0, reduction=4, attention_chunk=0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="channels: expected at least 16 channels"):
         ChannelAttention(8, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="x: expected 16 channels"):

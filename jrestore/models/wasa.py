@@ -30,7 +30,10 @@ Parity notes:
   = integer scale, so out = in * scale) = jrestore.ops.resize.resize_bicubic_torch (B4). Not MATLAB.
 - ChannelAttention sums two sigmoids, fc(avg) + fc(max), each in (0, 1) (not CBAM's single sigmoid);
   SelfAttention2d has no 1/sqrt(d) scaling and gamma initialised to 0 (jrestore.layers.attention, B6).
-  Self-attention over the F-channel LR feature map is [B, HW, HW]: quadratic in pixels.
+  Self-attention over the F-channel LR feature map is [B, HW, HW]: quadratic in pixels (a 512x512 LR
+  input: 2.6e5 pixels, 256 GiB per image). `attention_chunk` (SelfAttention2d's chunk_size; "auto" by
+  default, the naive matrix up to 4096 LR pixels) computes it in exact blocks of query rows, O(chunk * HW);
+  it changes no parameter and no state-dict key.
 - Haar sub-bands are concatenated sub-band-major [LL, HL, LH, HH] (B13), which conv1 / ca / iwt rely on.
 - No normalisation layers, no output activation or clamp. Init: PyTorch's defaults (as the seed).
 - Inputs need even H and W (the DWT halves them); odd sizes raise ValueError.
@@ -41,7 +44,7 @@ import jax
 from flax import nnx
 
 from jrestore._validate import check_choice, check_image, check_int
-from jrestore.layers.attention import ChannelAttention, SelfAttention2d
+from jrestore.layers.attention import ChannelAttention, SelfAttention2d, check_chunk_size
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.upsample import PixelShuffle
@@ -56,8 +59,10 @@ WASA_SCALES = (2, 4)
 
 # ---- framework-free helpers (shared with torch_ref) ----
 
-def check_wasa_args(scale: int, num_channels: int, num_feat: int, num_block: int, reduction: int) -> int:
+def check_wasa_args(scale: int, num_channels: int, num_feat: int, num_block: int, reduction: int,
+                    attention_chunk="auto") -> int:
     """Validate WASA's arguments; returns the number of x2 pixel-shuffle stages."""
+    check_chunk_size(attention_chunk, "attention_chunk")
     check_choice(scale, "scale", WASA_SCALES)
     check_int(num_channels, "num_channels")
     check_int(num_feat, "num_feat", minimum=8)  # self-attention projects to num_feat // 8 channels
@@ -99,16 +104,18 @@ class WASA(nnx.Module):
     """WASA: LR x [B, H, W, num_channels] float32 (H, W even) -> HR [B, H * scale, W * scale, num_channels].
 
     Args: scale (2 or 4), num_channels (3), num_feat (64; >= 8), num_block (16 RWABs), reduction (16, the
-    channel attention's, on 4 * num_feat channels). Output is linear (not clamped).
+    channel attention's, on 4 * num_feat channels), attention_chunk (SelfAttention2d's chunk_size: "auto",
+    naive up to 64x64 LR pixels and bounded blocks above; None, one [B, HW, HW] matrix; or query rows per
+    block). Output is linear (not clamped).
     """
 
     def __init__(self, scale: int = 2, num_channels: int = 3, num_feat: int = 64, num_block: int = 16,
-                 reduction: int = 16, *, rngs: nnx.Rngs):
-        stages = check_wasa_args(scale, num_channels, num_feat, num_block, reduction)
+                 reduction: int = 16, attention_chunk: int | str | None = "auto", *, rngs: nnx.Rngs):
+        stages = check_wasa_args(scale, num_channels, num_feat, num_block, reduction, attention_chunk)
         self.scale, self.num_channels = scale, num_channels
         self.head = Conv2d(num_channels, num_feat, 3, 1, 1, rngs=rngs)
         self.body = Sequential(*[RWAB(num_feat, reduction, rngs=rngs) for _ in range(num_block)])
-        self.sa = SelfAttention2d(num_feat, rngs=rngs)
+        self.sa = SelfAttention2d(num_feat, chunk_size=attention_chunk, rngs=rngs)
         up = []
         for _ in range(stages):
             up += [Conv2d(num_feat, 4 * num_feat, 3, 1, 1, rngs=rngs), PixelShuffle(2)]

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from jrestore._validate import check_image
-from jrestore.layers.attention import check_attention_args, check_chunk_size
+from jrestore.layers.attention import check_attention_args, check_chunk_size, resolve_chunk_size
 
 __all__ = ["ChannelAttention", "SelfAttention2d"]
 
@@ -32,9 +32,14 @@ class ChannelAttention(nn.Module):
 
 
 class SelfAttention2d(nn.Module):
-    """SAGAN self-attention: x [B, in_dim, H, W] -> gamma * attention(x) + x."""
+    """SAGAN self-attention: x [B, in_dim, H, W] -> gamma * attention(x) + x.
 
-    def __init__(self, in_dim: int, chunk_size: int | None = None):
+    chunk_size as jrestore's (None, a positive int or "auto", the default): a Python loop over the same blocks
+    of query rows, so one [B, rows, HW] attention block is live at a time under no_grad (autograd keeps
+    every block's softmax for the backward pass: no memory saving when training).
+    """
+
+    def __init__(self, in_dim: int, chunk_size: int | str | None = "auto"):
         super().__init__()
         d = check_attention_args(in_dim, 8, "in_dim", "8")
         check_chunk_size(chunk_size)
@@ -52,7 +57,7 @@ class SelfAttention2d(nn.Module):
         proj_query = self.query_conv(x).view(batch, -1, n).permute(0, 2, 1)
         proj_key = self.key_conv(x).view(batch, -1, n)
         proj_value = self.value_conv(x).view(batch, -1, n)
-        size = n if self.chunk_size is None else self.chunk_size
+        size = resolve_chunk_size(self.chunk_size, n) or n
         outs = []
         for start in range(0, n, size):  # rows of the attention matrix are independent
             attention = self.softmax(torch.bmm(proj_query[:, start:start + size], proj_key))

@@ -39,16 +39,19 @@ class RWAB(nn.Module):
 
 @register("wasa")
 class WASA(nn.Module):
-    """WASA: LR x [B, num_channels, H, W] (H, W even) -> HR [B, num_channels, H * scale, W * scale]."""
+    """WASA: LR x [B, num_channels, H, W] (H, W even) -> HR [B, num_channels, H * scale, W * scale].
+
+    attention_chunk: SelfAttention2d's chunk_size ("auto", None or an int; a loop over query-row blocks).
+    """
 
     def __init__(self, scale: int = 2, num_channels: int = 3, num_feat: int = 64, num_block: int = 16,
-                 reduction: int = 16):
+                 reduction: int = 16, attention_chunk: int | str | None = "auto"):
         super().__init__()
-        stages = check_wasa_args(scale, num_channels, num_feat, num_block, reduction)
+        stages = check_wasa_args(scale, num_channels, num_feat, num_block, reduction, attention_chunk)
         self.scale, self.num_channels = scale, num_channels
         self.head = nn.Conv2d(num_channels, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RWAB(num_feat, reduction) for _ in range(num_block)])
-        self.sa = SelfAttention2d(num_feat)
+        self.sa = SelfAttention2d(num_feat, chunk_size=attention_chunk)
         up = []
         for _ in range(stages):
             up += [nn.Conv2d(num_feat, 4 * num_feat, 3, 1, 1), nn.PixelShuffle(2)]

@@ -1,0 +1,18 @@
+"""`jrestore bench`: JAX (1 device, data-parallel) beside PyTorch (eager NCHW, channels_last, torch.compile)
+on every model of the zoo at documented standard sizes, in one run on one machine.
+
+    specs.py        standard and --quick sizes, the trainer config each step comes from, random batches
+    measure.py      timing (first call, warm-up, timed steps, spread) and the RSS peak sampler
+    jax_runner.py   JAX rows, in a subprocess started with N host devices (XLA_FLAGS is read at import)
+    torch_runner.py torch rows, in the calling process
+    report.py       derived numbers (images/s, GFLOP/s, fraction of peak, ratios), JSON, markdown, PNG
+    run.py          run_bench(): the order of the measurements and the input-pipeline rates
+
+    from jrestore.bench import run_bench, write_outputs
+    result = run_bench(models=["dncnn"], quick=True)
+"""
+from jrestore.bench.report import write_outputs
+from jrestore.bench.run import run_bench
+from jrestore.bench.specs import IMPLS, MODES, SPECS
+
+__all__ = ["run_bench", "write_outputs", "SPECS", "IMPLS", "MODES"]

@@ -1,0 +1,338 @@
+"""JAX measurements, run in their own process: `python -m jrestore.bench.jax_runner REQUEST.json RESULT.json`.
+
+XLA reads XLA_FLAGS once, when jax is imported, so the number of host devices (N, for `jax_dp`) is fixed
+per process: the parent (`jrestore bench`) starts this module with
+`XLA_FLAGS="$XLA_FLAGS --xla_force_host_platform_device_count=N"` and reads RESULT.json back.
+
+Implementations:
+    jax      the trainer's jitted step (train.trainer.Trainer._step_fn: forward + loss + backward + optax
+             update over pure state, state donated) on 1 device; infer: the model in eval mode, jitted as a
+             pure function of (state, x).
+    jax_dp   the same on a 1-D ('data',) mesh over N devices: batch sharded, state replicated (XLA inserts
+             the gradient all-reduce), exactly as the trainer does with train.devices = N.
+Both run in this N-device process; `jax` uses devices[0] only (XLA's CPU client gives every device the
+same thread pool, so one device here behaves as in a 1-device process).
+
+FLOPs per step: XLA's cost analysis of the 1-device compiled step (`compiled.cost_analysis()['flops']`),
+the whole batch's forward (+ backward + update in train mode). The parent reuses the number for jax_dp and
+for the torch rows, since they compute the same math.
+
+REQUEST.json: {"models", "modes", "impls", "quick", "size_scale", "steps", "warmup", "devices",
+               "matmul_n", "matmul_reps"}
+RESULT.json:  {"jax": {"version", "backend", "device_kind", "device_count", "xla_flags"},
+               "matmul_gflops", "flops": {model: {mode: flops}}, "rows": [...]}
+"""
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
+from jrestore.bench.specs import BenchSpec, get_specs, make_batch, train_config
+
+__all__ = ["xla_flops", "jax_train", "jax_infer", "jax_gan", "count_flops", "run_request"]
+
+
+def _log(msg: str) -> None:
+    print(f"[bench jax] {msg}", file=sys.stderr, flush=True)
+
+
+def xla_flops(compiled) -> float:
+    """FLOPs of one call of a compiled executable from XLA's cost analysis (a dict, or a list of one dict
+    in some jax versions); NaN when the backend gives none."""
+    cost = compiled.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get("flops", float("nan")))
+
+
+class _AOT:
+    """Calls a jitted function through its AOT-compiled executable, compiling on the first call, so the
+    first call's time includes compilation and the executable's cost analysis is at hand afterwards."""
+
+    def __init__(self, jitted):
+        self.jitted, self.compiled = jitted, None
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            self.compiled = self.jitted.lower(*args).compile()
+        return self.compiled(*args)
+
+
+def _mesh(devices: int):
+    import jax
+
+    avail = jax.devices()
+    if devices > len(avail):
+        raise ValueError(f"devices: {devices} requested, {len(avail)} available (XLA_FLAGS="
+                         f"{os.environ.get('XLA_FLAGS', '')!r})")
+    return jax.sharding.Mesh(np.asarray(avail[:devices]), ("data",))
+
+
+def jax_train(spec: BenchSpec, devices: int):
+    """(step, aot, images, args) for the trainer's own train step on `devices` devices. step() runs one
+    update and blocks until it finished; aot.compiled exists after the first step(); args() -> the current
+    arguments (for lowering without running)."""
+    import jax
+    import jrestore.models as jmodels
+    from jrestore.convert import torch_state_dict
+    from train.trainer import Trainer
+
+    cfg = train_config(spec, devices=devices)
+    # initial weights from jrestore's own init (same shapes and cost as torch_ref's; no torch import here)
+    init = torch_state_dict(jmodels.get(spec.model, **spec.kwargs))
+    trainer = Trainer(cfg, tempfile.mkdtemp(prefix="jrestore_bench_"), initial_state=init, progress=False)
+    batch = trainer._device_batch(make_batch(spec, "train"))
+    # Trainer._step_fn may wrap its jit (extra arguments); jit the pure step the same way it does
+    # (state replicated in and out, state donated) so the executable is at hand for the FLOP count.
+    repl = jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec())
+    extra = ()
+    if len(inspect.signature(trainer._train_step).parameters) == 3:  # (state, batch, frozen loss networks)
+        extra = (getattr(trainer, "_frozen", None),)
+    aot = _AOT(jax.jit(trainer._train_step, out_shardings=(repl, repl), donate_argnums=(0,)))
+    holder = {"state": trainer.state}
+
+    def step():
+        holder["state"], metrics = aot(holder["state"], batch, *extra)  # the state is donated, as in Trainer.run
+        jax.block_until_ready((holder["state"], metrics))
+
+    return step, aot, spec.batch, lambda: (holder["state"], batch, *extra)
+
+
+class _Pure:
+    """An NNX model as (graphdef, pure params dict, pure rest dict), merged back inside jit as the trainer
+    does (nnx.merge(..., copy=True), so BatchNorm can update its statistics under tracing)."""
+
+    def __init__(self, model):
+        from flax import nnx
+
+        self.graphdef, p, r = nnx.split(model, nnx.Param, ...)
+        self.abstract = (p, r)
+        self.params, self.rest = nnx.to_pure_dict(p), nnx.to_pure_dict(r)
+
+    def merge(self, params, rest):
+        from flax import nnx
+
+        p, r = nnx.clone(self.abstract[0]), nnx.clone(self.abstract[1])
+        nnx.replace_by_pure_dict(p, params)
+        nnx.replace_by_pure_dict(r, rest)
+        return nnx.merge(self.graphdef, p, r, copy=True)
+
+    @staticmethod
+    def rest_of(model) -> dict:
+        from flax import nnx
+
+        _, _, r = nnx.split(model, nnx.Param, ...)
+        return nnx.to_pure_dict(r)
+
+
+def _gan_models(spec: BenchSpec):
+    import jrestore.models as jmodels
+
+    kw = dict(spec.kwargs)
+    d_kwargs = {"num_channels": kw["num_channels"], "num_feat": kw.pop("d_num_feat"),
+                "input_size": kw.pop("d_input_size")}
+    return jmodels.get("srresnet", **kw), jmodels.get("srgan_discriminator", **d_kwargs)
+
+
+def gan_step_fn(g: _Pure, d: _Pure, tx, adv_weight: float = 1e-3):
+    """The pure SRGAN step (state, batch) -> (state, metrics): a generator update on MSE + adv_weight x
+    BCE-with-logits(D(G(lr)), real), then a discriminator update on BCE(D(hr), real) + BCE(D(G(lr)), fake)
+    with the fake detached. state: {"g", "g_rest", "g_opt", "d", "d_rest", "d_opt"} (pure dicts)."""
+    import jax
+    import optax
+    import jrestore.losses as L
+
+    def step(state, batch):
+        lr, hr = batch["input"], batch["target"]
+
+        def g_loss(gp):
+            gm = g.merge(gp, state["g_rest"])
+            fake = gm(lr)
+            dm = d.merge(state["d"], state["d_rest"])
+            loss = L.get("mse")(fake, hr) + adv_weight * L.gan_loss(dm(fake), True)
+            return loss, (fake, _Pure.rest_of(gm), _Pure.rest_of(dm))
+
+        (gl, (fake, g_rest, d_rest)), g_grads = jax.value_and_grad(g_loss, has_aux=True)(state["g"])
+        g_upd, g_opt = tx.update(g_grads, state["g_opt"], state["g"])
+        fake = jax.lax.stop_gradient(fake)
+
+        def d_loss(dp):
+            dm = d.merge(dp, d_rest)
+            loss = L.gan_loss(dm(hr), True, is_disc=True) + L.gan_loss(dm(fake), False, is_disc=True)
+            return loss, _Pure.rest_of(dm)
+
+        (dl, d_rest), d_grads = jax.value_and_grad(d_loss, has_aux=True)(state["d"])
+        d_upd, d_opt = tx.update(d_grads, state["d_opt"], state["d"])
+        new = {"g": optax.apply_updates(state["g"], g_upd), "g_rest": g_rest, "g_opt": g_opt,
+               "d": optax.apply_updates(state["d"], d_upd), "d_rest": d_rest, "d_opt": d_opt}
+        return new, {"g_loss": gl, "d_loss": dl}
+
+    return step
+
+
+def jax_gan(spec: BenchSpec, devices: int):
+    """(step, aot, images, args) for the SRGAN generator + discriminator step (Adam 1e-4 for each)."""
+    import jax
+    import optax
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    gm, dm = _gan_models(spec)
+    gm.train()
+    dm.train()
+    g, d = _Pure(gm), _Pure(dm)
+    tx = optax.adam(1e-4)
+    mesh = _mesh(devices)
+    repl, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    state = {"g": g.params, "g_rest": g.rest, "g_opt": tx.init(g.params),
+             "d": d.params, "d_rest": d.rest, "d_opt": tx.init(d.params)}
+    holder = {"state": jax.device_put(state, repl)}
+    batch = jax.device_put(make_batch(spec, "train"), data)
+    aot = _AOT(jax.jit(gan_step_fn(g, d, tx), out_shardings=(repl, repl), donate_argnums=(0,)))
+
+    def step():
+        holder["state"], metrics = aot(holder["state"], batch)
+        jax.block_until_ready((holder["state"], metrics))
+
+    return step, aot, spec.batch, lambda: (holder["state"], batch)
+
+
+def jax_infer(spec: BenchSpec, devices: int):
+    """(step, aot, images, args) for the model's forward in eval mode, jitted as a pure function of (state, x)
+    (ISTA-Net+: the reconstruction only; srgan: the generator)."""
+    import jax
+    import jrestore.models as jmodels
+    from flax import nnx
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    model = _gan_models(spec)[0] if spec.task == "gan" else jmodels.get(spec.model, **spec.kwargs)
+    model.eval()
+    graphdef, state = nnx.split(model)
+
+    def forward(state, x):
+        out = nnx.merge(graphdef, state, copy=True)(x)
+        return out[0] if isinstance(out, tuple) else out
+
+    mesh = _mesh(devices)
+    repl, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    state = jax.device_put(state, repl)
+    x = jax.device_put(make_batch(spec, "infer")["input"], data)
+    aot = _AOT(jax.jit(forward, in_shardings=(repl, data), out_shardings=data))
+
+    def step():
+        jax.block_until_ready(aot(state, x))
+
+    return step, aot, spec.batch, lambda: (state, x)
+
+
+def _device_peak_mb() -> float | None:
+    """Peak bytes in use on device 0 when the backend reports it (GPU/TPU; XLA's CPU client does not)."""
+    import jax
+
+    try:
+        stats = jax.devices()[0].memory_stats()
+    except Exception:  # noqa: BLE001  backends without memory statistics raise or return None
+        return None
+    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+
+
+def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, warmup: int) -> tuple[dict, float]:
+    """One (model, mode, impl) measurement -> (row, XLA flops of the compiled step on this impl's devices)."""
+    n_dev = 1 if impl == "jax" else devices
+    build = {"train": jax_gan if spec.task == "gan" else jax_train, "infer": jax_infer}[mode]
+    with RssPeak() as mem:
+        step, aot, images, _ = build(spec, n_dev)
+        timing = time_steps(step, steps, warmup, mem)
+    row = {"model": spec.name, "mode": mode, "impl": impl, "devices": n_dev, "images_per_step": images, **timing}
+    dev_mb = _device_peak_mb()
+    if dev_mb is not None:
+        row["device_peak_mb"] = dev_mb
+    return row, xla_flops(aot.compiled)
+
+
+def count_flops(spec: BenchSpec, mode: str) -> float:
+    """XLA's FLOP count of the 1-device step, compiled but not run (when the `jax` impl is not measured)."""
+    build = {"train": jax_gan if spec.task == "gan" else jax_train, "infer": jax_infer}[mode]
+    _, aot, _, args = build(spec, 1)
+    return xla_flops(aot.jitted.lower(*args()).compile())
+
+
+def matmul_peak(n: int, reps: int) -> float:
+    """GFLOP/s of a jitted n x n float32 matmul on device 0 (the best of reps)."""
+    import jax
+    import jax.numpy as jnp
+
+    ka, kb = jax.random.split(jax.random.key(0))
+    a, b = jax.random.normal(ka, (n, n), jnp.float32), jax.random.normal(kb, (n, n), jnp.float32)
+    f = jax.jit(jnp.matmul)
+    return matmul_gflops(lambda: f(a, b).block_until_ready(), n, reps)
+
+
+def run_request(req: dict) -> dict:
+    """Every requested JAX measurement; failures become rows with an "error" and the run goes on."""
+    import jax
+
+    specs = get_specs(req["models"], quick=req["quick"], size_scale=req["size_scale"])
+    devices = int(req["devices"])
+    out = {"jax": {"version": jax.__version__, "backend": jax.default_backend(),
+                   "device_kind": jax.devices()[0].device_kind, "device_count": len(jax.devices()),
+                   "xla_flags": os.environ.get("XLA_FLAGS", "")},
+           "flops": {}, "rows": []}
+    t0 = time.perf_counter()
+    out["matmul_gflops"] = matmul_peak(int(req["matmul_n"]), int(req["matmul_reps"]))
+    _log(f"{req['matmul_n']}^2 float32 matmul: {out['matmul_gflops']:.1f} GFLOP/s ({time.perf_counter() - t0:.1f} s)")
+    for spec in specs:
+        for mode in req["modes"]:
+            impls = [i for i in ("jax", "jax_dp") if i in req["impls"]]
+            flops = None
+            for impl in impls:
+                if impl == "jax_dp" and (devices < 2 or spec.batch % devices):
+                    why = (f"{devices} device(s)" if devices < 2 else
+                           f"batch {spec.batch} is not a multiple of {devices} devices")
+                    out["rows"].append({"model": spec.name, "mode": mode, "impl": impl, "skipped": why})
+                    continue
+                try:
+                    row, f = measure(spec, mode, impl, devices, req["steps"], req["warmup"])
+                except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
+                    traceback.print_exc()
+                    out["rows"].append({"model": spec.name, "mode": mode, "impl": impl,
+                                        "error": f"{type(err).__name__}: {err}"})
+                    continue
+                if impl == "jax":
+                    flops = f  # the 1-device executable computes the whole batch: its count is the step's
+                out["rows"].append(row)
+                _log(f"{spec.name} {mode} {impl}: median {row['median_ms']:.1f} ms, first call "
+                     f"{row['compile_s']:.1f} s")
+                gc.collect()
+            if flops is None:  # `jax` not measured: compile the 1-device step only to count its FLOPs
+                try:
+                    flops = count_flops(spec, mode)
+                except Exception as err:  # noqa: BLE001
+                    _log(f"{spec.name} {mode}: no FLOP count ({type(err).__name__}: {err})")
+            out["flops"].setdefault(spec.name, {})[mode] = flops
+    return out
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m jrestore.bench.jax_runner REQUEST.json RESULT.json", file=sys.stderr)
+        return 2
+    with open(argv[0]) as f:
+        req = json.load(f)
+    out = run_request(req)
+    with open(argv[1], "w") as f:
+        json.dump(out, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
