@@ -12,7 +12,7 @@ def base_config() -> ConfigDict:
     c.task = ConfigDict({"kind": "denoise", "sigma": 25.0, "scale": 1, "block": 33, "channels": "y",
                          "lr_resize": "matlab", "cs_matrices": ""})
     c.data = ConfigDict({"source": "skimage", "path": "", "name": "", "split": "train", "data_dir": "",
-                         "patch_size": 40, "patches_per_image": 1, "augment": True, "worker_count": 0,
+                         "patch_size": 40, "patches_per_image": 1, "augment": True, "worker_count": 0, "names": None,
                          "num_epochs": None})
     c.val = ConfigDict({"source": "", "path": "", "protocol": "", "limit": 0})
     c.loss = ConfigDict({"name": "mse", "kwargs": ConfigDict(), "pixel_weight": 1.0})
