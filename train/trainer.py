@@ -126,21 +126,22 @@ class Trainer:
         self._stop_requested = False
 
     # ---- the pure step ----
-    def _merge(self, params, rest):
+    @staticmethod
+    def _states(abstract, params, rest):
+        """(params, rest) as nnx.State objects shaped like `abstract`, holding the given pure dicts."""
         from flax import nnx
-        p, r = self._abstract
-        p, r = nnx.clone(p), nnx.clone(r)
+        p, r = nnx.clone(abstract[0]), nnx.clone(abstract[1])
         nnx.replace_by_pure_dict(p, params)
         nnx.replace_by_pure_dict(r, rest)
-        return nnx.merge(self.graphdef, p, r, copy=True)
+        return p, r
+
+    def _merge(self, params, rest):
+        from flax import nnx
+        return nnx.merge(self.graphdef, *self._states(self._abstract, params, rest), copy=True)
 
     def _merge_d(self, params, rest):
         from flax import nnx
-        p, r = self._abstract_d
-        p, r = nnx.clone(p), nnx.clone(r)
-        nnx.replace_by_pure_dict(p, params)
-        nnx.replace_by_pure_dict(r, rest)
-        return nnx.merge(self._d_graphdef, p, r, copy=True)
+        return nnx.merge(self._d_graphdef, *self._states(self._abstract_d, params, rest), copy=True)
 
     def _train_step(self, state, batch, frozen):
         import jax
@@ -256,11 +257,7 @@ class Trainer:
                                               scale=int(cfg.task.scale or 1) if cfg.task.kind == "sr" else 1,
                                               sigma=cfg.task.sigma, upsample=cfg.task.lr_resize)
         params = self.state.get("ema", self.state["params"])
-        p, r = self._abstract
-        p, r = nnx.clone(p), nnx.clone(r)
-        nnx.replace_by_pure_dict(p, jax_get(params))
-        nnx.replace_by_pure_dict(r, jax_get(self.state["rest"]))
-        nnx.update(self._eval_model, p, r)
+        nnx.update(self._eval_model, *self._states(self._abstract, jax_get(params), jax_get(self.state["rest"])))
         psnrs, ssims, samples = [], [], []
         for name, x, target in self._val:
             out = self._eval_task.restore(x, "jax")
@@ -335,12 +332,8 @@ class Trainer:
         """The current parameters and buffers as a PyTorch-layout state dict (NumPy)."""
         from flax import nnx
         from jrestore.convert import torch_state_dict
-        p, r = self._abstract
-        p, r = nnx.clone(p), nnx.clone(r)
-        nnx.replace_by_pure_dict(p, jax_get(self.state["params"]))
-        nnx.replace_by_pure_dict(r, jax_get(self.state["rest"]))
         model = nnx.clone(self.model)
-        nnx.update(model, p, r)
+        nnx.update(model, *self._states(self._abstract, jax_get(self.state["params"]), jax_get(self.state["rest"])))
         return torch_state_dict(model)
 
 
