@@ -82,12 +82,18 @@ def resolve_size(in_hw: tuple[int, int], scale=None, size=None) -> tuple[tuple[i
             raise ValueError(f"size: expected a pair of positive ints (height, width), got {size!r}")
         size = (int(size[0]), int(size[1]))
         return size, (size[0] / in_hw[0], size[1] / in_hw[1])
+    scales = scale_pair(scale)
+    return (_out_len(in_hw[0], scales[0]), _out_len(in_hw[1], scales[1])), (float(scales[0]), float(scales[1]))
+
+
+def scale_pair(scale) -> tuple:
+    """(scale_h, scale_w) from a positive number or a pair of them (shared with torch_ref)."""
     scales = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
     if len(scales) != 2:
         raise ValueError(f"scale: expected a number or a pair, got {scale!r}")
     for s in scales:
         check_positive(s, "scale")
-    return (_out_len(in_hw[0], scales[0]), _out_len(in_hw[1], scales[1])), (float(scales[0]), float(scales[1]))
+    return scales
 
 
 def _hw(x, layout: str = "NHWC") -> tuple[int, int]:
@@ -184,11 +190,7 @@ def interpolate_bilinear_torch(x: jax.Array, size=None, scale=None) -> jax.Array
     if (scale is None) == (size is None):
         raise ValueError(f"scale/size: give exactly one of them, got scale={scale!r}, size={size!r}")
     if scale is not None:
-        scales = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
-        if len(scales) != 2:
-            raise ValueError(f"scale: expected a number or a pair, got {scale!r}")
-        for s in scales:
-            check_positive(s, "scale")
+        scales = scale_pair(scale)
         (oh, ow), (fh, fw) = (int(math.floor(h * scales[0])), int(math.floor(w * scales[1]))), scales
         if oh < 1 or ow < 1:
             raise ValueError(f"scale: expected an output of at least 1x1, got {oh}x{ow} from {h}x{w} "

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jrestore._validate import check_image, check_positive
-from jrestore.ops.resize import matlab_weights, resolve_size
+from jrestore._validate import check_image
+from jrestore.ops.resize import matlab_weights, resolve_size, scale_pair
 
 __all__ = ["imresize_matlab", "resize_bicubic_torch", "resize_bicubic_pil", "resize_bilinear_torch",
            "resize_nearest_exact", "interpolate_bilinear_torch", "quantize_uint8"]
@@ -36,8 +35,7 @@ def imresize_matlab(x: torch.Tensor, scale=None, size=None, antialias: bool = Tr
 def _interpolate(x, scale, size, mode: str, antialias: bool):
     h, w = _hw(x)
     if scale is not None and size is None:
-        sh, sw = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
-        check_positive(sh, "scale"), check_positive(sw, "scale")
+        sh, sw = scale_pair(scale)
         size = (int(math.floor(h * sh)), int(math.floor(w * sw)))
     (oh, ow), _ = resolve_size((h, w), None, size)
     batched = x if x.dim() == 4 else x[None]
@@ -74,11 +72,7 @@ def interpolate_bilinear_torch(x: torch.Tensor, size=None, scale=None) -> torch.
     if (scale is None) == (size is None):
         raise ValueError(f"scale/size: give exactly one of them, got scale={scale!r}, size={size!r}")
     if scale is not None:
-        scales = (scale, scale) if np.ndim(scale) == 0 else tuple(scale)
-        if len(scales) != 2:
-            raise ValueError(f"scale: expected a number or a pair, got {scale!r}")
-        for s in scales:
-            check_positive(s, "scale")
+        scales = scale_pair(scale)
         kwargs = {"scale_factor": tuple(float(s) for s in scales)}
     else:
         kwargs = {"size": resolve_size(_hw(x), None, size)[0]}
