@@ -242,16 +242,14 @@ class Trainer:
         from flax import nnx
         from jrestore.evaluation.evaluate import score
         from jrestore.inference.tasks import task_from_model
-        from train.data import make_val_set
+        from train.data import make_val_set, val_protocol
 
         cfg = self.cfg
         if not cfg.val.source:
             return {}
         if not hasattr(self, "_val"):
             self._val = make_val_set(cfg.val, task=cfg.task)
-            defaults = {"denoise": "kair_dncnn", "cs": "ista_net",
-                        "sr": "selfexsr" if cfg.task.lr_resize == "matlab" else "yjn870"}
-            self._val_protocol = cfg.val.protocol or defaults[cfg.task.kind]
+            self._val_protocol = val_protocol(cfg.val, cfg.task)
             self._eval_model = nnx.clone(self.model)
             self._eval_task = task_from_model(cfg.model.name, self._eval_model, self.kwargs,
                                               scale=int(cfg.task.scale or 1) if cfg.task.kind == "sr" else 1,

@@ -150,7 +150,7 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
         raise ValueError("--sigma: ffdnet takes the noise level as input; pass it (0-255 scale)")
     import jrestore.models as jmodels
     jm = jmodels.get(model, **kwargs)  # unknown arguments: one error listing the valid ones
-    channels = int(kwargs.get(spec.channels_arg, _default(model, spec.channels_arg))) if spec.channels_arg else 1
+    channels = _channels(model, spec, kwargs)
     forwards = {}
     for fw in frameworks:
         builder = _jax_forward if fw == "jax" else _torch_forward
@@ -160,11 +160,15 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
                 source, forwards)
 
 
-def _default(model: str, arg: str):
+def _channels(model: str, spec: ModelSpec, kwargs: dict) -> int:
+    """Image channels the model takes: its channels argument as given, else the constructor's default."""
+    if not spec.channels_arg:
+        return 1
+    if spec.channels_arg in kwargs:
+        return int(kwargs[spec.channels_arg])
     import inspect
     from jrestore.models import MODELS
-    cls = MODELS.lookup(model)
-    return inspect.signature(cls.__init__).parameters[arg].default
+    return int(inspect.signature(MODELS.lookup(model).__init__).parameters[spec.channels_arg].default)
 
 
 def _cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices) -> dict:
@@ -242,7 +246,7 @@ def live_forward(jm, spec: ModelSpec, kwargs: dict, scale: int, sigma=None, upsa
 def task_from_model(name: str, jm, kwargs: dict, *, scale: int = 1, sigma=None, upsample: str = "matlab") -> Task:
     """A JAX-only Task around a live jrestore model (validation during training)."""
     spec = get_spec(name)
-    channels = int(kwargs.get(spec.channels_arg, _default(name, spec.channels_arg))) if spec.channels_arg else 1
+    channels = _channels(name, spec, kwargs)
     fwd = {"jax": live_forward(jm, spec, kwargs, scale, sigma, upsample)}
     return Task(name, spec.kind, channels, scale, spec.align(kwargs), spec.halo(kwargs), kwargs, None, fwd)
 

@@ -9,8 +9,8 @@ sources.py opens the images (folder, skimage, tfds), examples.py turns one image
 (crop, dihedral augmentation, noise / MATLAB or PIL bicubic LR / CS block), pipeline.py wires grain.
 """
 from train.data.examples import TaskSpec, make_example, parse_task
-from train.data.pipeline import TrainIterator, benchmark_pipeline, make_train_iterator, make_val_set
+from train.data.pipeline import TrainIterator, benchmark_pipeline, make_train_iterator, make_val_set, val_protocol
 from train.data.sources import open_source
 
-__all__ = ["make_train_iterator", "make_val_set", "benchmark_pipeline", "TrainIterator", "TaskSpec",
+__all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "TaskSpec",
            "parse_task", "make_example", "open_source"]

@@ -24,7 +24,7 @@ import numpy as np
 from train.data.examples import crop_sizes, make_example, parse_task
 from train.data.sources import describe, open_source, resolve_folder
 
-__all__ = ["make_train_iterator", "make_val_set", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
+__all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
 
 DATA_KEYS = ("source", "path", "cache", "names", "name", "split", "data_dir", "image_key", "patch_size",
              "patches_per_image", "augment", "num_epochs", "worker_count", "num_threads", "prefetch")
@@ -177,6 +177,15 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
     return TrainIterator(ds, fingerprint, num_batches, workers, read, prefetch)
 
 
+def val_protocol(val_cfg, task) -> str:
+    """The evaluation protocol of a validation config: val_cfg.protocol, else the task's published one
+    (kair_dncnn for denoise, ista_net for cs, selfexsr for MATLAB-bicubic SR, yjn870 for PIL-bicubic SR)."""
+    spec = parse_task(task)
+    default = {"denoise": "kair_dncnn", "cs": "ista_net",
+               "sr": "selfexsr" if spec.lr_resize == "matlab" else "yjn870"}[spec.kind]
+    return _get(val_cfg, "protocol", default)
+
+
 def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, input float32 [h, w, C], target float32 [H, W, C]) per image, prepared by
     jrestore.evaluation.protocol_data.load_samples (the published test protocols), so deterministic.
@@ -197,9 +206,7 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
         raise ValueError(f"val_cfg.source: expected 'folder' (a test-set folder), got {val_cfg.get('source')!r}")
     spec = parse_task(task)
     folder = resolve_folder(_get(val_cfg, "path"))
-    default = {"denoise": "kair_dncnn", "cs": "ista_net",
-               "sr": "selfexsr" if spec.lr_resize == "matlab" else "yjn870"}[spec.kind]
-    protocol = _get(val_cfg, "protocol", default)
+    protocol = val_protocol(val_cfg, spec)
     sigma = _get(val_cfg, "sigma")
     if spec.kind == "denoise" and sigma is None:
         if spec.sigma[0] != spec.sigma[1]:
