@@ -82,7 +82,9 @@ def jax_gan_step(trainer, state, batch, frozen):
 class TorchGAN:
     """The discriminator side of TorchTrainer (same order and losses as jax_gan_step)."""
 
-    def __init__(self, cfg, d_state: dict):
+    def __init__(self, cfg, d_state: dict, *, place=None, compile: bool = False):
+        """place: module -> module on the trainer's device and memory format; compile: call D through
+        torch.compile."""
         import numpy as np
         import torch
         import torch_ref.models as tmodels
@@ -92,13 +94,16 @@ class TorchGAN:
         self.d = tmodels.get(cfg.gan.discriminator.name, **dict(cfg.gan.discriminator.kwargs))
         self.d.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in d_state.items()})
         self.d.train()
+        if place is not None:
+            self.d = place(self.d)
+        self.run_d = torch.compile(self.d) if compile else self.d
         self.opt, self.sched, _ = make_torch(d_config(cfg), self.d.parameters(), int(cfg.train.steps))
 
     def generator_term(self, fake):
         import torch_ref.losses as L
         for p in self.d.parameters():
             p.requires_grad = False
-        return L.gan_loss(self.d(fake), True, is_disc=False, gan_type=self.cfg.gan.gan_type,
+        return L.gan_loss(self.run_d(fake), True, is_disc=False, gan_type=self.cfg.gan.gan_type,
                           loss_weight=float(self.cfg.gan.weight))
 
     def discriminator_step(self, real, fake) -> float:
@@ -106,9 +111,9 @@ class TorchGAN:
         for p in self.d.parameters():
             p.requires_grad = True
         self.opt.zero_grad(set_to_none=True)
-        l_real = L.gan_loss(self.d(real), True, is_disc=True, gan_type=self.cfg.gan.gan_type)
+        l_real = L.gan_loss(self.run_d(real), True, is_disc=True, gan_type=self.cfg.gan.gan_type)
         l_real.backward()
-        l_fake = L.gan_loss(self.d(fake.detach()), False, is_disc=True, gan_type=self.cfg.gan.gan_type)
+        l_fake = L.gan_loss(self.run_d(fake.detach()), False, is_disc=True, gan_type=self.cfg.gan.gan_type)
         l_fake.backward()
         self.opt.step()
         self.sched.step()

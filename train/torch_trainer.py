@@ -22,39 +22,67 @@ def _nchw(a):
 
 
 class TorchTrainer:
-    def __init__(self, cfg, initial_state: dict):
+    """The twin's state and step. device / channels_last / compile choose how the step runs (the benchmark
+    times all three layouts through this one step): the model and discriminator on `device`, in
+    torch.channels_last memory format, called through torch.compile(model). The math is unchanged."""
+
+    def __init__(self, cfg, initial_state: dict | None, *, device="cpu", channels_last: bool = False,
+                 compile: bool = False):
         import torch
         import torch_ref.models as tmodels
 
         check_loss(cfg)
-        self.cfg = cfg
-        from train.trainer import model_kwargs
+        self.cfg, self.device, self.channels_last = cfg, torch.device(device), channels_last
+        from train.trainer import initial_torch_state, model_kwargs
         self.model = tmodels.get(cfg.model.name, **model_kwargs(cfg))
-        self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in initial_state.items()})
-        self.model.train()
+        state = initial_state if initial_state is not None else initial_torch_state(cfg)
+        self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
+        self.model = self._place(self.model.train())
+        self.run = torch.compile(self.model) if compile else self.model
         self.perceptual = build_perceptual(cfg)[1]
+        if self.perceptual is not None:
+            self.perceptual = self._place(self.perceptual)
         self.gan = None
         if cfg.gan.weight:
             from train.gan import TorchGAN, initial_discriminator_state
-            self.gan = TorchGAN(cfg, initial_discriminator_state(cfg))
+            self.gan = TorchGAN(cfg, initial_discriminator_state(cfg), place=self._place, compile=compile)
         self.opt, self.sched, self.clip = make_torch(cfg, self.model.parameters(), int(cfg.train.steps))
         self.ema = ({k: v.detach().clone() for k, v in self.model.named_parameters()}
                     if cfg.optim.ema_decay else None)
 
-    def step(self, batch: dict) -> dict:
-        """One optimisation step on a NHWC NumPy batch; returns {"loss", "lr", "grad_norm"}."""
+    def _place(self, module):
+        import torch
+        module = module.to(self.device)
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+
+    def tensors(self, batch: dict) -> dict:
+        """A NHWC NumPy batch as NCHW tensors on the device, in the trainer's memory format (+ FFDNet's sigma)."""
         import torch
 
-        tb = {k: _nchw(v) for k, v in batch.items()}
+        tb = {k: _nchw(v).to(self.device) for k, v in batch.items()}
+        if self.channels_last:
+            tb = {k: v.contiguous(memory_format=torch.channels_last) for k, v in tb.items()}
         if self.cfg.model.name == "ffdnet":
-            tb["sigma"] = torch.full((tb["input"].shape[0], 1, 1, 1), self.cfg.task.sigma / 255.0)
+            tb["sigma"] = torch.full((tb["input"].shape[0], 1, 1, 1), self.cfg.task.sigma / 255.0,
+                                     device=self.device)
+        return tb
+
+    def step(self, batch: dict) -> dict:
+        """One optimisation step on a NHWC NumPy batch; returns {"loss", "lr", "grad_norm"} as floats."""
+        return {k: float(v) for k, v in self.step_tensors(self.tensors(batch)).items()}
+
+    def step_tensors(self, tb: dict) -> dict:
+        """One optimisation step on a batch from tensors(); returns {"loss", "lr", "grad_norm"} (0-d tensors
+        and the lr float) without waiting for the device."""
+        import torch
+
         lr = self.opt.param_groups[0]["lr"]
         self.opt.zero_grad(set_to_none=True)
         if self.gan is None:
-            loss = torch_loss(self.cfg, self.model, tb, self.perceptual)
+            loss = torch_loss(self.cfg, self.run, tb, self.perceptual)
         else:  # train/gan.py: G step (D frozen), then D step on the same, detached output
             import torch_ref.losses as L
-            fake = self.model(tb["input"])
+            fake = self.run(tb["input"])
             loss = self.gan.generator_term(fake)
             if self.cfg.loss.pixel_weight:
                 loss = loss + self.cfg.loss.pixel_weight * L.get(self.cfg.loss.name)(fake, tb["target"])
@@ -74,7 +102,7 @@ class TorchTrainer:
             with torch.no_grad():
                 for k, p in self.model.named_parameters():
                     self.ema[k].mul_(d).add_(p.detach(), alpha=1 - d)
-        return {"loss": float(loss.detach()), "lr": float(lr), "grad_norm": float(norm)}
+        return {"loss": loss.detach(), "lr": lr, "grad_norm": norm}
 
     def state_dict(self) -> dict:
         return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}

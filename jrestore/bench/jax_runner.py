@@ -5,7 +5,7 @@ per process: the parent (`jrestore bench`) starts this module with
 `XLA_FLAGS="$XLA_FLAGS --xla_force_host_platform_device_count=N"` and reads RESULT.json back.
 
 Implementations:
-    jax      the trainer's jitted step (train.trainer.Trainer._step_fn: forward + loss + backward + optax
+    jax      the trainer's jitted step (train.trainer.Trainer.jitted_step: forward + loss + backward + optax
              update over pure state, state donated) on 1 device; infer: the model in eval mode, jitted as a
              pure function of (state, x).
     jax_dp   the same on a 1-D ('data',) mesh over N devices: batch sharded, state replicated (XLA inserts
@@ -25,7 +25,6 @@ RESULT.json:  {"jax": {"version", "backend", "device_kind", "device_count", "xla
 from __future__ import annotations
 
 import gc
-import inspect
 import json
 import os
 import sys
@@ -36,9 +35,9 @@ import traceback
 import numpy as np
 
 from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
-from jrestore.bench.specs import BenchSpec, get_specs, make_batch, train_config
+from jrestore.bench.specs import BenchSpec, generator_kwargs, get_specs, make_batch, train_config
 
-__all__ = ["xla_flops", "jax_train", "jax_infer", "jax_gan", "count_flops", "run_request"]
+__all__ = ["xla_flops", "jax_train", "jax_infer", "count_flops", "run_request"]
 
 
 def _log(msg: str) -> None:
@@ -78,131 +77,27 @@ def _mesh(devices: int):
 
 
 def jax_train(spec: BenchSpec, devices: int):
-    """(step, aot, images, args) for the trainer's own train step on `devices` devices. step() runs one
-    update and blocks until it finished; aot.compiled exists after the first step(); args() -> the current
-    arguments (for lowering without running)."""
+    """(step, aot, images, args) for the trainer's own train step on `devices` devices (srgan: its generator
+    then discriminator update, train/gan.py). step() runs one update and blocks until it finished;
+    aot.compiled exists after the first step(); args() -> the current arguments (for lowering without running)."""
     import jax
     import jrestore.models as jmodels
     from jrestore.convert import torch_state_dict
     from train.trainer import Trainer
 
     cfg = train_config(spec, devices=devices)
-    # initial weights from jrestore's own init (same shapes and cost as torch_ref's; no torch import here)
-    init = torch_state_dict(jmodels.get(spec.model, **spec.kwargs))
+    # initial weights from jrestore's own init (same shapes and cost as torch_ref's)
+    init = torch_state_dict(jmodels.get(spec.model, **generator_kwargs(spec)))
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="jrestore_bench_"), initial_state=init, progress=False)
     batch = trainer._device_batch(make_batch(spec, "train"))
-    # Trainer._step_fn may wrap its jit (extra arguments); jit the pure step the same way it does
-    # (state replicated in and out, state donated) so the executable is at hand for the FLOP count.
-    repl = jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec())
-    extra = ()
-    if len(inspect.signature(trainer._train_step).parameters) == 3:  # (state, batch, frozen loss networks)
-        extra = (getattr(trainer, "_frozen", None),)
-    aot = _AOT(jax.jit(trainer._train_step, out_shardings=(repl, repl), donate_argnums=(0,)))
+    aot = _AOT(trainer.jitted_step)  # the trainer's jit (state replicated, donated): its executable counts FLOPs
     holder = {"state": trainer.state}
 
     def step():
-        holder["state"], metrics = aot(holder["state"], batch, *extra)  # the state is donated, as in Trainer.run
+        holder["state"], metrics = aot(holder["state"], batch, trainer._frozen)  # state donated, as in Trainer.run
         jax.block_until_ready((holder["state"], metrics))
 
-    return step, aot, spec.batch, lambda: (holder["state"], batch, *extra)
-
-
-class _Pure:
-    """An NNX model as (graphdef, pure params dict, pure rest dict), merged back inside jit as the trainer
-    does (nnx.merge(..., copy=True), so BatchNorm can update its statistics under tracing)."""
-
-    def __init__(self, model):
-        from flax import nnx
-
-        self.graphdef, p, r = nnx.split(model, nnx.Param, ...)
-        self.abstract = (p, r)
-        self.params, self.rest = nnx.to_pure_dict(p), nnx.to_pure_dict(r)
-
-    def merge(self, params, rest):
-        from flax import nnx
-
-        p, r = nnx.clone(self.abstract[0]), nnx.clone(self.abstract[1])
-        nnx.replace_by_pure_dict(p, params)
-        nnx.replace_by_pure_dict(r, rest)
-        return nnx.merge(self.graphdef, p, r, copy=True)
-
-    @staticmethod
-    def rest_of(model) -> dict:
-        from flax import nnx
-
-        _, _, r = nnx.split(model, nnx.Param, ...)
-        return nnx.to_pure_dict(r)
-
-
-def _gan_models(spec: BenchSpec):
-    import jrestore.models as jmodels
-
-    kw = dict(spec.kwargs)
-    d_kwargs = {"num_channels": kw["num_channels"], "num_feat": kw.pop("d_num_feat"),
-                "input_size": kw.pop("d_input_size")}
-    return jmodels.get("srresnet", **kw), jmodels.get("srgan_discriminator", **d_kwargs)
-
-
-def gan_step_fn(g: _Pure, d: _Pure, tx, adv_weight: float = 1e-3):
-    """The pure SRGAN step (state, batch) -> (state, metrics): a generator update on MSE + adv_weight x
-    BCE-with-logits(D(G(lr)), real), then a discriminator update on BCE(D(hr), real) + BCE(D(G(lr)), fake)
-    with the fake detached. state: {"g", "g_rest", "g_opt", "d", "d_rest", "d_opt"} (pure dicts)."""
-    import jax
-    import optax
-    import jrestore.losses as L
-
-    def step(state, batch):
-        lr, hr = batch["input"], batch["target"]
-
-        def g_loss(gp):
-            gm = g.merge(gp, state["g_rest"])
-            fake = gm(lr)
-            dm = d.merge(state["d"], state["d_rest"])
-            loss = L.get("mse")(fake, hr) + adv_weight * L.gan_loss(dm(fake), True)
-            return loss, (fake, _Pure.rest_of(gm), _Pure.rest_of(dm))
-
-        (gl, (fake, g_rest, d_rest)), g_grads = jax.value_and_grad(g_loss, has_aux=True)(state["g"])
-        g_upd, g_opt = tx.update(g_grads, state["g_opt"], state["g"])
-        fake = jax.lax.stop_gradient(fake)
-
-        def d_loss(dp):
-            dm = d.merge(dp, d_rest)
-            loss = L.gan_loss(dm(hr), True, is_disc=True) + L.gan_loss(dm(fake), False, is_disc=True)
-            return loss, _Pure.rest_of(dm)
-
-        (dl, d_rest), d_grads = jax.value_and_grad(d_loss, has_aux=True)(state["d"])
-        d_upd, d_opt = tx.update(d_grads, state["d_opt"], state["d"])
-        new = {"g": optax.apply_updates(state["g"], g_upd), "g_rest": g_rest, "g_opt": g_opt,
-               "d": optax.apply_updates(state["d"], d_upd), "d_rest": d_rest, "d_opt": d_opt}
-        return new, {"g_loss": gl, "d_loss": dl}
-
-    return step
-
-
-def jax_gan(spec: BenchSpec, devices: int):
-    """(step, aot, images, args) for the SRGAN generator + discriminator step (Adam 1e-4 for each)."""
-    import jax
-    import optax
-    from jax.sharding import NamedSharding, PartitionSpec as P
-
-    gm, dm = _gan_models(spec)
-    gm.train()
-    dm.train()
-    g, d = _Pure(gm), _Pure(dm)
-    tx = optax.adam(1e-4)
-    mesh = _mesh(devices)
-    repl, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    state = {"g": g.params, "g_rest": g.rest, "g_opt": tx.init(g.params),
-             "d": d.params, "d_rest": d.rest, "d_opt": tx.init(d.params)}
-    holder = {"state": jax.device_put(state, repl)}
-    batch = jax.device_put(make_batch(spec, "train"), data)
-    aot = _AOT(jax.jit(gan_step_fn(g, d, tx), out_shardings=(repl, repl), donate_argnums=(0,)))
-
-    def step():
-        holder["state"], metrics = aot(holder["state"], batch)
-        jax.block_until_ready((holder["state"], metrics))
-
-    return step, aot, spec.batch, lambda: (holder["state"], batch)
+    return step, aot, spec.batch, lambda: (holder["state"], batch, trainer._frozen)
 
 
 def jax_infer(spec: BenchSpec, devices: int):
@@ -213,7 +108,7 @@ def jax_infer(spec: BenchSpec, devices: int):
     from flax import nnx
     from jax.sharding import NamedSharding, PartitionSpec as P
 
-    model = _gan_models(spec)[0] if spec.task == "gan" else jmodels.get(spec.model, **spec.kwargs)
+    model = jmodels.get(spec.model, **generator_kwargs(spec))
     model.eval()
     graphdef, state = nnx.split(model)
 
@@ -247,7 +142,7 @@ def _device_peak_mb() -> float | None:
 def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, warmup: int) -> tuple[dict, float]:
     """One (model, mode, impl) measurement -> (row, XLA flops of the compiled step on this impl's devices)."""
     n_dev = 1 if impl == "jax" else devices
-    build = {"train": jax_gan if spec.task == "gan" else jax_train, "infer": jax_infer}[mode]
+    build = {"train": jax_train, "infer": jax_infer}[mode]
     with RssPeak() as mem:
         step, aot, images, _ = build(spec, n_dev)
         timing = time_steps(step, steps, warmup, mem)
@@ -260,7 +155,7 @@ def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, war
 
 def count_flops(spec: BenchSpec, mode: str) -> float:
     """XLA's FLOP count of the 1-device step, compiled but not run (when the `jax` impl is not measured)."""
-    build = {"train": jax_gan if spec.task == "gan" else jax_train, "infer": jax_infer}[mode]
+    build = {"train": jax_train, "infer": jax_infer}[mode]
     _, aot, _, args = build(spec, 1)
     return xla_flops(aot.jitted.lower(*args()).compile())
 

@@ -24,7 +24,7 @@ from jrestore.bench.specs import IMPLS, JAX_IMPLS, MODES, TORCH_IMPLS, get_specs
 __all__ = ["run_bench", "default_devices", "cpu_name", "xla_flags_with_devices", "pipeline_rates", "settings"]
 
 FULL = {"steps": 10, "warmup": 2, "matmul_n": 4096, "matmul_reps": 5, "pipeline_steps": 20}
-QUICK = {"steps": 3, "warmup": 1, "matmul_n": 2048, "matmul_reps": 3, "pipeline_steps": 5}
+QUICK = {"steps": 10, "warmup": 1, "matmul_n": 2048, "matmul_reps": 3, "pipeline_steps": 10}
 
 
 def settings(quick: bool, steps: int | None = None, warmup: int | None = None, matmul_n: int | None = None) -> dict:

@@ -10,14 +10,15 @@ Standard sizes (batch of C x h x w inputs, NCHW notation; the target is h*scale 
     espcn          ESPCN x3, Y channel                                  16  1x32x32     1x96x96     espcn_x3
     fsrcnn         FSRCNN x3 (d=56, s=12, m=4), Y channel               16  1x32x32     1x96x96     fsrcnn_x3
     srcnn          SRCNN 9-5-5, Y channel, x3                           16  1x32x32     1x96x96     srcnn_x3
-    srgan          SRResNet x4 generator + SRGAN discriminator (96)     16  3x24x24     3x96x96     - (see below)
+    srgan          SRResNet x4 generator + SRGAN discriminator (96)     16  3x24x24     3x96x96     srgan_x4 (below)
 
 SRCNN maps the bicubic-upsampled image: its train step upsamples the 32x32 LR batch inside the step
 (MATLAB bicubic, exactly as the trainer's objective does); its infer step takes the 1x96x96 upsampled
-image, so it times the network alone. The SRGAN step is one generator update (MSE + 1e-3 x BCE-with-logits
-adversarial loss through the discriminator) then one discriminator update (BCE-with-logits on real HR and
-on the detached fake), Adam 1e-4 for each, both networks in train mode (BasicSR's SRGANModel order).
-Infer for srgan is the generator's forward.
+image, so it times the network alone. The SRGAN step is the trainer's (train/gan.py, the srgan_x4 recipe
+with an MSE content loss in place of its VGG54 one, which needs ImageNet weights): one generator update
+(MSE + 1e-3 x BCE-with-logits adversarial loss through the discriminator) then one discriminator update
+(BCE-with-logits on real HR and on the detached fake), Adam 1e-4 for each, both networks in train mode
+(BasicSR's SRGANModel order). Infer for srgan is the generator's forward.
 
 --quick halves every spatial size (rounded to what the model needs: even sizes for WASA's DWT, LR
 multiples of 4 for SRGAN so the discriminator input stays a multiple of 16) and, for ISTA-Net+, whose
@@ -28,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["BenchSpec", "SPECS", "MODES", "IMPLS", "JAX_IMPLS", "TORCH_IMPLS", "get_specs", "train_config",
+__all__ = ["BenchSpec", "SPECS", "MODES", "IMPLS", "JAX_IMPLS", "TORCH_IMPLS", "get_specs", "generator_kwargs",
+           "train_config",
            "make_batch", "QUICK_SCALE"]
 
 MODES = ("train", "infer")
@@ -101,7 +103,8 @@ SPECS: dict[str, BenchSpec] = {s.name: s for s in (
               scale=3, recipe="fsrcnn_x3"),
     BenchSpec("srcnn", "srcnn", {"num_channels": 1, "variant": "955", "padding": "same"}, 16, 1, (32, 32), scale=3,
               recipe="srcnn_x3", infer_upsampled=True),
-    BenchSpec("srgan", "srresnet", _GAN_KWARGS, 16, 3, (24, 24), scale=4, task="gan", hw_multiple=4),
+    BenchSpec("srgan", "srresnet", _GAN_KWARGS, 16, 3, (24, 24), scale=4, task="gan", recipe="srgan_x4",
+              hw_multiple=4),
 )}
 
 
@@ -120,19 +123,23 @@ def get_specs(names=None, quick: bool = False, size_scale: float = 1.0) -> list[
     return [SPECS[n].scaled(factor) for n in dict.fromkeys(names)]
 
 
+def generator_kwargs(spec: BenchSpec) -> dict:
+    """The model's constructor arguments (srgan: the generator's, without the discriminator's d_*)."""
+    return {k: v for k, v in spec.kwargs.items() if not k.startswith("d_")}
+
+
 def train_config(spec: BenchSpec, devices: int = 0):
     """The trainer config (ml_collections.ConfigDict) whose step the benchmark times for `spec`.
 
     From the recipe when there is one (its loss, optimizer, schedule), with the bench's model arguments,
     batch size and patch size; `task.cs_matrices` cleared (the seeded Gaussian Phi: same cost, no reference
     data needed), no validation, no EMA. Without a recipe: MSE and Adam 1e-4 (the recipes' defaults).
+    srgan: MSE content loss instead of VGG54 (no ImageNet weights needed), the discriminator as in the spec.
     devices: train.devices (0: every device).
     """
     from train.config import load_config
     from train.configs.common import base_config
 
-    if spec.task == "gan":
-        raise ValueError(f"{spec.name}: the GAN step has no single-model trainer config")
     if spec.recipe:
         cfg = load_config(spec.recipe)
     else:
@@ -141,7 +148,12 @@ def train_config(spec: BenchSpec, devices: int = 0):
         cfg.model.name = spec.model
         cfg.task.update(kind=spec.task, scale=spec.scale, channels="rgb" if spec.channels == 3 else "y")
         cfg.data.update(source="skimage", path="")
-    cfg.model.kwargs = dict(spec.kwargs)
+    cfg.model.kwargs = generator_kwargs(spec)
+    if spec.task == "gan":
+        cfg.loss.update(name="mse", pixel_weight=1.0)
+        cfg.loss.perceptual.weight = 0.0
+        cfg.gan.discriminator.kwargs = {"num_channels": spec.channels, "num_feat": spec.kwargs["d_num_feat"],
+                                        "input_size": spec.kwargs["d_input_size"]}
     cfg.task.cs_matrices = ""
     cfg.val.update(source="", path="")
     cfg.optim.ema_decay = 0.0

@@ -6,11 +6,11 @@
                          eager training code (AOTAutograd compiles the model's backward with its forward).
                          Its first call, timed as compile_s, includes the Dynamo/Inductor compilation.
 
-train: the step of train.torch_trainer.TorchTrainer (zero_grad, train.objective.torch_loss, backward,
-gradient norm, clipping when configured, the train.optim optimizer and scheduler) with the same config,
-model arguments and batch as the JAX rows; srgan: one generator then one discriminator update (see
-jrestore.bench.specs). infer: the model in eval mode under torch.no_grad(). Batches are converted to NCHW
-tensors once, outside the timed steps. The device is CUDA when torch sees one, else the CPU.
+train: train.torch_trainer.TorchTrainer.step_tensors (zero_grad, train.objective.torch_loss, backward,
+gradient norm, clipping when configured, the train.optim optimizer and scheduler; srgan: train/gan.py's
+generator then discriminator update) with the same config, model arguments and batch as the JAX rows.
+infer: the model in eval mode under torch.no_grad(). Batches are converted to NCHW tensors once, outside
+the timed steps. The device is CUDA when torch sees one, else the CPU.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import sys
 import numpy as np
 
 from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
-from jrestore.bench.specs import BenchSpec, make_batch, train_config
+from jrestore.bench.specs import BenchSpec, generator_kwargs, make_batch, train_config
 
-__all__ = ["torch_device", "torch_train", "torch_infer", "torch_gan", "measure", "matmul_peak"]
+__all__ = ["torch_device", "torch_train", "torch_infer", "measure", "matmul_peak"]
 
 
 def torch_device():
@@ -57,63 +57,17 @@ def _prepare(model, impl: str, device):
 
 
 def torch_train(spec: BenchSpec, impl: str):
-    """(step, images): the torch trainer twin's step for `spec`'s config; step() returns after the update."""
-    import torch
-    import torch_ref.models as tmodels
-    from train.objective import torch_loss
-    from train.optim import make_torch
-    from train.trainer import model_kwargs
-
-    cfg = train_config(spec)
-    device = torch_device()
-    model, run = _prepare(tmodels.get(spec.model, **model_kwargs(cfg)).train(), impl, device)
-    opt, sched, clip = make_torch(cfg, model.parameters(), int(cfg.train.steps))
-    batch = _tensors(make_batch(spec, "train"), device, impl == "torch_channels_last")
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = torch_loss(cfg, run, batch)
-        loss.backward()
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))  # as the twin logs
-        if clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        sched.step()
-        _sync(device)
-
-    return step, spec.batch
-
-
-def torch_gan(spec: BenchSpec, impl: str):
-    """(step, images): the SRGAN generator + discriminator step of jrestore.bench.jax_runner.gan_step_fn."""
-    import torch
-    import torch_ref.losses as L
-    import torch_ref.models as tmodels
+    """(step, images): train.torch_trainer.TorchTrainer's step for `spec`'s config (srgan: its generator then
+    discriminator update), laid out and compiled as `impl` says; step() returns after the update."""
+    from train.torch_trainer import TorchTrainer
 
     device = torch_device()
-    kw = dict(spec.kwargs)
-    d_kwargs = {"num_channels": kw["num_channels"], "num_feat": kw.pop("d_num_feat"), "input_size": kw.pop("d_input_size")}
-    g, run_g = _prepare(tmodels.get("srresnet", **kw).train(), impl, device)
-    d, run_d = _prepare(tmodels.get("srgan_discriminator", **d_kwargs).train(), impl, device)
-    opt_g, opt_d = torch.optim.Adam(g.parameters(), lr=1e-4), torch.optim.Adam(d.parameters(), lr=1e-4)
-    batch = _tensors(make_batch(spec, "train"), device, impl == "torch_channels_last")
-    mse = L.get("mse")
+    trainer = TorchTrainer(train_config(spec), None, device=device, channels_last=impl == "torch_channels_last",
+                           compile=impl == "torch_compile")
+    batch = trainer.tensors(make_batch(spec, "train"))  # converted once, outside the timed steps
 
     def step():
-        for p in d.parameters():  # D frozen for the generator update (BasicSR)
-            p.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        fake = run_g(batch["input"])
-        (mse(fake, batch["target"]) + 1e-3 * L.gan_loss(run_d(fake), True)).backward()
-        opt_g.step()
-        for p in d.parameters():
-            p.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss = (L.gan_loss(run_d(batch["target"]), True, is_disc=True)
-                  + L.gan_loss(run_d(fake.detach()), False, is_disc=True))
-        d_loss.backward()
-        opt_d.step()
+        trainer.step_tensors(batch)
         _sync(device)
 
     return step, spec.batch
@@ -125,10 +79,7 @@ def torch_infer(spec: BenchSpec, impl: str):
     import torch_ref.models as tmodels
 
     device = torch_device()
-    kw = dict(spec.kwargs)
-    if spec.task == "gan":
-        kw.pop("d_num_feat"), kw.pop("d_input_size")
-    model, run = _prepare(tmodels.get(spec.model, **kw).eval(), impl, device)
+    model, run = _prepare(tmodels.get(spec.model, **generator_kwargs(spec)).eval(), impl, device)
     x = _tensors(make_batch(spec, "infer"), device, impl == "torch_channels_last")["input"]
 
     def step():
@@ -143,7 +94,7 @@ def measure(spec: BenchSpec, mode: str, impl: str, steps: int, warmup: int) -> d
     """One (model, mode, impl) row: timings (measure.time_steps), images per step, torch threads."""
     import torch
 
-    build = torch_infer if mode == "infer" else (torch_gan if spec.task == "gan" else torch_train)
+    build = torch_infer if mode == "infer" else torch_train
     with RssPeak() as mem:
         step, images = build(spec, impl)
         timing = time_steps(step, steps, warmup, mem)

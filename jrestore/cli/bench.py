@@ -2,7 +2,7 @@
 torch.compile, per model and mode, at the standard sizes of jrestore.bench.specs.
 
     jrestore bench --out bench_out                       # every model, train and infer, 10 timed steps
-    jrestore bench --quick --json                        # 3 timed steps, halved sizes (see specs.py)
+    jrestore bench --quick --json                        # 10 timed steps, halved sizes (see specs.py)
     jrestore bench --model dncnn srresnet --mode train --devices 2
 
 --json prints one object {"device", "peak_gflops", "results": [{"model", "mode", "impl", "median_ms",
@@ -25,7 +25,7 @@ def add_parser(p):
                    help="train: forward + loss + backward + Adam update; infer: forward in eval mode (default: both)")
     p.add_argument("--impl", nargs="+", metavar="IMPL", help=f"implementations (default: all of {list(IMPLS)})")
     p.add_argument("--quick", action="store_true",
-                   help="3 timed steps after 1 warm-up, halved spatial sizes (ISTA-Net+: a quarter of the batch), "
+                   help="10 timed steps after 1 warm-up, halved spatial sizes (ISTA-Net+: a quarter of the batch), "
                         "a 2048^2 matmul for the peak; within 10 minutes on 2 cores")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.add_argument("--out", metavar="DIR", help="write bench.json, bench.md and bench.png to DIR")
