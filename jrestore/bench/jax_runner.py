@@ -1,8 +1,11 @@
-"""JAX measurements, run in their own process: `python -m jrestore.bench.jax_runner REQUEST.json RESULT.json`.
+"""JAX measurements, run in their own process: `python -m jrestore.bench.jax_runner --serve`.
 
-XLA reads XLA_FLAGS once, when jax is imported, so the number of host devices (N, for `jax_dp`) is fixed
-per process: the parent (`jrestore bench`) starts this module with
-`XLA_FLAGS="$XLA_FLAGS --xla_force_host_platform_device_count=N"` and reads RESULT.json back.
+XLA reads XLA_FLAGS once, when its CPU backend starts, so the number of host devices (N, for `jax_dp`) is
+fixed per process: the parent (`jrestore bench`) starts this module with
+`XLA_FLAGS="$XLA_FLAGS --xla_force_host_platform_device_count=N"` and keeps it alive: it writes one REQUEST
+per line on the worker's stdin and reads one RESULT per line back, one model at a time, measuring that
+model's torch rows in between (the worker idles meanwhile), so each JAX/torch pair is timed minutes apart
+at most, not a whole run apart on a machine whose speed drifts.
 
 Implementations:
     jax      the trainer's jitted step (train.trainer.Trainer.jitted_step: forward + loss + backward + optax
@@ -17,10 +20,10 @@ FLOPs per step: XLA's cost analysis of the 1-device compiled step (`compiled.cos
 the whole batch's forward (+ backward + update in train mode). The parent reuses the number for jax_dp and
 for the torch rows, since they compute the same math.
 
-REQUEST.json: {"models", "modes", "impls", "quick", "size_scale", "steps", "warmup", "devices",
-               "matmul_n", "matmul_reps"}
-RESULT.json:  {"jax": {"version", "backend", "device_kind", "device_count", "xla_flags"},
-               "matmul_gflops", "flops": {model: {mode: flops}}, "rows": [...]}
+REQUEST: {"models", "modes", "impls", "quick", "size_scale", "steps", "warmup", "devices",
+          "matmul_n", "matmul_reps"}   (matmul_n 0: no matmul peak)
+RESULT:  {"jax": {"version", "backend", "device_kind", "device_count", "xla_flags"},
+          "matmul_gflops", "flops": {model: {mode: flops}}, "rows": [...]}   or {"error": traceback}
 """
 from __future__ import annotations
 
@@ -181,9 +184,11 @@ def run_request(req: dict) -> dict:
                    "device_kind": jax.devices()[0].device_kind, "device_count": len(jax.devices()),
                    "xla_flags": os.environ.get("XLA_FLAGS", "")},
            "flops": {}, "rows": []}
-    t0 = time.perf_counter()
-    out["matmul_gflops"] = matmul_peak(int(req["matmul_n"]), int(req["matmul_reps"]))
-    _log(f"{req['matmul_n']}^2 float32 matmul: {out['matmul_gflops']:.1f} GFLOP/s ({time.perf_counter() - t0:.1f} s)")
+    if int(req["matmul_n"]):
+        t0 = time.perf_counter()
+        out["matmul_gflops"] = matmul_peak(int(req["matmul_n"]), int(req["matmul_reps"]))
+        _log(f"{req['matmul_n']}^2 float32 matmul: {out['matmul_gflops']:.1f} GFLOP/s "
+             f"({time.perf_counter() - t0:.1f} s)")
     for spec in specs:
         for mode in req["modes"]:
             impls = [i for i in ("jax", "jax_dp") if i in req["impls"]]
@@ -216,16 +221,30 @@ def run_request(req: dict) -> dict:
     return out
 
 
+def serve(requests, replies) -> None:
+    """Answer one JSON request per line of `requests` with one JSON line on `replies`, until end of input."""
+    for line in requests:
+        if not line.strip():
+            continue
+        try:
+            out = run_request(json.loads(line))
+        except Exception:  # noqa: BLE001  the parent reports it and stops
+            out = {"error": traceback.format_exc()}
+        replies.write(json.dumps(out) + "\n")
+        replies.flush()
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2:
-        print("usage: python -m jrestore.bench.jax_runner REQUEST.json RESULT.json", file=sys.stderr)
+    if argv != ["--serve"]:
+        print("usage: python -m jrestore.bench.jax_runner --serve   (JSON requests on stdin, one per line)",
+              file=sys.stderr)
         return 2
-    with open(argv[0]) as f:
-        req = json.load(f)
-    out = run_request(req)
-    with open(argv[1], "w") as f:
-        json.dump(out, f)
+    # the replies get the real stdout; anything else printing to stdout (libraries) goes to stderr
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin, replies)
     return 0
 
 

@@ -4,9 +4,9 @@
     result -> {"device", "peak_gflops", "results": [row, ...], "ratios": {model: {mode: x}}, "pipeline": [...],
                "matmul", "steps", "warmup", "quick", "sizes", "jax", "torch", "command"}
 
-Order on the machine: the JAX subprocess (float32 matmul peak, then every model and mode on `jax` and
-`jax_dp`), then torch's matmul peak and every model and mode on the torch impls, then the input pipelines;
-one measurement at a time, nothing else of the benchmark running beside it.
+Order on the machine: both float32 matmul peaks; then model by model, its JAX rows (`jax`, `jax_dp`, in a
+persistent worker subprocess) and then its torch rows, so a model's JAX and torch numbers are taken minutes
+apart at most; then the input pipelines. One measurement at a time: the worker idles while torch runs.
 """
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
 from jrestore.bench import report, torch_runner
-from jrestore.bench.specs import IMPLS, JAX_IMPLS, MODES, TORCH_IMPLS, get_specs, train_config
+from jrestore.bench.specs import IMPLS, JAX_IMPLS, QUICK_IMPLS, MODES, TORCH_IMPLS, get_specs, train_config
 
 __all__ = ["run_bench", "default_devices", "cpu_name", "xla_flags_with_devices", "pipeline_rates", "settings"]
 
@@ -65,20 +64,32 @@ def xla_flags_with_devices(flags: str, n: int) -> str:
     return " ".join(kept + [f"--xla_force_host_platform_device_count={n}"])
 
 
-def _run_jax(req: dict) -> dict:
-    """Run jrestore.bench.jax_runner in a fresh process with N host devices; its stderr shows progress."""
-    with tempfile.TemporaryDirectory(prefix="jrestore_bench_") as tmp:
-        req_path, res_path = os.path.join(tmp, "request.json"), os.path.join(tmp, "result.json")
-        with open(req_path, "w") as f:
-            json.dump(req, f)
-        env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(os.environ.get("XLA_FLAGS", ""), req["devices"]))
-        proc = subprocess.run([sys.executable, "-m", "jrestore.bench.jax_runner", req_path, res_path], env=env,
-                              stdout=2)  # fd 2: our stdout stays clean for the --json object
+class _JaxWorker:
+    """jrestore.bench.jax_runner --serve in a fresh process with N host devices; its stderr shows progress."""
 
-        if proc.returncode != 0 or not os.path.exists(res_path):
-            raise RuntimeError(f"the JAX benchmark process failed (exit {proc.returncode}); its traceback is above")
-        with open(res_path) as f:
-            return json.load(f)
+    def __init__(self, devices: int):
+        env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(os.environ.get("XLA_FLAGS", ""), devices))
+        self.proc = subprocess.Popen([sys.executable, "-m", "jrestore.bench.jax_runner", "--serve"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, req: dict) -> dict:
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the JAX benchmark process died (exit {self.proc.wait()}); its traceback is above")
+        out = json.loads(line)
+        if "error" in out:
+            raise RuntimeError(f"the JAX benchmark process failed:\n{out['error']}")
+        return out
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 def pipeline_rates(specs, rows: list[dict], steps: int) -> list[dict]:
@@ -123,13 +134,13 @@ def pipeline_rates(specs, rows: list[dict], steps: int) -> list[dict]:
     return out
 
 
-def run_bench(models=None, modes=MODES, impls=IMPLS, quick: bool = False, devices: int | None = None,
+def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices: int | None = None,
               size_scale: float = 1.0, steps: int | None = None, warmup: int | None = None,
               matmul_n: int | None = None, pipeline: bool = True, command: str = "jrestore bench") -> dict:
     """Measure every (model, mode, impl) and return the result object (see the module docstring)."""
     specs = get_specs(models, quick=quick, size_scale=size_scale)  # unknown names: one ValueError first
     modes = list(dict.fromkeys(modes))
-    impls = list(dict.fromkeys(impls))
+    impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else IMPLS)))
     for m in modes:
         if m not in MODES:
             raise ValueError(f"--mode: expected 'train', 'infer' or 'both', got {m!r}")
@@ -142,34 +153,42 @@ def run_bench(models=None, modes=MODES, impls=IMPLS, quick: bool = False, device
     s = settings(quick, steps, warmup, matmul_n)
     t_start = time.perf_counter()
 
-    req = {"models": [sp.name for sp in specs], "modes": modes, "impls": [i for i in impls if i in JAX_IMPLS],
-           "quick": quick, "size_scale": size_scale, "devices": devices, **s}
-    jax_out = _run_jax(req)  # always: the FLOP counts come from XLA even when no JAX impl is timed
-    rows = list(jax_out["rows"])
-
     import torch
 
-    torch_gflops = torch_runner.matmul_peak(s["matmul_n"], s["matmul_reps"])
-    torch_runner.log(f"{s['matmul_n']}^2 float32 matmul: {torch_gflops:.1f} GFLOP/s")
-    for spec in specs:
-        for mode in modes:
-            for impl in (i for i in impls if i in TORCH_IMPLS):
-                try:
-                    row = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"])
-                except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
-                    import traceback
-                    traceback.print_exc()
-                    rows.append({"model": spec.name, "mode": mode, "impl": impl, "error": f"{type(err).__name__}: {err}"})
-                    continue
-                rows.append(row)
-                torch_runner.log(f"{spec.name} {mode} {impl}: median {row['median_ms']:.1f} ms, first call "
-                                 f"{row['compile_s']:.1f} s")
+    base = {"modes": modes, "impls": [i for i in impls if i in JAX_IMPLS], "quick": quick,
+            "size_scale": size_scale, "devices": devices, **s}
+    worker = _JaxWorker(devices)
+    try:  # both peaks first, then model by model: JAX (1 device, data-parallel), then the torch impls
+        jax_out = worker.ask({**base, "models": []})
+        torch_gflops = torch_runner.matmul_peak(s["matmul_n"], s["matmul_reps"])
+        torch_runner.log(f"{s['matmul_n']}^2 float32 matmul: {torch_gflops:.1f} GFLOP/s")
+        rows, flops = [], {}
+        for spec in specs:
+            # always ask: the FLOP counts come from XLA even when no JAX impl is timed
+            part = worker.ask({**base, "models": [spec.name], "matmul_n": 0})
+            rows += part["rows"]
+            flops.update(part["flops"])
+            for mode in modes:
+                for impl in (i for i in impls if i in TORCH_IMPLS):
+                    try:
+                        row = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"])
+                    except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
+                        import traceback
+                        traceback.print_exc()
+                        rows.append({"model": spec.name, "mode": mode, "impl": impl,
+                                     "error": f"{type(err).__name__}: {err}"})
+                        continue
+                    rows.append(row)
+                    torch_runner.log(f"{spec.name} {mode} {impl}: median {row['median_ms']:.1f} ms, first call "
+                                     f"{row['compile_s']:.1f} s")
+    finally:
+        worker.close()
 
     peak = max(jax_out["matmul_gflops"], torch_gflops)
     # rows in a fixed order: model, mode, impl
     order = {(sp.name, m, i): k for k, (sp, m, i) in enumerate((sp, m, i) for sp in specs for m in modes for i in IMPLS)}
     rows.sort(key=lambda r: order.get((r["model"], r["mode"], r["impl"]), len(order)))
-    rows = report.finish_rows(rows, jax_out["flops"], peak)
+    rows = report.finish_rows(rows, flops, peak)
     pipe = pipeline_rates(specs, rows, s["pipeline_steps"]) if pipeline and "train" in modes else []
 
     tdev = torch_runner.torch_device()

@@ -2,7 +2,7 @@
 torch.compile, per model and mode, at the standard sizes of jrestore.bench.specs.
 
     jrestore bench --out bench_out                       # every model, train and infer, 10 timed steps
-    jrestore bench --quick --json                        # 10 timed steps, halved sizes (see specs.py)
+    jrestore bench --quick --json                        # jax, channels_last, torch.compile; halved sizes
     jrestore bench --model dncnn srresnet --mode train --devices 2
 
 --json prints one object {"device", "peak_gflops", "results": [{"model", "mode", "impl", "median_ms",
@@ -18,14 +18,14 @@ import sys
 
 
 def add_parser(p):
-    from jrestore.bench.specs import IMPLS, SPECS
+    from jrestore.bench.specs import IMPLS, QUICK_IMPLS, SPECS
 
     p.add_argument("--model", nargs="+", metavar="NAME", help=f"models to measure (default: all of {list(SPECS)})")
     p.add_argument("--mode", choices=("train", "infer", "both"), default="both",
                    help="train: forward + loss + backward + Adam update; infer: forward in eval mode (default: both)")
-    p.add_argument("--impl", nargs="+", metavar="IMPL", help=f"implementations (default: all of {list(IMPLS)})")
+    p.add_argument("--impl", nargs="+", metavar="IMPL", help=f"implementations (default: all of {list(IMPLS)}; with --quick {list(QUICK_IMPLS)})")
     p.add_argument("--quick", action="store_true",
-                   help="10 timed steps after 1 warm-up, halved spatial sizes (ISTA-Net+: a quarter of the batch), "
+                   help="impls jax, torch_channels_last, torch_compile unless --impl; 10 timed steps after 1 warm-up, halved spatial sizes (ISTA-Net+: a quarter of the batch), "
                         "a 2048^2 matmul for the peak; within 10 minutes on 2 cores")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.add_argument("--out", metavar="DIR", help="write bench.json, bench.md and bench.png to DIR")
@@ -65,11 +65,11 @@ def _command(args) -> str:
 def run(args) -> int:
     from jrestore.bench import report
     from jrestore.bench.run import run_bench
-    from jrestore.bench.specs import IMPLS, get_specs
+    from jrestore.bench.specs import get_specs
 
     get_specs(args.model, quick=args.quick, size_scale=args.size_scale)  # bad names / sizes: fail before any work
     modes = ("train", "infer") if args.mode == "both" else (args.mode,)
-    result = run_bench(models=args.model, modes=modes, impls=args.impl or IMPLS, quick=args.quick,
+    result = run_bench(models=args.model, modes=modes, impls=args.impl, quick=args.quick,
                        devices=args.devices, size_scale=args.size_scale, steps=args.steps, warmup=args.warmup,
                        matmul_n=args.matmul_n, pipeline=not args.no_pipeline, command=_command(args))
     if args.out:
