@@ -130,3 +130,15 @@ def test_srgan_rows_time_the_trainers_gan_step(capsys):
     assert set(rows) == {"jax", "torch_eager"} and all(math.isfinite(r["median_ms"]) for r in rows.values())
     assert result["sizes"]["srgan"]["train_input"] == "3x8x8"
     assert rows["jax"]["gflop_per_step"] > 0
+
+
+def test_peak_only_request_measures_no_model():
+    import io
+    from jrestore.bench import jax_runner
+
+    req = {"models": [], "modes": ["train"], "impls": ["jax"], "quick": True, "size_scale": 1.0, "steps": 1,
+           "warmup": 0, "devices": 1, "matmul_n": 64, "matmul_reps": 1}
+    replies = io.StringIO()
+    jax_runner.serve([json.dumps(req), ""], replies)
+    out = json.loads(replies.getvalue())
+    assert out["rows"] == [] and out["flops"] == {} and out["matmul_gflops"] > 0

@@ -178,7 +178,8 @@ def run_request(req: dict) -> dict:
     """Every requested JAX measurement; failures become rows with an "error" and the run goes on."""
     import jax
 
-    specs = get_specs(req["models"], quick=req["quick"], size_scale=req["size_scale"])
+    # no models (the peak-only request): nothing else (get_specs would read "none named" as "all")
+    specs = get_specs(req["models"], quick=req["quick"], size_scale=req["size_scale"]) if req["models"] else []
     devices = int(req["devices"])
     out = {"jax": {"version": jax.__version__, "backend": jax.default_backend(),
                    "device_kind": jax.devices()[0].device_kind, "device_count": len(jax.devices()),
