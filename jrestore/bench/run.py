@@ -193,8 +193,9 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
 
     tdev = torch_runner.torch_device()
     jx = jax_out["jax"]
-    device = (f"{cpu_name()}, {default_devices()} cores; jax {jx['backend']} ({jx['device_kind']}) x{devices} "
-              f"devices for jax_dp; torch {tdev.type}, {torch.get_num_threads()} threads")
+    dp = f" x{devices} devices for jax_dp" if "jax_dp" in impls else ""
+    device = (f"{cpu_name()}, {default_devices()} cores; jax {jx['backend']} ({jx['device_kind']}){dp}; "
+              f"torch {tdev.type}, {torch.get_num_threads()} threads")
     extra = {"pipeline": pipe, "matmul": {"n": s["matmul_n"], "jax_gflops": jax_out["matmul_gflops"],
                                           "torch_gflops": torch_gflops},
              "steps": s["steps"], "warmup": s["warmup"], "quick": quick, "size_scale": size_scale,
