@@ -17,7 +17,7 @@ import torch
 
 from jrestore.convert import to_numpy
 
-__all__ = ["perturb_", "to_nhwc", "to_nchw", "max_abs_report", "assert_close", "torch_input"]
+__all__ = ["perturb_", "calibrate_batchnorm_", "to_nhwc", "to_nchw", "max_abs_report", "assert_close", "torch_input"]
 
 
 def to_nhwc(x) -> np.ndarray:
@@ -38,6 +38,21 @@ def torch_input(x_nhwc) -> torch.Tensor:
 # Leaves that must stay positive: a negative soft threshold makes the shrinkage jump by 2|theta| at 0, so
 # one float32 rounding that flips a sign moves an output by O(theta) and no tolerance can hold.
 POSITIVE_LEAVES = {"soft_thr"}
+
+
+@torch.no_grad()
+def calibrate_batchnorm_(module: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
+    """Set every BatchNorm2d's running statistics to those of batch `x` (one train pass at momentum 1, then
+    momentum back to its value), in place; returns the module in eval mode. Perturbed running statistics
+    can leave a deep discriminator's eval output nearly independent of the input; calibrated ones do not."""
+    bns = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 1.0
+    module.train()(x)
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    return module.eval()
 
 
 @torch.no_grad()

@@ -28,7 +28,7 @@ import torch_ref.models.srresnet as tsrresnet
 from jrestore.convert import load_torch_state_dict, torch_state_dict
 from parity_tests import tolerances
 from parity_tests.cases.sr import CASES
-from parity_tests.harness import assert_close, perturb_, torch_input
+from parity_tests.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
 from parity_tests.model_parity import compare_model
 
 FAMILY = {"srcnn": (jsrcnn.SRCNN, tsrcnn.SRCNN), "fsrcnn": (jsrcnn.FSRCNN, tsrcnn.FSRCNN),
@@ -85,14 +85,8 @@ def test_discriminator_eval_with_calibrated_batchnorm():
     torch.manual_seed(5)
     tm = perturb_(tsrresnet.SRGANDiscriminator(**kwargs), 5)
     x = _images(5, (3, *tm.input_size, 3))
-    bns = [m for m in tm.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
-        for bn in bns:
-            bn.momentum = 1.0
-        tm.train()(torch_input(x))
-        for bn in bns:
-            bn.momentum = 0.1
-        logits = tm.eval()(torch_input(x))[:, 0]
+        logits = calibrate_batchnorm_(tm, torch_input(x))(torch_input(x))[:, 0]
     assert float(logits.max() - logits.min()) > 1e-2 * float(logits.abs().max()), logits
     result = compare_model("srgan_discriminator", kwargs, (x,), train_mode=False, grad=False,
                            weights=tm.state_dict())

@@ -21,7 +21,7 @@ import jrestore.models
 import torch_ref.models
 from jrestore.convert import load_torch_state_dict, torch_state_dict
 from jrestore.convert.checkpoints import load_state_dict_file
-from parity_tests.harness import assert_close, perturb_, torch_input
+from parity_tests.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
 from parity_tests.tolerances import MODEL, STAT_Z
 
 BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -105,14 +105,8 @@ def test_discriminator_eval_with_calibrated_batchnorm():
     torch.manual_seed(5)
     tm = perturb_(torch_ref.models.get("vgg_style_discriminator", num_feat=8), 5)
     x = _images(5, (3, 128, 131, 3))
-    bns = [m for m in tm.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
-        for bn in bns:
-            bn.momentum = 1.0
-        tm.train()(torch_input(x))
-        for bn in bns:
-            bn.momentum = 0.1
-        logits = tm.eval()(torch_input(x))
+        logits = calibrate_batchnorm_(tm, torch_input(x))(torch_input(x))
     assert float(logits.max() - logits.min()) > 1e-2 * float(logits.abs().max()), logits
     jm = load_torch_state_dict(jrestore.models.get("vgg_style_discriminator", num_feat=8), tm.state_dict())
     jm.eval()
