@@ -13,12 +13,26 @@ import numpy as np
 from train.objective import build_perceptual, check_loss, torch_loss
 from train.optim import make_torch
 
-__all__ = ["TorchTrainer"]
+__all__ = ["TorchTrainer", "nchw_tensors", "place"]
 
 
-def _nchw(a):
+def nchw_tensors(batch: dict, device, channels_last: bool = False) -> dict:
+    """NHWC NumPy arrays -> float32 NCHW tensors on `device` (channels_last: the same shape, NHWC strides)."""
     import torch
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32).transpose(0, 3, 1, 2)))
+
+    out = {}
+    for k, v in batch.items():
+        t = torch.from_numpy(np.ascontiguousarray(np.asarray(v, np.float32).transpose(0, 3, 1, 2))).to(device)
+        out[k] = t.contiguous(memory_format=torch.channels_last) if channels_last else t
+    return out
+
+
+def place(module, device, channels_last: bool = False):
+    """`module` on `device`, in torch.channels_last memory format when asked."""
+    import torch
+
+    module = module.to(device)
+    return module.to(memory_format=torch.channels_last) if channels_last else module
 
 
 class TorchTrainer:
@@ -51,17 +65,13 @@ class TorchTrainer:
                     if cfg.optim.ema_decay else None)
 
     def _place(self, module):
-        import torch
-        module = module.to(self.device)
-        return module.to(memory_format=torch.channels_last) if self.channels_last else module
+        return place(module, self.device, self.channels_last)
 
     def tensors(self, batch: dict) -> dict:
         """A NHWC NumPy batch as NCHW tensors on the device, in the trainer's memory format (+ FFDNet's sigma)."""
         import torch
 
-        tb = {k: _nchw(v).to(self.device) for k, v in batch.items()}
-        if self.channels_last:
-            tb = {k: v.contiguous(memory_format=torch.channels_last) for k, v in tb.items()}
+        tb = nchw_tensors(batch, self.device, self.channels_last)
         if self.cfg.model.name == "ffdnet":
             tb["sigma"] = torch.full((tb["input"].shape[0], 1, 1, 1), self.cfg.task.sigma / 255.0,
                                      device=self.device)

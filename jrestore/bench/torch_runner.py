@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
 from jrestore.bench.specs import BenchSpec, generator_kwargs, make_batch, train_config
 
@@ -35,24 +33,12 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _tensors(batch: dict, device, channels_last: bool) -> dict:
-    """NHWC NumPy -> NCHW tensors on `device` (channels_last: the same shape, NHWC strides)."""
-    import torch
-
-    out = {}
-    for k, v in batch.items():
-        t = torch.from_numpy(np.ascontiguousarray(np.asarray(v, np.float32).transpose(0, 3, 1, 2))).to(device)
-        out[k] = t.contiguous(memory_format=torch.channels_last) if channels_last else t
-    return out
-
-
 def _prepare(model, impl: str, device):
     """The model on `device` in the layout of `impl`, and the callable to run it with (compiled or not)."""
     import torch
+    from train.torch_trainer import place
 
-    model = model.to(device)
-    if impl == "torch_channels_last":
-        model = model.to(memory_format=torch.channels_last)
+    model = place(model, device, impl == "torch_channels_last")
     return model, (torch.compile(model) if impl == "torch_compile" else model)
 
 
@@ -80,7 +66,9 @@ def torch_infer(spec: BenchSpec, impl: str):
 
     device = torch_device()
     model, run = _prepare(tmodels.get(spec.model, **generator_kwargs(spec)).eval(), impl, device)
-    x = _tensors(make_batch(spec, "infer"), device, impl == "torch_channels_last")["input"]
+    from train.torch_trainer import nchw_tensors
+
+    x = nchw_tensors(make_batch(spec, "infer"), device, impl == "torch_channels_last")["input"]
 
     def step():
         with torch.no_grad():
