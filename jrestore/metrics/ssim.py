@@ -54,12 +54,18 @@ def ssim(a, b, *, data_range=1.0, crop_border=0, y_channel=None, y_round=False, 
     w, cov_norm = ssim_window(knobs["variant"])
     a, b, batched = prepare_pair(a, b, knobs, min_size=len(w))
     c = a.shape[-1]
+    # Moments of the images minus their mean: E[x^2] - mu^2 then cancels no leading digits, so the map no
+    # longer depends on float32 rounding details (FMA or not) in bright, flat windows. SSIM's variances and
+    # covariance do not change under the shift; the luminance term gets the mean back.
+    pivot = jnp.mean(b, axis=(1, 2), keepdims=True)
+    a, b = a - pivot, b - pivot
     moments = _filter_valid(jnp.concatenate([a, b, a * a, b * b, a * b], axis=-1), w)  # one small graph
     mu_a, mu_b, e_aa, e_bb, e_ab = (moments[..., i * c:(i + 1) * c] for i in range(5))
     var_a = cov_norm * (e_aa - mu_a * mu_a)
     var_b = cov_norm * (e_bb - mu_b * mu_b)
     cov = cov_norm * (e_ab - mu_a * mu_b)
     c1, c2 = K1 ** 2, K2 ** 2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (var_a + var_b + c2))
+    lum_a, lum_b = mu_a + pivot, mu_b + pivot
+    ssim_map = ((2 * lum_a * lum_b + c1) * (2 * cov + c2)) / ((lum_a * lum_a + lum_b * lum_b + c1) * (var_a + var_b + c2))
     value = jnp.mean(ssim_map, axis=(1, 2, 3))
     return value if batched else value[0]
