@@ -157,6 +157,7 @@ class Trainer:
         self.stopped_by = None  # "SIGTERM" or "SIGINT" when a signal ended run()
         self._saved_step = None  # the step of the latest save started
         self._verified_step = None  # the newest checkpoint whose checksum is written (never rotated away)
+        self._initial = None  # (state, data state) on the host while no checkpoint is verified (run())
 
     # ---- the pure step ----
     @staticmethod
@@ -296,6 +297,7 @@ class Trainer:
         if jax.process_index() == 0:
             integrity.write_checksum(self.ckpt_dir / str(step))
         self._verified_step = step
+        self._initial = None  # a verified checkpoint exists: the initial state's host copy is not needed
 
     def _restore(self, mngr, iterator) -> bool:
         """Restores the newest checkpoint that matches its checksum and holds only finite values; those
@@ -425,10 +427,13 @@ class Trainer:
         iterator = self._iterator()
         mngr = self._manager()
         try:
-            self._restore(mngr, iterator)
+            resumed = self._restore(mngr, iterator)
         except BaseException:
             mngr.close()
             raise
+        # a host copy of the initial state (and data position) until the first checkpoint is verified: if the
+        # very first updates diverge, it is what gets checkpointed and named (the state they left is not)
+        self._initial = None if resumed else (jax.device_get(self.state), iterator.get_state())
         # rows after the restored step (every row when starting from 0) belong to the part being redone
         log = reporting.MetricsLog(self.workdir, truncate_after=self.step)
         bar = tqdm(total=total, initial=self.step, desc=cfg.recipe or cfg.model.name, unit="step",
@@ -477,11 +482,21 @@ class Trainer:
         return last
 
     def _stop_non_finite(self, mngr, iterator, loss: float, grad_norm: float):
-        """The step just computed was not applied (see _guarded): checkpoint the current, finite state and
-        raise NonFiniteLoss naming it."""
-        self._save(mngr, iterator, wait=True)
+        """The step just computed was not applied (see _guarded). The newest checkpoint written on schedule
+        is named (its values are all finite: nothing non-finite is ever applied); the state right before
+        the failing step is not saved, as the updates that led there may already have wrecked the weights.
+        Without any checkpoint yet, the initial state is saved as step 0 and named. Raises NonFiniteLoss."""
+        import jax
+        failing = self.step + 1
+        self._checksum_pending(mngr, block=True)
+        if self._verified_step is None and self._initial is not None:
+            state, data_state = self._initial
+            self.state = jax.device_put(state, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
+            iterator.set_state(data_state)
+            self.step = 0
+            self._save(mngr, iterator, wait=True)
         raise NonFiniteLoss(
-            f"step {self.step + 1}: the loss, gradients or updated state are not finite (loss {loss:.4g}, "
+            f"step {failing}: the loss, gradients or updated state are not finite (loss {loss:.4g}, "
             f"gradient norm {grad_norm:.4g}); the update was not applied and training stopped. Checkpoint with "
             f"every value finite: {self.ckpt_dir / str(self._verified_step)} (step {self._verified_step}); "
             f"rerun on this --workdir with a lower optim.lr (now {self.cfg.optim.lr:g}) to resume from it")
