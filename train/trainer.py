@@ -215,8 +215,8 @@ class Trainer:
             import jax
             import jax.numpy as jnp
             new, metrics = step(state, batch, frozen)
-            checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves((metrics, new))
-                      if jnp.issubdtype(x.dtype, jnp.inexact)]
+            leaves = [jnp.asarray(x) for x in jax.tree.leaves((metrics, new))]  # a constant lr is a Python float
+            checks = [jnp.all(jnp.isfinite(x)) for x in leaves if jnp.issubdtype(x.dtype, jnp.inexact)]
             finite = jnp.all(jnp.stack(checks))
             new = {k: jax.tree.map(lambda n, o: jnp.where(finite, n, o), v, state[k]) for k, v in new.items()}
             return new, {**metrics, "finite": finite}
