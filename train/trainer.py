@@ -21,9 +21,11 @@
     and the previous one is used. Rotation never deletes the newest verified checkpoint. A workdir
     whose checkpoints all predate checksums is loaded with a one-line warning (orbax renames a step
     into place only once it is complete, so such a step is whole; its values are still checked finite).
-  - a step whose loss, gradients or new state are not finite is not applied (the step returns the old
-    state): the run saves the last finite state and stops with one line naming that checkpoint (every
-    value finite), so a rerun with a sane `optim.lr` resumes from it; the failing batch is skipped.
+  - a step whose loss, gradients or new state are not finite is not applied (the jitted step returns the
+    old state), so no checkpoint ever holds a non-finite value; the run stops with one line naming the
+    newest checkpoint (the initial state, saved as step 0, when none was written yet), and a rerun with a
+    sane `optim.lr` resumes from it. A checkpoint written while the run was already diverging has finite
+    but possibly useless weights; move it out of WORKDIR/checkpoints to resume from an older one.
   - one trainer per workdir (WORKDIR/.lock: pid and host; a dead holder's lock is taken over).
   - SIGTERM and Ctrl-C (SIGINT) save the current step and stop (`jrestore train` exits 0 after SIGTERM,
     130 after SIGINT, as shells expect); metrics.jsonl rows after the resumed step (all rows when no
@@ -66,8 +68,8 @@ def model_kwargs(cfg) -> dict:
 
 
 class NonFiniteLoss(FloatingPointError):
-    """A step's loss, gradients or new state were NaN or infinite: it was not applied, the last finite state
-    was checkpointed and the run stopped."""
+    """A step's loss, gradients or new state were NaN or infinite: it was not applied and the run stopped;
+    the message names the newest checkpoint (every value finite) to resume from."""
 
 
 def prepare_workdir(workdir) -> Path:
