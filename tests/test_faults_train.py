@@ -27,7 +27,7 @@ from train import integrity
 from train.config import load_config
 from train.trainer import Trainer
 
-pytestmark = pytest.mark.xdist_group("train_runs")
+pytestmark = pytest.mark.xdist_group("train_faults")  # one worker: the trained workdir is shared
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["model.kwargs.nc=8", "model.kwargs.nb=4", "train.log_every=1", "val.source=''", "train.ckpt_every=2",
          "train.keep=1"]
