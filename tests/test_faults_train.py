@@ -319,9 +319,10 @@ def test_restart_after_a_kill_before_the_first_checkpoint_logs_each_step_once(tm
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["loss"] != 0.5
 
 
-def test_ctrl_c_saves_and_stops_like_sigterm(tmp_path):
-    """A real `jrestore train` process: SIGINT once a checkpoint exists -> the current step saved (none of
-    the logged steps lost), one line, exit 130 (the shell's status for Ctrl-C), no KeyboardInterrupt."""
+def test_second_real_trainer_is_refused_then_ctrl_c_saves_and_stops_like_sigterm(tmp_path, capfd):
+    """A real `jrestore train` process: a second trainer on its workdir is refused naming its pid (and
+    changes nothing); then SIGINT -> the current step saved (none of the logged steps lost), one line,
+    exit 130 (the shell's status for Ctrl-C), no KeyboardInterrupt."""
     argv = cli(tmp_path, "train.ckpt_every=1000", steps=100_000)
     proc = subprocess.Popen([sys.executable, "-m", "jrestore", *argv], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -330,6 +331,8 @@ def test_ctrl_c_saves_and_stops_like_sigterm(tmp_path):
         while not ((tmp_path / "metrics.jsonl").is_file() and len(metrics_steps(tmp_path)) >= 3):
             assert proc.poll() is None and time.time() < end, proc.communicate()
             time.sleep(0.1)
+        rc, _, err = run_cli(capfd, argv)
+        assert rc == 2 and f"in use by another trainer (pid {proc.pid} on host" in one_line(err), err
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
