@@ -7,6 +7,7 @@ then joins them and the trainer shards each global batch over every device of ev
 from __future__ import annotations
 
 import os
+import sys
 
 
 def add_parser(p):
@@ -23,19 +24,25 @@ def run(args) -> int:
     import jax
 
     from train.config import load_config
-    from train.trainer import NonFiniteLoss, Trainer
+    from train.trainer import NonFiniteLoss, Trainer, prepare_workdir
 
     cfg = load_config(args.config, args.set)
     if args.print_config:
         print(cfg)
         return 0
+    prepare_workdir(args.workdir)  # a --workdir that is a file: one line, before any device work
     if args.coordinator:
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
     try:
-        last = Trainer(cfg, args.workdir).run()
+        trainer = Trainer(cfg, args.workdir)
+        last = trainer.run()
     except NonFiniteLoss as err:
         raise ValueError(str(err)) from None
+    except KeyboardInterrupt:  # Ctrl-C before training began, or a second one while stopping: no traceback
+        print("jrestore train: interrupted; stopped without saving the current step", file=sys.stderr)
+        return 130
     if jax.process_index() == 0:
         print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
-    return 0
+    # SIGTERM (a scheduler's preemption) saved and stopped cleanly: 0; Ctrl-C: 130, as shells expect
+    return 130 if trainer.stopped_by == "SIGINT" else 0

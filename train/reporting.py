@@ -17,9 +17,18 @@ def read_metrics(workdir) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _step_of(line: str) -> float:
+    """The step of one metrics.jsonl line; infinite (dropped) for a line that is not a whole JSON object."""
+    try:
+        return json.loads(line).get("step", 0) if line.strip() else float("inf")
+    except (ValueError, AttributeError):
+        return float("inf")
+
+
 class MetricsLog:
-    """Appends to metrics.jsonl (flushed per line) and TensorBoard. On resume, entries after the restored
-    step are dropped first (they belong to the part of the run that is being redone)."""
+    """Appends to metrics.jsonl (flushed per line) and TensorBoard. Entries after step `truncate_after` (the
+    restored step; 0, so all, when a run starts from scratch) are dropped first: they belong to the part of
+    the run that is being redone. A partly written last line (a killed run) is dropped too."""
 
     def __init__(self, workdir, truncate_after: int = 0):
         import jax
@@ -27,11 +36,13 @@ class MetricsLog:
         self.path = Path(workdir) / "metrics.jsonl"
         if not self.enabled:
             return
-        if truncate_after and self.path.is_file():
-            kept = [r for r in read_metrics(workdir) if r.get("step", 0) <= truncate_after]
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-            tmp.replace(self.path)
+        if self.path.is_file():
+            lines = self.path.read_text().splitlines()
+            kept = [line for line in lines if _step_of(line) <= truncate_after]
+            if len(kept) != len(lines) or (lines and not self.path.read_text().endswith("\n")):
+                tmp = self.path.with_suffix(".jsonl.tmp")
+                tmp.write_text("".join(line + "\n" for line in kept))
+                tmp.replace(self.path)
         self.file = open(self.path, "a")
         from tensorboardX import SummaryWriter
         self.tb = SummaryWriter(str(Path(workdir) / "tb"))
