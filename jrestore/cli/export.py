@@ -81,6 +81,8 @@ def run(args) -> int:
         raise ValueError(f"--out: {out} exists and is not a directory")
     if written and not args.overwrite:  # before any work: refuse early, with one line
         raise ValueError(f"--out: {out} already holds {', '.join(written)}; pass --overwrite to replace them")
+    from jrestore._io import check_output_folder
+    check_output_folder(out, "--out", create=True)  # before the model loads: an unwritable --out is one line
     shape = parse_shape(args.shape) if args.shape else None
 
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
