@@ -30,10 +30,7 @@ Design:
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -42,6 +39,8 @@ import jax
 import jax.numpy as jnp
 from jax import export as jax_export
 from flax import nnx
+
+from jrestore._io import write_files_atomically  # noqa: F401 (public here since before _io)
 
 __all__ = ["export_model", "save_exported", "load_exported", "model_params", "default_input_shape",
            "input_names", "other_shape", "describe_inputs", "describe_outputs", "inference_fn", "write_files_atomically", "EXPORT_PLATFORMS",
@@ -242,37 +241,6 @@ def other_shape(meta: dict) -> tuple[int, ...] | None:
 
 
 # ---- files ----
-
-def write_files_atomically(out_dir, writers: Mapping[str, Callable[[Path], None]], *, overwrite: bool = False,
-                           last: str | None = None) -> dict[str, int]:
-    """Write files into `out_dir` so a reader never sees a partial set; returns {name: size in bytes}.
-
-    Each writer gets a path inside a temporary folder beside `out_dir` (same filesystem). A new `out_dir`
-    appears by one rename; into an existing one each file is moved with os.replace, `last` (meta.json)
-    after the others. Existing files are refused (FileExistsError naming them) unless `overwrite`.
-    """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"out: {out_dir} exists and is not a directory")
-    clash = sorted(n for n in writers if (out_dir / n).exists())
-    if clash and not overwrite:
-        raise FileExistsError(f"out: {out_dir} already holds {', '.join(clash)}; pass overwrite to replace them")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        for name, write in writers.items():
-            write(tmp / name)
-        sizes = {name: (tmp / name).stat().st_size for name in writers}
-        if not out_dir.exists():
-            os.rename(tmp, out_dir)
-            return sizes
-        for name in sorted(writers, key=lambda n: n == last):
-            os.replace(tmp / name, out_dir / name)
-        return sizes
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
 
 def save_exported(exported: jax_export.Exported, out_dir, meta: dict, *, params: Mapping[str, np.ndarray],
                   overwrite: bool = False, extra: Mapping[str, Callable[[Path], None]] | None = None) -> dict[str, int]:

@@ -56,8 +56,10 @@ def test_bad_files_give_one_clear_error_naming_the_file(tmp_path):
     torch.save([torch.zeros(2)], listed)
     mixed = tmp_path / "mixed.pth"
     torch.save({"conv.weight": torch.zeros(2), "lr": 0.1}, mixed)
-    cases = [(cut, "cannot load .*cut.pth safely"), (evil, "refusing .*evil.pth: unpickling it would run arbitrary "
-             "code \\(it needs test_checkpoints.Payload\\)"), (listed, "list.pth holds a list, expected a state dict"),
+    cases = [(cut, "cannot load .*cut.pth as a PyTorch weights file"),
+             (evil, "refusing .*evil.pth: it is a pickle that would run arbitrary code when loaded \\(it needs "
+                    "test_checkpoints.Payload\\); not loaded"),
+             (listed, "list.pth holds a list, expected a state dict"),
              (mixed, "mixed.pth: key 'lr' holds a float, not a tensor")]
     for path, message in cases:
         with pytest.raises(ValueError, match=message) as err:
@@ -76,16 +78,18 @@ def test_save_safetensors_round_trip_metadata_and_atomicity(tmp_path):
     state = {"view": base.t(),  # non-contiguous
              "shared": base[:2],  # shares storage with the view
              "numpy": np.arange(6, dtype=np.float64).reshape(2, 3)[:, ::2],
-             "count": torch.tensor(7)}
+             "bn.num_batches_tracked": torch.tensor(7)}
     path = tmp_path / "out.safetensors"
     meta = {"model": "dncnn", "kwargs": {"nb": 17, "act_mode": "R"}, "n": 3}
     save_safetensors(state, path, meta)
     back = load_state_dict_file(path)
     assert torch.equal(back["view"], base.t()) and torch.equal(back["shared"], base[:2])
-    assert np.array_equal(back["numpy"].numpy(), state["numpy"]) and back["count"].dtype == torch.int64
+    assert np.array_equal(back["numpy"].numpy(), state["numpy"]) and back["bn.num_batches_tracked"].dtype == torch.int64
     assert read_safetensors_metadata(path) == meta
     save_safetensors({"a": np.zeros(2, np.float32)}, path, {})  # replaces
     assert list(load_state_dict_file(path)) == ["a"] and read_safetensors_metadata(path) == {}
     with pytest.raises(ValueError, match="key 'bad' holds a str"):
         save_safetensors({"a": np.zeros(2), "bad": "x"}, tmp_path / "never.safetensors", {})
     assert sorted(os.listdir(tmp_path)) == ["out.safetensors"]  # no temporary or partial files left
+    from jrestore._io import default_mode
+    assert path.stat().st_mode & 0o777 == default_mode()  # not mkstemp's 0600

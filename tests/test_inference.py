@@ -134,7 +134,7 @@ def test_restore_cli_grey_colour_folder_and_safety(tmp_path, dncnn_weights, caps
     outdir = tmp_path / "outdir"
     assert main(common + [str(tmp_path), str(outdir)]) == 1
     err = capsys.readouterr().err
-    assert "broken.png: not a readable image" in err and "1 of" in err
+    assert "broken.png: not a readable image" in err and "restored 4 of 5 images" in err and "1 failed" in err
     assert sorted(p.name for p in outdir.iterdir()) == ["colour.png", "grey.png", "out_colour.png", "out_grey.png"]
 
 

@@ -13,14 +13,14 @@ file (no external .data file).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+
+from jrestore._io import atomic_write
 
 __all__ = ["export_onnx", "check_onnx", "onnx_input_shapes", "run_onnx"]
 
@@ -62,9 +62,9 @@ def export_onnx(model: torch.nn.Module, example_input, path, dynamic: bool = Tru
     path.parent.mkdir(parents=True, exist_ok=True)
     attempts = [(True, True), (False, True), (False, False)] if dynamic else [(False, False)]
     errors = []
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
+    found = {}
+
+    def write(tmp: str) -> None:
         for spatial, batch in attempts:
             try:
                 with warnings.catch_warnings(), torch.no_grad():
@@ -72,16 +72,15 @@ def export_onnx(model: torch.nn.Module, example_input, path, dynamic: bool = Tru
                     torch.onnx.export(model, args, tmp, dynamo=True, external_data=False, verbose=False,
                                       opset_version=opset_version, dynamic_shapes=_dynamic_shapes(args, spatial, batch)
                                       if batch else None, input_names=_input_names(len(args)))
-                break
+                found.update(spatial=spatial, batch=batch)
+                return
             except Exception as err:  # torch.export could not keep these axes symbolic
                 errors.append(f"{'spatial' if spatial else 'batch' if batch else 'static'}: "
                               f"{type(err).__name__}: {_first_line(err)}")
-                if (spatial, batch) == attempts[-1]:
-                    raise ValueError(f"model: ONNX export of {type(model).__name__} failed ({errors[-1]})") from None
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        raise ValueError(f"model: ONNX export of {type(model).__name__} failed ({errors[-1]})") from None
+
+    atomic_write(path, write)
+    spatial, batch = found["spatial"], found["batch"]
     kept = ["batch", "height", "width"][: 3 if spatial else 1 if batch else 0]
     return {"dynamic": kept, "fallback": "; ".join(errors) or None}
 

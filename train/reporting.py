@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jrestore._io import atomic_write, atomic_write_text
+
 __all__ = ["MetricsLog", "read_metrics", "save_sample_grid", "plot_curves"]
 
 
@@ -40,9 +42,7 @@ class MetricsLog:
             lines = self.path.read_text().splitlines()
             kept = [line for line in lines if _step_of(line) <= truncate_after]
             if len(kept) != len(lines) or (lines and not self.path.read_text().endswith("\n")):
-                tmp = self.path.with_suffix(".jsonl.tmp")
-                tmp.write_text("".join(line + "\n" for line in kept))
-                tmp.replace(self.path)
+                atomic_write_text(self.path, "".join(line + "\n" for line in kept))
         self.file = open(self.path, "a")
         from tensorboardX import SummaryWriter
         self.tb = SummaryWriter(str(Path(workdir) / "tb"))
@@ -84,9 +84,7 @@ def save_sample_grid(path, samples, max_side: int = 192) -> None:
     grid = np.concatenate(cols, axis=1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name)
-    Image.fromarray(grid).save(tmp, format="PNG")
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
 
 
 def plot_curves(workdir) -> Path | None:
@@ -113,8 +111,6 @@ def plot_curves(workdir) -> Path | None:
         ax.set_ylabel("validation PSNR (dB)")
     fig.tight_layout()
     out = Path(workdir) / "curves.png"
-    tmp = out.with_name(".curves.png")
-    fig.savefig(tmp, dpi=110, format="png")
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    tmp.replace(out)
     return out

@@ -144,10 +144,12 @@ def plot(result: dict, path) -> None:
 
 def write_outputs(result: dict, out_dir) -> dict:
     """Write bench.json, bench.md and bench.png under out_dir; returns {kind: path}."""
+    from jrestore._io import atomic_write, atomic_write_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "bench.json", "md": out / "bench.md", "png": out / "bench.png"}
-    paths["json"].write_text(json.dumps(result, indent=1) + "\n")
-    paths["md"].write_text(markdown(result))
-    plot(result, paths["png"])
+    atomic_write_text(paths["json"], json.dumps(result, indent=1) + "\n")
+    atomic_write_text(paths["md"], markdown(result))
+    atomic_write(paths["png"], lambda tmp: plot(result, tmp))
     return paths

@@ -115,11 +115,16 @@ def _build(name: str, kwargs: dict, state: dict, source: str):
     return jm, tm
 
 
+class _NotReproduced(Exception):
+    """The file as written does not reproduce the converted model's outputs (it is not kept)."""
+
+
 def run(args) -> int:
     import numpy as np
     import torch
 
     import jrestore.models
+    from jrestore._io import check_output_folder
     from jrestore.cli.verify import parse_sets, pin_full_precision
     from jrestore.convert import torch_state_dict
     from jrestore.convert.architecture import infer_kwargs
@@ -130,10 +135,9 @@ def run(args) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise ValueError(f"--out: {out} already exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"--out: no such folder {out.parent}")
     if out.suffix != ".safetensors":
         raise ValueError(f"--out: expected a .safetensors file name, got {out}")
+    check_output_folder(out.parent, "--out")  # before the weights load: a missing or read-only folder is one line
 
     state = load_state_dict_file(args.weights, what="--weights", param_key=args.param_key)
     if args.model in ("vgg16", "vgg19"):  # torchvision checkpoints carry a classifier jrestore does not build
@@ -160,10 +164,9 @@ def run(args) -> int:
     inputs = example_inputs(args.model, jm, np.random.default_rng(args.seed))
     jax_before, torch_before = _run_jax(jm, inputs), _run_torch(tm, inputs)
 
-    import tempfile
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".safetensors", dir=out.parent)
-    os.close(fd)
-    try:
+    from jrestore._io import atomic_write
+
+    def write_verified(tmp: str) -> None:  # raising here leaves --out untouched and no temporary file
         save_safetensors(arrays, tmp, metadata)
         from safetensors.torch import load_file
         jm2, tm2 = _build(args.model, kwargs, load_file(tmp), f"--out {out}")
@@ -172,14 +175,15 @@ def run(args) -> int:
         same_jax = all(np.array_equal(a, b) for a, b in zip(jax_before, jax_after))
         same_torch = all(np.array_equal(a, b) for a, b in zip(torch_before, torch_after))
         if not (same_jax and same_torch) or read_back.get("model") != args.model:
-            print(f"jrestore convert: error: reloading {out} does not reproduce the outputs (jax "
-                  f"{_max_diff(jax_before, jax_after):.3e}, torch {_max_diff(torch_before, torch_after):.3e}); "
-                  f"nothing written", file=sys.stderr)
-            return 1
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            raise _NotReproduced(f"reloading {out} does not reproduce the outputs (jax "
+                                 f"{_max_diff(jax_before, jax_after):.3e}, torch "
+                                 f"{_max_diff(torch_before, torch_after):.3e}); nothing written")
+
+    try:
+        atomic_write(out, write_verified)
+    except _NotReproduced as err:
+        print(f"jrestore convert: error: {err}", file=sys.stderr)
+        return 1
 
     n_params = sum(p.numel() for p in tm.parameters())
     print(f"converted {args.weights} -> {out}")

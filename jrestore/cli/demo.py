@@ -158,10 +158,9 @@ def _figure(panels: dict, path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    from jrestore._io import atomic_write
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def run(args) -> int:
@@ -204,9 +203,8 @@ def run(args) -> int:
         print(f"   held-out '{test['image']}', KAIR protocol: noisy {test['noisy_psnr']:.2f} dB -> "
               f"jax {res['jax']:.4f} dB, torch {res['torch']:.4f} dB (|diff| {abs(res['jax'] - res['torch']):.1e})")
     _figure(panels, out / "demo.png")
-    tmp = out / "demo.json.tmp"
-    tmp.write_text(json.dumps({"sr_bicubic": sr, "wiener": wiener, "set5_bicubic": set5, "training": training},
-                              indent=1))
-    tmp.replace(out / "demo.json")
+    from jrestore._io import atomic_write_text
+    atomic_write_text(out / "demo.json", json.dumps({"sr_bicubic": sr, "wiener": wiener, "set5_bicubic": set5,
+                                                     "training": training}, indent=1))
     print(f"\nwrote {out / 'demo.png'} and {out / 'demo.json'}")
     return 0

@@ -81,10 +81,17 @@ def run(args) -> int:
         raise ValueError(f"--out: {out} exists and is not a directory")
     if written and not args.overwrite:  # before any work: refuse early, with one line
         raise ValueError(f"--out: {out} already holds {', '.join(written)}; pass --overwrite to replace them")
+    from jrestore._io import check_output_folder
+    check_output_folder(out, "--out", create=True)  # before the model loads: an unwritable --out is one line
     shape = parse_shape(args.shape) if args.shape else None
 
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
-    kwargs = {**(infer_kwargs(args.model, weights) if weights is not None else {}), **parse_sets(args.set)}
+    inferred = {}
+    if weights is not None:
+        from jrestore.inference.tasks import _recorded_kwargs
+        inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)}
+    kwargs = {**inferred, **parse_sets(args.set)}
+    _check_scale_known(args.model, kwargs, weights is not None)
     model = jrestore.models.get(args.model, **kwargs, rngs=nnx.Rngs(args.seed))
     if weights is not None:
         load_torch_state_dict(model, weights, source=args.weights)
@@ -173,6 +180,17 @@ def run(args) -> int:
         print(f"wrote {out / name}  {size:,} bytes")
     print(("OK" if ok else "MISMATCH") + f": {args.model} exported to {out}")
     return 0 if ok else 1
+
+
+def _check_scale_known(name: str, kwargs: dict, has_weights: bool) -> None:
+    """Trained SR weights whose factor no tensor gives (FSRCNN's deconvolution stride): the constructor's
+    default would export a model at a factor the weights were maybe not trained for. Refuse instead."""
+    from jrestore.inference.specs import SPECS
+
+    spec = SPECS.get(name)
+    if has_weights and spec is not None and spec.kind == "sr" and spec.scale_arg and spec.scale_arg not in kwargs:
+        raise ValueError(f"--set {spec.scale_arg}=N: the weights of {name} do not determine its SR factor; "
+                         f"pass it (e.g. --set {spec.scale_arg}=3)")
 
 
 def _torch_leaves(out):

@@ -5,12 +5,12 @@ tiled result equals the whole-image one for every model with a finite receptive 
 a one-channel model on an RGB image restores MATLAB-YCbCr Y and keeps the chroma (bicubic-upscaled for SR);
 a three-channel model on a grey image sees it replicated. Outputs are written atomically (temporary file in
 the same folder, then rename), never over an existing file or the input unless --overwrite is given.
+A folder is restored file by file: a bad file is one line `jrestore restore: FILE: reason` and the rest go on;
+the summary and exit status 1 come at the end. Two inputs with one output name are refused before any work.
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ def add_parser(p):
 
 def run(args) -> int:
     from tqdm import tqdm
+    from jrestore._io import check_output_folder
     from jrestore.data.image_io import list_images
     from jrestore.inference import build_task
 
@@ -44,29 +45,39 @@ def run(args) -> int:
     if args.tile < 0:
         raise ValueError(f"--tile: expected 0 (no tiling) or a positive size, got {args.tile}")
     jobs = _jobs(src, dst, list_images)
+    _check_collisions(jobs)
     for _, out in jobs:
         _check_output(out, args.overwrite, [s for s, _ in jobs])
+    # before the model loads: a missing, read-only or non-folder destination is one line, not a lost run
+    if src.is_dir():
+        check_output_folder(dst, "output", create=True)
+    else:
+        check_output_folder(jobs[0][1].parent, "output")
     pin_full_precision()
     task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
                       cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=(args.framework,))
+    if len(jobs) == 1 and not src.is_dir():  # one file: its error is the command's error (exit 2)
+        inp, out = jobs[0]
+        image = restore_file(task, inp, args.framework, args.tile or None)
+        write_image_atomic(image, out)
+        print(f"{inp} ({_size(inp)}) -> {out} ({image.shape[1]}x{image.shape[0]})")
+        return 0
+    dst.mkdir(parents=True, exist_ok=True)
     failures = 0
     bar = tqdm(jobs, desc=f"{args.model} restore", unit="img", disable=None if len(jobs) > 1 else True)
     for inp, out in bar:
-        try:
-            image = restore_file(task, inp, args.framework, args.tile or None)
-        except ValueError as err:  # a bad image in a folder: say which, go on with the others
-            if len(jobs) == 1:
-                raise
-            print(f"jrestore restore: error: {err}", file=sys.stderr)
+        try:  # one bad file never stops the folder: say which and why, go on with the others
+            write_image_atomic(restore_file(task, inp, args.framework, args.tile or None), out)
+        except (ValueError, OSError, MemoryError) as err:
+            reason = str(err)
+            reason = reason[len(f"{inp}: "):] if reason.startswith(f"{inp}: ") else reason
+            if not isinstance(err, ValueError):
+                reason = f"{type(err).__name__}: {reason}"
+            print(f"jrestore restore: {inp}: {reason}", file=sys.stderr)
             failures += 1
-            continue
-        write_image_atomic(image, out)
-        if len(jobs) == 1:
-            print(f"{inp} ({_size(inp)}) -> {out} ({image.shape[1]}x{image.shape[0]})")
-    if failures:
-        print(f"jrestore restore: {failures} of {len(jobs)} images failed", file=sys.stderr)
-        return 1
-    return 0
+    print(f"restored {len(jobs) - failures} of {len(jobs)} images into {dst}"
+          + (f"; {failures} failed" if failures else ""), file=sys.stderr if failures else sys.stdout)
+    return 1 if failures else 0
 
 
 def _size(path: Path) -> str:
@@ -85,6 +96,16 @@ def _jobs(src: Path, dst: Path, list_images) -> list[tuple[Path, Path]]:
     return [(src, dst)]
 
 
+def _check_collisions(jobs) -> None:
+    """Two inputs with one output name (a.jpg and a.png -> a.png): refused before anything is written."""
+    seen: dict[Path, Path] = {}
+    for inp, out in jobs:
+        if out in seen:
+            raise ValueError(f"output: {seen[out].name} and {inp.name} would both be written to {out}; "
+                             f"rename one of them or restore them separately")
+        seen[out] = inp
+
+
 def _check_output(out: Path, overwrite: bool, inputs) -> None:
     from PIL import Image
 
@@ -93,6 +114,8 @@ def _check_output(out: Path, overwrite: bool, inputs) -> None:
     if out.exists() and not overwrite:
         same = any(out.resolve() == Path(i).resolve() for i in inputs)
         raise ValueError(f"output: {out} {'is the input' if same else 'exists'}; pass --overwrite to replace it")
+    if out.is_dir():
+        raise ValueError(f"output: {out} is a folder")
 
 
 def restore_file(task, path: Path, framework: str, tile: int | None) -> np.ndarray:
@@ -126,15 +149,8 @@ def _restore_luma(task, rgb: np.ndarray, framework: str, tile: int | None) -> np
 
 
 def write_image_atomic(image: np.ndarray, out: Path) -> None:
-    """Write uint8 `image` to `out` through a temporary file in the same folder, then rename."""
+    """Write uint8 `image` to `out` atomically (`jrestore._io.atomic_write`); the folder must exist."""
     from PIL import Image
+    from jrestore._io import atomic_write
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, lambda tmp: Image.fromarray(image).save(tmp, format=Image.registered_extensions()[out.suffix.lower()]))

@@ -56,10 +56,14 @@ def run(args) -> int:
     from parity_tests.model_parity import _to_torch, build_pair, compare_model
     import jax.numpy as jnp
 
-    kwargs = parse_sets(args.set)
+    from jrestore.convert.architecture import infer_kwargs
+
     case = CASES[args.model]
-    kwargs = {**case.full, **kwargs}
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
+    # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
+    # reported as that key and both shapes, not as a different architecture's missing keys
+    inferred = infer_kwargs(args.model, weights) if weights is not None else {}
+    kwargs = {**case.full, **inferred, **parse_sets(args.set)}
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
                            grad=case.grad, atol=case.atol, weights=weights, source=args.weights)

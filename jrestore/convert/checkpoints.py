@@ -9,20 +9,20 @@ Wrappers are unwrapped: BasicSR's {'params': sd, 'params_ema': sd} (`param_key`,
 when present, else 'params'), KAIR's and others' {'state_dict': sd}; nn.DataParallel's 'module.' prefixes
 are stripped. The result feeds `load_torch_state_dict` (jrestore) or `Module.load_state_dict` (torch_ref).
 
-`save_safetensors(state_dict, path, metadata)` writes atomically (a temporary file in the same folder,
-then os.replace), so a reader never sees a partial file; `read_safetensors_metadata(path)` reads the
+`save_safetensors(state_dict, path, metadata)` writes atomically (`jrestore._io.atomic_write`), so a reader
+never sees a partial file; `read_safetensors_metadata(path)` reads the
 metadata back. Metadata values are stored JSON-encoded (safetensors only holds strings).
 """
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from jrestore._io import atomic_write
 
 __all__ = ["load_state_dict_file", "save_safetensors", "read_safetensors_metadata", "unwrap_state_dict",
            "WRAPPER_KEYS"]
@@ -70,29 +70,62 @@ def unwrap_state_dict(state, path: str, what: str = "weights", param_key: str | 
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
+# torch's weights_only refusal names the global the pickle wants; the wording changed across releases
+# ("Unsupported global: GLOBAL m.f was not an allowed global" for classes, "Trying to load unsupported
+# GLOBAL posix.system whose module posix is blocked" for os.system in torch 2.13)
+_UNSAFE_GLOBAL = re.compile(r"unsupported (?:global:? )?GLOBAL ([\w.]+)", re.IGNORECASE)
+
+
 def _torch_load(path: str, what: str):
+    import pickle
+
     import torch
 
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # a pickle needing arbitrary code, truncation, not a torch file at all
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        if found:
-            raise ValueError(f"{what}: refusing {path}: unpickling it would run arbitrary code (it needs "
-                             f"{found.group(1)}); only weights_only=True loads are allowed") from None
-        raise ValueError(f"{what}: cannot load {path} safely with torch.load(weights_only=True) "
+        text = str(err)
+        found = _UNSAFE_GLOBAL.search(text)
+        if found or (isinstance(err, pickle.UnpicklingError) and "weights only load failed" in text.lower()):
+            needs = f" (it needs {found.group(1)})" if found else ""
+            raise ValueError(f"{what}: refusing {path}: it is a pickle that would run arbitrary code when loaded"
+                             f"{needs}; not loaded (only torch.load(weights_only=True) is used). If you trust it, "
+                             f"convert it to .safetensors with the PyTorch that made it") from None
+        raise ValueError(f"{what}: cannot load {path} as a PyTorch weights file "
                          f"({type(err).__name__}: {_one_line(err)})") from None
+
+
+def _check_values(state: Mapping, path: str, what: str) -> None:
+    """Refuse weights that would run but give wrong images: NaN / Inf values, integer or bool parameters.
+
+    Only BatchNorm's `num_batches_tracked` counters are integers in a real state dict.
+    """
+    import torch
+
+    for key, value in state.items():
+        t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+        if not (t.is_floating_point() or key.endswith("num_batches_tracked")):
+            raise ValueError(f"{what}: {path}: key {key!r} holds {str(t.dtype).replace('torch.', '')} values; "
+                             f"weights must be floating point (a corrupted or wrongly converted file?)")
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f"{what}: {path}: key {key!r} holds {bad} non-finite value(s) (NaN or Inf) of "
+                             f"{t.numel()}; these weights would give a meaningless image")
 
 
 def load_state_dict_file(path, what: str = "weights", param_key: str | None = None) -> dict:
     """A PyTorch state dict {key: torch.Tensor} from `path` (any format above), never unpickling code.
 
-    Errors (one line each, naming `what` and the file): missing file -> FileNotFoundError; a pickle that
-    needs arbitrary code, a truncated or corrupt file, a non-dict, a missing `param_key` -> ValueError.
+    Errors (one line each, naming `what` and the file): missing file -> FileNotFoundError; a folder, a
+    pickle that needs arbitrary code, a truncated or corrupt file, a non-dict, a missing `param_key`,
+    NaN / Inf values, non-floating parameters -> ValueError.
     """
     import torch
 
     path = str(path)
+    if Path(path).is_dir():
+        raise ValueError(f"{what}: {path} is a folder, not a weights file (.pth/.pt/.pkl, .safetensors or "
+                         f"MatConvNet .mat); a training checkpoint folder holds optimizer state, not a weights file")
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no such file {path}")
     suffix = Path(path).suffix.lower()
@@ -111,19 +144,12 @@ def load_state_dict_file(path, what: str = "weights", param_key: str | None = No
         state = {k: torch.from_numpy(v) for k, v in arrays.items()}
     else:
         state = _torch_load(path, what)
-    return unwrap_state_dict(state, path, what, param_key)
+    state = unwrap_state_dict(state, path, what, param_key)
+    _check_values(state, path, what)
+    return state
 
 
 # ---- safetensors ----
-
-def _atomic_path(path: Path) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets a normal file's permissions
-    return tmp
-
 
 def save_safetensors(state_dict: Mapping, path, metadata: Mapping | None = None) -> None:
     """Write {key: numpy array | torch.Tensor} to `path` as safetensors, atomically.
@@ -140,8 +166,8 @@ def save_safetensors(state_dict: Mapping, path, metadata: Mapping | None = None)
                          f"numpy arrays or torch tensors")
     meta = {str(k): json.dumps(v) for k, v in (metadata or {}).items()}
     torch_values = any(not isinstance(v, np.ndarray) for v in state_dict.values())
-    tmp = _atomic_path(path)
-    try:
+
+    def write(tmp: str) -> None:
         if torch_values:  # keeps dtypes numpy lacks (bfloat16)
             import torch
             from safetensors.torch import save_file
@@ -151,11 +177,8 @@ def save_safetensors(state_dict: Mapping, path, metadata: Mapping | None = None)
             from safetensors.numpy import save_file
             tensors = {k: np.array(v, copy=True, order="C") for k, v in state_dict.items()}
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, write)
 
 
 def read_safetensors_metadata(path) -> dict:

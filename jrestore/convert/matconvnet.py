@@ -109,14 +109,24 @@ def _read_variables(path: str) -> dict:
     import h5py
 
     if h5py.is_hdf5(path):
-        with h5py.File(path, "r") as f:
-            return {k: _h5_value(f, f[k], k) for k in f.keys() if not k.startswith("#")}
+        try:
+            with h5py.File(path, "r") as f:
+                return {k: _h5_value(f, f[k], k) for k in f.keys() if not k.startswith("#")}
+        except (OSError, KeyError, ValueError) as err:  # truncated or corrupt HDF5
+            if isinstance(err, _Unsupported):
+                raise
+            raise ValueError(f"{path}: cannot read as a MATLAB v7.3 (HDF5) file, truncated or corrupt "
+                             f"({type(err).__name__}: {err})") from None
     with open(path, "rb") as fh:
         head = fh.read(128)
     if head.startswith(MATLAB_V5_HEADER):
         from scipy.io import loadmat
-        # squeeze_me=False keeps every dimension, so [3, 3, 1, 64] and [3, 3, 64] stay distinguishable
-        raw = loadmat(path, struct_as_record=False, squeeze_me=False)
+        try:
+            # squeeze_me=False keeps every dimension, so [3, 3, 1, 64] and [3, 3, 64] stay distinguishable
+            raw = loadmat(path, struct_as_record=False, squeeze_me=False)
+        except Exception as err:  # scipy raises many kinds (IndexError, ValueError, zlib.error) on a cut file
+            raise ValueError(f"{path}: cannot read as a MATLAB v5 MAT-file, truncated or corrupt "
+                             f"({type(err).__name__}: {err})") from None
         return {k: _v5_value(v, k) for k, v in raw.items() if not k.startswith("__")}
     raise ValueError(f"{path}: not a MATLAB MAT-file (expected MATLAB v7.3 / HDF5, or v5 starting with "
                      f"{MATLAB_V5_HEADER.decode()!r}; the file starts with {head[:24]!r})")
@@ -133,8 +143,6 @@ def read_simplenn_layers(path) -> list[dict]:
         variables = _read_variables(path)
     except _Unsupported as err:
         raise ValueError(f"{path}: {err}") from None
-    except OSError as err:  # truncated or corrupt HDF5
-        raise ValueError(f"{path}: cannot read as a MATLAB v7.3 (HDF5) file ({type(err).__name__}: {err})") from None
     net = variables.get("net")
     if net is None:  # a file saved under another name: the one struct with a 'layers' field
         nets = [v for v in variables.values() if isinstance(v, dict) and "layers" in v]

@@ -11,7 +11,6 @@ function of the split NNX state (no per-call graph traversal).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -76,27 +75,40 @@ class Task:
 
 # ---- building ----
 
-def _scale_in_filename(path) -> int | None:
-    m = re.search(r"(?:^|[^a-z0-9])x([1-8])(?:[^0-9]|$)", Path(str(path)).stem.lower())
-    return int(m.group(1)) if m else None
-
-
 def _resolve_scale(name: str, spec: ModelSpec, kwargs: dict, inferred: dict, scale, weights) -> int:
+    """The SR factor: --scale, else the constructor argument (--set, the weights' shapes, or the metadata
+    `jrestore convert` recorded). Never guessed from a file name: 'fsrcnn_x3.pth' renamed must not run x2."""
     if spec.kind != "sr":
         if scale not in (None, 1):
             raise ValueError(f"--scale: {name} is a {spec.kind} model (scale 1), got {scale}")
         return 1
     trained = inferred.get(spec.scale_arg) if spec.scale_arg else None
-    named = _scale_in_filename(weights) if isinstance(weights, (str, Path)) else None
     if scale is None:
         scale = kwargs.get(spec.scale_arg) if spec.scale_arg else None
-        scale = scale or trained or named
         if scale is None:
-            raise ValueError(f"--scale: {name} needs the SR factor (e.g. --scale 3)")
-    for known, how in ((trained, "its weights"), (named, "its file name")):
-        if known is not None and known != scale:
-            raise ValueError(f"--scale: {weights} was trained for x{known} ({how} say so), got --scale {scale}")
+            why = (f"its weights {weights} do not determine it" if weights and spec.scale_arg
+                   else "it runs at any factor" if not spec.scale_arg else "no weights give it")
+            raise ValueError(f"--scale: {name} needs the SR factor ({why}); pass --scale N (e.g. --scale 3)")
+    if trained is not None and trained != scale:
+        raise ValueError(f"--scale: {weights} was trained for x{trained} (its weights say so), got --scale {scale}")
     return int(scale)
+
+
+def _recorded_kwargs(model: str, weights) -> dict:
+    """Constructor arguments `jrestore convert` recorded in a safetensors file's metadata for `model`
+    (e.g. FSRCNN's scale_factor, which no tensor shape gives); {} for other files."""
+    if not isinstance(weights, (str, Path)) or Path(weights).suffix.lower() != ".safetensors":
+        return {}
+    import json
+    from jrestore.convert.checkpoints import read_safetensors_metadata
+    meta = read_safetensors_metadata(weights)
+    kwargs = meta.get("kwargs")
+    if isinstance(kwargs, str):  # convert stores kwargs as a JSON string inside the JSON-encoded metadata
+        try:
+            kwargs = json.loads(kwargs)
+        except ValueError:
+            kwargs = None
+    return dict(kwargs) if meta.get("model") == model and isinstance(kwargs, dict) else {}
 
 
 def _load_weights(weights):
@@ -122,6 +134,8 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
         Initialization_Matrix_{R}.mat (required for learned CS models: they are trained with that Phi).
       upsample: the bicubic used where the pipeline upsamples ('matlab', 'pil', 'torch').
     """
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1):
+        raise ValueError(f"--scale: expected a positive integer SR factor, got {scale!r}")
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown or not frameworks:
         raise ValueError(f"frameworks: expected a non-empty subset of {list(FRAMEWORKS)}, got {list(frameworks)}")
@@ -139,7 +153,7 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
     inferred = {}
     if state is not None:
         from jrestore.convert.architecture import infer_kwargs
-        inferred = infer_kwargs(model, state)
+        inferred = {**_recorded_kwargs(model, weights), **infer_kwargs(model, state)}
     kwargs = {**inferred, **(model_kwargs or {})}
     s = _resolve_scale(model, spec, kwargs, inferred, scale, source)
     if spec.scale_arg:
