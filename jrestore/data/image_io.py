@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_image", "list_images", "read_sr_pairs", "max_pixels", "IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS"]
+__all__ = ["read_image", "read_image_cv2_grayscale", "list_images", "read_sr_pairs", "max_pixels", "IMAGE_SUFFIXES",
+           "DEFAULT_MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS's default: 1024 * 1024 * 1024 // 4 // 3
@@ -91,6 +92,64 @@ def read_image(path, mode: str | None = None) -> np.ndarray:
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
+# cv2.imread(path, IMREAD_GRAYSCALE) of a colour file. Checked pixel for pixel against opencv-python 4.14 on
+# random colour PNG (with and without gAMA / sRGB chunks, at and around the gamma threshold), palette PNG,
+# TIFF, BMP and JPEG files (gAMA 0.3 to 3: all equal but 1.5, see read_image_cv2_grayscale). OpenCV asks
+# libpng for png_set_rgb_to_gray(1, 0.299, 0.587); libpng turns the weights into 15-bit integers without
+# rounding and, unless gamma correction is on, truncates the sum.
+LIBPNG_GREY_WEIGHTS = (9797, 19234, 32768 - 9797 - 19234)  # (int(0.299 * 32768), int(0.587 * 32768), rest)
+OPENCV_GREY_WEIGHTS = (4899, 9617, 1868)  # other decoders: cvtColor-style 14-bit, rounded (+ 2^13) >> 14
+
+
+def _libpng_gamma_table(gamma_fixed: int) -> np.ndarray:
+    """libpng png_build_8bit_table: floor(255 (v / 255)^(gamma / 1e5) + 0.5), identity within 5 % of 1."""
+    v = np.arange(256)
+    if abs(gamma_fixed - 100000) <= 5000:  # png_gamma_significant: PNG_GAMMA_THRESHOLD_FIXED = 5000
+        return v
+    table = np.floor(255.0 * (v / 255.0) ** (gamma_fixed * 1e-5) + 0.5).astype(np.int64)
+    table[0], table[255] = 0, 255
+    return table
+
+
+def read_image_cv2_grayscale(path) -> np.ndarray:
+    """uint8 [H, W, 1]: what cv2.imread(path, cv2.IMREAD_GRAYSCALE) returns (KAIR imread_uint(n_channels=1)).
+
+    Grey files give their values. Colour files: PNG through libpng's rgb_to_gray (truncating 15-bit weights;
+    with a significant gAMA or an sRGB chunk, libpng's gamma-aware path: to linear with 8-bit tables, weights
+    rounded, back), JPEG through libjpeg's own grey output (PIL draft mode), TIFF / BMP and the rest as
+    (4899 R + 9617 G + 1868 B + 2^13) >> 14. PIL's convert('L') differs from these on up to half the pixels
+    of a PNG by one level. Not reproduced: an embedded ICC profile (libpng may treat it as sRGB), and the
+    gamma tables are libpng's floating formula: at gAMA 1.5 (none of 0.3..3 else) 0.3 % of pixels are one off.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    rgb = read_image(path)  # the checks (unreadable, 16-bit, alpha) and grey files as they are
+    if rgb.shape[2] == 1:
+        return rgb
+    with Image.open(path) as im:
+        fmt, info = im.format, dict(im.info)
+        if fmt == "JPEG":
+            im.draft("L", im.size)  # libjpeg decodes straight to grey, as OpenCV asks it to
+            if im.mode == "L":
+                return np.asarray(im, np.uint8)[:, :, None]
+    r, g, b = (rgb[..., i].astype(np.int64) for i in range(3))
+    if fmt != "PNG":
+        wr, wg, wb = OPENCV_GREY_WEIGHTS
+        return ((wr * r + wg * g + wb * b + (1 << 13)) >> 14).astype(np.uint8)[:, :, None]
+    wr, wg, wb = LIBPNG_GREY_WEIGHTS
+    gamma = 45455 if "srgb" in info else (round(info["gamma"] * 100000) if "gamma" in info else None)
+    reciprocal = None if gamma is None else int(np.floor(1e10 / gamma + 0.5))  # png_reciprocal
+    if gamma is None or (abs(gamma - 100000) <= 5000 and abs(reciprocal - 100000) <= 5000):
+        grey = (wr * r + wg * g + wb * b) >> 15  # "the historical approach which simply truncates"
+    else:
+        to_linear, from_linear = _libpng_gamma_table(reciprocal), _libpng_gamma_table(gamma)
+        linear = (wr * to_linear[r] + wg * to_linear[g] + wb * to_linear[b] + (1 << 14)) >> 15
+        grey = from_linear[linear]
+    grey = np.where((r == g) & (g == b), r, grey)  # libpng copies grey pixels unchanged
+    return grey.astype(np.uint8)[:, :, None]
+
+
 def list_images(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
@@ -104,11 +163,13 @@ def list_images(folder) -> list[Path]:
 _PAIR = re.compile(r"^(?P<stem>.+)_SRF_(?P<scale>\d+)_(?P<kind>HR|LR)$")
 
 
-def read_sr_pairs(folder, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def read_sr_pairs(folder, scale: int, read=None) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, HR uint8, LR uint8) for every `*_SRF_{scale}_{HR,LR}.png` pair in `folder` (SelfExSR layout).
 
-    `folder` may be the set's root (holding image_SRF_{scale}/) or that sub-folder itself.
+    `folder` may be the set's root (holding image_SRF_{scale}/) or that sub-folder itself. read: path -> uint8
+    [H, W, C] (default: read_image(path, "RGB")); the evaluation passes its protocol's reader.
     """
+    read = read or (lambda path: read_image(path, "RGB"))
     folder = Path(folder)
     if (folder / f"image_SRF_{scale}").is_dir():
         folder = folder / f"image_SRF_{scale}"
@@ -117,7 +178,7 @@ def read_sr_pairs(folder, scale: int) -> list[tuple[str, np.ndarray, np.ndarray]
         m = _PAIR.match(p.stem)
         if m and int(m["scale"]) == scale:
             found.setdefault(m["stem"], {})[m["kind"]] = p
-    pairs = [(stem, read_image(f["HR"], "RGB"), read_image(f["LR"], "RGB"))
+    pairs = [(stem, read(f["HR"]), read(f["LR"]))
              for stem, f in sorted(found.items()) if {"HR", "LR"} <= f.keys()]
     if not pairs:
         raise ValueError(f"{folder}: no *_SRF_{scale}_HR / *_SRF_{scale}_LR pairs")

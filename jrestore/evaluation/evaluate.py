@@ -17,9 +17,13 @@ __all__ = ["evaluate", "score"]
 
 
 def score(restored: np.ndarray, target: np.ndarray, protocol: str, scale: int, framework: str) -> tuple[float, float]:
-    """(PSNR dB, SSIM) of one [H, W, C] restored image against its target, in `framework`'s metrics."""
-    if restored.shape != target.shape:
-        raise ValueError(f"restored: expected the target's shape {target.shape}, got {restored.shape}")
+    """(PSNR dB, SSIM) of one [H, W, C] restored image against its target, in `framework`'s metrics.
+
+    The channels may differ where the protocol takes Y of each 3-channel image on its own (selfexsr: a colour
+    model's output against a grey file); the metric checks that (protocols.check_pair_shapes)."""
+    if restored.ndim != 3 or restored.shape[:2] != target.shape[:2]:
+        raise ValueError(f"restored: expected [H, W, C] with the target's H, W {target.shape[:2]}, "
+                         f"got {restored.shape}")
     if framework == "jax":
         import jax.numpy as jnp
         from jrestore.metrics import psnr, ssim

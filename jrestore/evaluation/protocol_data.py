@@ -2,17 +2,25 @@
 which channel the model sees, and what the output is compared against. Framework-free (NumPy), so the
 JAX and PyTorch runs start from the same bytes.
 
-    ista_net    CS (jianzhangcs/ISTA-Net-PyTorch): OpenCV full-range Y (uint8) of each image; the model
-                measures and reconstructs it; compared with that Y.
-    kair_dncnn  denoising (cszn/KAIR main_test_dncnn.py): uint8 grey (or RGB for colour models) / 255, plus
-                np.random.seed(0) Gaussian noise of sigma/255 per image, added in float64 to the float32
-                image and stored as float32 (neither clipped nor rounded).
+    ista_net    CS (jianzhangcs/ISTA-Net-PyTorch): OpenCV full-range Y (uint8) of each image read as RGB (a grey
+                file's Y is its grey value); the model measures and reconstructs it; compared with that Y.
+    kair_dncnn  denoising (cszn/KAIR main_test_dncnn.py): uint8 read as util.imread_uint does for the model's
+                channels (1: cv2.imread(path, 0), colour files through OpenCV's grey conversion; 3: RGB, grey
+                files replicated) / 255, plus np.random.seed(0) Gaussian noise of sigma/255 per image, added
+                in float64 to the float32 image and stored as float32 (neither clipped nor rounded).
     selfexsr    SR benchmark (jbhuang0604/SelfExSR): the given `*_SRF_s_{HR,LR}` pairs, or for a plain HR
-                folder, HR mod-cropped to s and LR = MATLAB imresize(HR, 1/s) rounded to uint8. One-channel
-                models see MATLAB rgb2ycbcr Y of the LR (uint8) and are compared on Y of the HR.
-    yjn870      FSRCNN re-implementation (yjn870/FSRCNN-pytorch test.py): the original HR image (for a
-                SelfExSR folder, the largest HR copy of each image), PIL-BICUBIC-resized to its mod-s size, LR
-                = PIL BICUBIC down by s; one-channel models see yjn870's float Y.
+                folder, HR mod-cropped to s and LR = MATLAB imresize(HR, 1/s) rounded to uint8, each file as
+                stored (grey files stay one channel, as MATLAB's imread gives them). One-channel models see
+                MATLAB rgb2ycbcr Y (uint8) of a colour LR and are compared on Y of the HR; a grey file is
+                seen and compared on its own values. Three-channel models see a grey LR as R = G = B and are
+                compared on their output's Y against the grey HR (compute_difference.m converts each image
+                with 3 channels on its own).
+    yjn870      FSRCNN re-implementation (yjn870/FSRCNN-pytorch test.py): the original HR image read as RGB
+                (grey files R = G = B) (for a SelfExSR folder, the largest HR copy of each image),
+                PIL-BICUBIC-resized to its mod-s size, LR = PIL BICUBIC down by s; one-channel models see
+                yjn870's float Y (16 + 218.859 v / 256 for a grey file).
+How each protocol reads files is its `read_files` (jrestore.metrics.protocols, where the decisions and their
+source lines are written down).
 """
 from __future__ import annotations
 
@@ -22,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jrestore.data.image_io import list_images, read_image, read_sr_pairs
+from jrestore.data.image_io import list_images, read_image, read_image_cv2_grayscale, read_sr_pairs
+from jrestore.metrics.protocols import get_protocol
 
 __all__ = ["Sample", "load_samples", "PROTOCOL_KIND", "PROTOCOL_UPSAMPLE"]
 
@@ -54,14 +63,26 @@ def load_samples(data, protocol: str, *, kind: str, channels: int | None, scale:
     if not data.is_dir():
         raise FileNotFoundError(f"--data: no such folder {data}")
     if protocol == "ista_net":
-        return [_cs_sample(p) for p in list_images(data)]
+        return [_cs_sample(p, protocol) for p in list_images(data)]
     if protocol == "kair_dncnn":
         if sigma is None:
             raise ValueError("--sigma: the kair_dncnn protocol adds Gaussian noise of this level (0-255 scale)")
-        return [_noisy_sample(p, sigma, channels) for p in list_images(data)]
+        return [_noisy_sample(p, sigma, channels, protocol) for p in list_images(data)]
     if protocol == "selfexsr":
-        return [_sr_sample(n, hr, lr, channels, _y_matlab_uint8) for n, hr, lr in _selfexsr_pairs(data, scale)]
-    return [_sr_sample(n, hr, lr, channels, _y_yjn870) for n, hr, lr in _yjn870_pairs(data, scale)]
+        pairs = _selfexsr_pairs(data, scale, protocol)
+        return [_sr_sample(n, hr, lr, channels, _y_matlab_uint8) for n, hr, lr in pairs]
+    return [_sr_sample(n, hr, lr, channels, _y_yjn870) for n, hr, lr in _yjn870_pairs(data, scale, protocol)]
+
+
+def read_as_script(path, protocol: str, channels: int | None = None) -> np.ndarray:
+    """uint8 [H, W, 1 or 3]: the file as `protocol`'s script reads it (its read_files), for a model taking
+    `channels` (only 'cv2_model_channels' depends on it)."""
+    how = get_protocol(protocol).read_files
+    if how == "rgb":
+        return read_image(path, "RGB")
+    if how == "cv2_model_channels":
+        return read_image_cv2_grayscale(path) if channels == 1 else read_image(path, "RGB")
+    return read_image(path)  # 'as_stored'
 
 
 # ---- compressed sensing and denoising ----
@@ -72,16 +93,17 @@ def _y_opencv_uint8(rgb: np.ndarray) -> np.ndarray:
     return ((4899 * r + 9617 * g + 1868 * b + 8192) >> 14).astype(np.uint8)
 
 
-def _cs_sample(path: Path) -> Sample:
-    y = _y_opencv_uint8(read_image(path, "RGB"))[..., None]  # grey and palette images: Y is the grey value
+def _cs_sample(path: Path, protocol: str) -> Sample:
+    img = read_as_script(path, protocol)  # 'rgb': grey and palette images replicated, Y is the grey value
+    y = _y_opencv_uint8(img)[..., None] if img.shape[2] == 3 else img
     x = (y / 255.0).astype(np.float32)
     return Sample(path.name, x, x)
 
 
-def _noisy_sample(path: Path, sigma: float, channels: int | None) -> Sample:
+def _noisy_sample(path: Path, sigma: float, channels: int | None, protocol: str) -> Sample:
     from jrestore.ops.noise import numpy_legacy_gaussian_noise
 
-    img = read_image(path, "L" if channels == 1 else "RGB")
+    img = read_as_script(path, protocol, channels)
     x = np.float32(img / 255.0)  # KAIR util.uint2single
     noise = numpy_legacy_gaussian_noise(x.shape, sigma, seed=0, dtype=np.float64)
     return Sample(path.name, (x + noise).astype(np.float32), x)
@@ -104,8 +126,14 @@ def _y_yjn870(rgb: np.ndarray) -> np.ndarray:
 
 
 def _sr_sample(name, hr: np.ndarray, lr: np.ndarray, channels, to_y) -> Sample:
+    """hr, lr: uint8 [H, W, 1 or 3] as read. channels: the model's (None: any, the bicubic baseline)."""
+    def one_channel(img):  # a colour file's Y; a grey file's own values (compute_difference.m)
+        return to_y(img)[..., None] if img.shape[2] == 3 else (img / 255.0).astype(np.float32)
+
     if channels == 1:
-        return Sample(name, to_y(lr)[..., None], to_y(hr)[..., None])
+        return Sample(name, one_channel(lr), one_channel(hr))
+    if channels == 3 and lr.shape[2] == 1:
+        lr = np.repeat(lr, 3, axis=2)  # a grey LR as R = G = B; the grey HR stays the reference
     return Sample(name, (lr / 255.0).astype(np.float32), (hr / 255.0).astype(np.float32))
 
 
@@ -113,15 +141,15 @@ def _has_pairs(folder: Path) -> bool:
     return any(re.search(r"_SRF_\d+_(HR|LR)$", p.stem) for p in folder.rglob("*") if p.is_file())
 
 
-def _selfexsr_pairs(data: Path, scale: int):
+def _selfexsr_pairs(data: Path, scale: int, protocol: str):
     if _has_pairs(data):
-        return read_sr_pairs(data, scale)
+        return read_sr_pairs(data, scale, read=lambda path: read_as_script(path, protocol))
     import jax.numpy as jnp
     from jrestore.ops.resize import imresize_matlab, quantize_uint8
 
     out = []
     for p in list_images(data):
-        hr = _mod_crop(read_image(p, "RGB"), scale)
+        hr = _mod_crop(read_as_script(p, protocol), scale)
         lr = quantize_uint8(imresize_matlab(jnp.asarray(hr, jnp.float32)[None] / 255.0, scale=1.0 / scale))
         out.append((p.name, hr, np.round(np.asarray(lr)[0] * 255.0).astype(np.uint8)))
     return out
@@ -150,12 +178,12 @@ def _originals(data: Path) -> list[tuple[str, Path]]:
     return [(stem, p) for stem, (_, p) in sorted(best.items())]
 
 
-def _yjn870_pairs(data: Path, scale: int):
+def _yjn870_pairs(data: Path, scale: int, protocol: str):
     from PIL import Image
 
     out = []
     for name, path in _originals(data):
-        hr = Image.fromarray(read_image(path, "RGB"))
+        hr = Image.fromarray(read_as_script(path, protocol))  # 'rgb': .convert('RGB'), grey files R = G = B
         w, h = (hr.width // scale) * scale, (hr.height // scale) * scale
         if w == 0 or h == 0:
             raise ValueError(f"{path}: {hr.width}x{hr.height} is smaller than the scale {scale}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jrestore._validate import check_image
-from jrestore.metrics.protocols import resolve_knobs
+from jrestore.metrics.protocols import check_pair_shapes, resolve_knobs
 from jrestore.ops.color import rgb_to_y_matlab, rgb_to_y_opencv, rgb_to_y_opencv_uint8, rgb_to_y_yjn870
 
 __all__ = ["psnr", "prepare_pair"]
@@ -21,38 +21,46 @@ _Y = {"matlab": rgb_to_y_matlab, "opencv": rgb_to_y_opencv, "yjn870": rgb_to_y_y
 def prepare_pair(a, b, knobs: dict, min_size: int = 1):
     """Checks, then quantize -> Y -> y_round -> crop, on the [0, 1] scale.
 
-    a, b: [H, W, C] or [B, H, W, C] float, values in [0, data_range]. knobs: from resolve_knobs.
+    a, b: [H, W, C] or [B, H, W, C] float, values in [0, data_range]; the same shape, except that with
+    y_channel set one may have 3 channels and the other 1 (protocols.check_pair_shapes: Y is taken of each
+    3-channel image on its own, a 1-channel image is used unchanged). knobs: from resolve_knobs.
     Returns (a, b) as [B, H', W', C'] and whether the input had a batch axis.
     """
     check_image(a, "a", rank=(3, 4))
     check_image(b, "b", rank=(3, 4))
-    if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"b: expected the shape of a {tuple(a.shape)}, got {tuple(b.shape)}")
+    ca, cb = check_pair_shapes(a.shape, b.shape, knobs["y_channel"])
     batched = a.ndim == 4
     a, b = (jnp.asarray(x) if batched else jnp.asarray(x)[None] for x in (a, b))
-    h, w, c = a.shape[1:]
-    crop, y_channel = knobs["crop_border"], knobs["y_channel"]
-    if y_channel is not None and c not in (1, 3):
-        raise ValueError(f"a: y_channel={y_channel!r} needs 1 or 3 channels, got {c} in shape {tuple(a.shape)}")
+    h, w = a.shape[1:3]
+    crop = knobs["crop_border"]
     if min(h, w) - 2 * crop < min_size:
         name = "crop_border" if crop else "a"  # blame the crop only when there is one
         raise ValueError(f"{name}: crop_border={crop} on each side of a {h}x{w} image leaves "
                          f"{h - 2 * crop}x{w - 2 * crop}, at least {min_size}x{min_size} needed")
-    x = jnp.concatenate([a, b], axis=0)  # one code path: identical inputs round identically
+    if ca == cb:  # one code path: identical inputs round identically
+        x = _compared_channels(jnp.concatenate([a, b], axis=0), knobs)
+        a, b = x[:a.shape[0]], x[a.shape[0]:]
+    else:  # a 3-channel image against a 1-channel one: each on its own (compute_difference.m)
+        a, b = _compared_channels(a, knobs), _compared_channels(b, knobs)
+    return a[:, crop:h - crop, crop:w - crop, :], b[:, crop:h - crop, crop:w - crop, :], batched
+
+
+def _compared_channels(x, knobs):
+    """[B, H, W, C] on the data_range scale -> quantized, [0, 1], Y where y_channel is set and C == 3."""
+    y_channel = knobs["y_channel"]
     if knobs["data_range"] != 1.0:
         x = x / float(knobs["data_range"])
     if knobs["quantize"] is not None:
         x = jnp.clip(x, 0.0, 1.0)
     if knobs["quantize"] == "round":
         x = jnp.round(x * 255.0) / 255.0  # half-to-even; never truncate (astype(uint8))
-    if y_channel == "opencv" and c == 3 and knobs["y_round"]:
+    if y_channel == "opencv" and x.shape[-1] == 3 and knobs["y_round"]:
         x = rgb_to_y_opencv_uint8(x)  # cv2's exact uint8 path: rounding float Y would hit .5 ties
-    elif y_channel is not None and c == 3:
+    elif y_channel is not None and x.shape[-1] == 3:
         x = _Y[y_channel](x)
         if knobs["y_round"]:
             x = jnp.round(x * 255.0) / 255.0
-    x = x[:, crop:h - crop, crop:w - crop, :]
-    return x[:a.shape[0]], x[a.shape[0]:], batched
+    return x
 
 
 def psnr(a, b, *, data_range=1.0, crop_border=0, y_channel=None, y_round=False, quantize=None, mse_zero="inf",

@@ -2,7 +2,8 @@
 
 They work on the 0..255 scale like the papers' scripts (the jnp/torch versions work on [0, 1]), spell out
 each colour formula, and filter with explicit 2-D windows over sliding views, one image and channel at a
-time. Same knobs and protocols (jrestore.metrics.protocols); NHWC: [H, W, C] or [B, H, W, C].
+time. Same knobs and protocols (jrestore.metrics.protocols); NHWC: [H, W, C] or [B, H, W, C]. Each image is
+converted on its own (Y only where it has 3 channels), so a 3-channel image may face a 1-channel one.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from jrestore._validate import check_image
-from jrestore.metrics.protocols import resolve_knobs
+from jrestore.metrics.protocols import check_pair_shapes, resolve_knobs
 
 __all__ = ["psnr_reference", "ssim_reference"]
 
@@ -30,8 +31,7 @@ def _y255(x, kind):
 def _prepare(a, b, knobs, min_size=1):
     check_image(a, "a", rank=(3, 4))
     check_image(b, "b", rank=(3, 4))
-    if a.shape != b.shape:
-        raise ValueError(f"b: expected the shape of a {a.shape}, got {b.shape}")
+    check_pair_shapes(a.shape, b.shape, knobs["y_channel"])  # with y_channel, 3 channels may face 1
     a, b = (np.asarray(x, np.float64) for x in (a, b))
     batched = a.ndim == 4
     pairs = []
@@ -50,8 +50,6 @@ def _prepare(a, b, knobs, min_size=1):
                 x = _y255(x, knobs["y_channel"])
                 if knobs["y_round"]:
                     x = np.round(x)
-            elif knobs["y_channel"] is not None and x.shape[-1] != 1:
-                raise ValueError(f"a: y_channel needs 1 or 3 channels, got {x.shape[-1]}")
             c = knobs["crop_border"]
             if min(x.shape[0], x.shape[1]) - 2 * c < min_size:
                 raise ValueError(f"{'crop_border' if c else 'a'}: crop_border={c} leaves less than "

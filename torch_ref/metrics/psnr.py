@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from jrestore._validate import check_image
-from jrestore.metrics.protocols import resolve_knobs
+from jrestore.metrics.protocols import check_pair_shapes, resolve_knobs
 from torch_ref.ops.color import rgb_to_y_matlab, rgb_to_y_opencv, rgb_to_y_opencv_uint8, rgb_to_y_yjn870
 
 __all__ = ["psnr", "prepare_pair"]
@@ -15,36 +15,44 @@ _Y = {"matlab": rgb_to_y_matlab, "opencv": rgb_to_y_opencv, "yjn870": rgb_to_y_y
 
 
 def prepare_pair(a, b, knobs: dict, min_size: int = 1):
-    """Checks, then quantize -> Y -> y_round -> crop, on the [0, 1] scale. -> ([B, C', H', W'] x 2, batched)."""
+    """Checks, then quantize -> Y -> y_round -> crop, on the [0, 1] scale. -> ([B, C', H', W'] x 2, batched).
+    Same channel rule as jrestore (protocols.check_pair_shapes): with y_channel set, a 3-channel image may
+    face a 1-channel one; each is converted on its own."""
     check_image(a, "a", layout="NCHW", rank=(3, 4))
     check_image(b, "b", layout="NCHW", rank=(3, 4))
-    if tuple(a.shape) != tuple(b.shape):
-        raise ValueError(f"b: expected the shape of a {tuple(a.shape)}, got {tuple(b.shape)}")
+    ca, cb = check_pair_shapes(a.shape, b.shape, knobs["y_channel"], layout="NCHW")
     batched = a.dim() == 4
     a, b = (x if batched else x[None] for x in (a, b))
-    c, h, w = a.shape[1:]
-    crop, y_channel = knobs["crop_border"], knobs["y_channel"]
-    if y_channel is not None and c not in (1, 3):
-        raise ValueError(f"a: y_channel={y_channel!r} needs 1 or 3 channels, got {c} in shape {tuple(a.shape)}")
+    h, w = a.shape[2:]
+    crop = knobs["crop_border"]
     if min(h, w) - 2 * crop < min_size:
         name = "crop_border" if crop else "a"  # blame the crop only when there is one
         raise ValueError(f"{name}: crop_border={crop} on each side of a {h}x{w} image leaves "
                          f"{h - 2 * crop}x{w - 2 * crop}, at least {min_size}x{min_size} needed")
-    x = torch.cat([a, b], dim=0)  # one code path for both, as in jrestore
+    if ca == cb:  # one code path for both, as in jrestore
+        x = _compared_channels(torch.cat([a, b], dim=0), knobs)
+        a, b = x[:a.shape[0]], x[a.shape[0]:]
+    else:
+        a, b = _compared_channels(a, knobs), _compared_channels(b, knobs)
+    return a[:, :, crop:h - crop, crop:w - crop], b[:, :, crop:h - crop, crop:w - crop], batched
+
+
+def _compared_channels(x, knobs):
+    """[B, C, H, W] on the data_range scale -> quantized, [0, 1], Y where y_channel is set and C == 3."""
+    y_channel = knobs["y_channel"]
     if knobs["data_range"] != 1.0:
         x = x / float(knobs["data_range"])
     if knobs["quantize"] is not None:
         x = torch.clamp(x, 0.0, 1.0)
     if knobs["quantize"] == "round":
         x = torch.round(x * 255.0) / 255.0
-    if y_channel == "opencv" and c == 3 and knobs["y_round"]:
+    if y_channel == "opencv" and x.shape[1] == 3 and knobs["y_round"]:
         x = rgb_to_y_opencv_uint8(x)
-    elif y_channel is not None and c == 3:
+    elif y_channel is not None and x.shape[1] == 3:
         x = _Y[y_channel](x)
         if knobs["y_round"]:
             x = torch.round(x * 255.0) / 255.0
-    x = x[:, :, crop:h - crop, crop:w - crop]
-    return x[:a.shape[0]], x[a.shape[0]:], batched
+    return x
 
 
 def psnr(a, b, *, data_range=1.0, crop_border=0, y_channel=None, y_round=False, quantize=None, mse_zero="inf",
