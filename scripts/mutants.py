@@ -172,7 +172,8 @@ MUTATIONS = (
         "AdamW built as Adam with coupled L2 weight decay, for both optax and torch",
         (Edit("train/optim.py",
               "parts.append(optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=float(o.weight_decay)))",
-              "parts += [optax.add_decayed_weights(float(o.weight_decay)), optax.adam(schedule, b1=o.b1, b2=o.b2, eps=o.eps)]"),
+              "parts += [optax.add_decayed_weights(float(o.weight_decay)),\n"
+              "                  optax.adam(schedule, b1=o.b1, b2=o.b2, eps=o.eps)]"),
          Edit("train/optim.py", "opt = torch.optim.AdamW(params, weight_decay=float(o.weight_decay), **kw)",
               "opt = torch.optim.Adam(params, weight_decay=float(o.weight_decay), **kw)")),
         ("train/optim_test.py::test_optax_optimizer_follows_float64_reference[adamw]",
@@ -245,6 +246,11 @@ def apply_edits(tree: Path, mutation: Mutation) -> str | None:
         if count != 1:
             return f"{e.file}: old text found {count} times, expected exactly once: {e.old!r}"
         path.write_text(text.replace(e.old, e.new))
+    for file in sorted({e.file for e in mutation.edits if e.file.endswith(".py")}):
+        try:  # a mutant that does not parse would fail its tests for the wrong reason
+            compile((tree / file).read_text(), file, "exec")
+        except SyntaxError as err:
+            return f"{file}: the mutated file is not valid Python ({err})"
     return None
 
 

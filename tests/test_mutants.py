@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from mutants import MUTATIONS, SHORT  # noqa: E402
+from mutants import MUTATIONS, SHORT, Edit, Mutation, apply_edits  # noqa: E402
 
 sys.path.pop(0)
 
@@ -34,3 +34,16 @@ def test_every_mutation_names_existing_tests_and_edits():
             assert (ROOT / e.file).read_text().count(e.old) == 1, (m.id, e.file, e.old)
         for t in m.tests:
             assert (ROOT / t.split("::")[0]).is_file(), (m.id, t)
+
+
+def test_an_edit_that_does_not_match_exactly_once_is_not_applied(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\nx = 1\ny = 2\n")
+    twice = Mutation("t", "", (Edit("a.py", "x = 1", "x = 3"),), ())
+    assert "found 2 times" in apply_edits(tmp_path, twice)
+    absent = Mutation("t", "", (Edit("a.py", "z = 1", "z = 3"),), ())
+    assert "found 0 times" in apply_edits(tmp_path, absent)
+    assert "no such file" in apply_edits(tmp_path, Mutation("t", "", (Edit("b.py", "x", "y"),), ()))
+    assert apply_edits(tmp_path, Mutation("t", "", (Edit("a.py", "y = 2", "y = 5"),), ())) is None
+    assert (tmp_path / "a.py").read_text() == "x = 1\nx = 1\ny = 5\n"
+    broken = Mutation("t", "", (Edit("a.py", "y = 5", "y = (5"),), ())
+    assert "not valid Python" in apply_edits(tmp_path, broken)

@@ -26,6 +26,7 @@ import pytest
 
 from parity_tests.tolerances import OPTIMIZER_FLOAT64, SCHEDULE_FLOAT32
 from train.config import load_config
+from train.optim import make_optax
 
 # documented defaults, typed from the sources (not read from jrestore, optax or torch)
 ADAM_BETAS = (0.9, 0.999)  # PyTorch Adam / AdamW betas; optax.adam b1, b2; Kingma & Ba's suggested values
@@ -147,7 +148,8 @@ def assert_close_to_reference(got: dict, want: dict, scenario: str) -> None:
     assert got.keys() == want.keys()
     for k in want:
         atol = OPTIMIZER_FLOAT64 * max(1.0, float(np.abs(want[k]).max()))
-        np.testing.assert_allclose(np.asarray(got[k], np.float64), want[k], rtol=0, atol=atol, err_msg=f"{scenario}: {k}")
+        np.testing.assert_allclose(np.asarray(got[k], np.float64), want[k], rtol=0, atol=atol,
+                                   err_msg=f"{scenario}: {k}")
 
 
 # ---- the references themselves ----
@@ -194,8 +196,6 @@ def test_optax_optimizer_follows_float64_reference(scenario, overrides, total_st
     import jax.numpy as jnp
     import optax
 
-    from train.optim import make_optax
-
     cfg = scenario_config(overrides)
     params, grads = problem()
     tx, schedule = make_optax(cfg, total_steps)
@@ -218,16 +218,15 @@ def test_optax_optimizer_follows_float64_reference(scenario, overrides, total_st
 
 def test_longer_schedules_follow_reference():
     """Milestones, step boundaries and the cosine's end (held at min_lr) over 30 updates, optax side."""
-    from train.optim import make_optax
-
-    for overrides, total in [(["schedule.name='step'", "schedule.step_size=7", "schedule.gamma=0.5"], 30),
-                             (["schedule.name='multistep'", "schedule.milestones=[5, 12, 13]", "schedule.gamma=0.1"], 30),
-                             (["schedule.name='cosine'", "schedule.warmup_steps=4", "schedule.min_lr=1e-5"], 20)]:
+    cases = [(["schedule.name='step'", "schedule.step_size=7", "schedule.gamma=0.5"], 30),
+             (["schedule.name='multistep'", "schedule.milestones=[5, 12, 13]", "schedule.gamma=0.1"], 30),
+             (["schedule.name='cosine'", "schedule.warmup_steps=4", "schedule.min_lr=1e-5"], 20)]
+    for overrides, total in cases:
         cfg = scenario_config(overrides)
         schedule = make_optax(cfg, total)[1]
         np.testing.assert_allclose([float(schedule(k)) for k in range(30)],
-                                   reference_lrs(LR, cfg.schedule.to_dict(), total, 30), rtol=SCHEDULE_FLOAT32, atol=1e-7 * LR,
-                                   err_msg=str(overrides))
+                                   reference_lrs(LR, cfg.schedule.to_dict(), total, 30), rtol=SCHEDULE_FLOAT32,
+                                   atol=1e-7 * LR, err_msg=str(overrides))
 
 
 # ---- the recipes' hyper-parameters, against the papers / reference code they cite ----
