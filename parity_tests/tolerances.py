@@ -32,3 +32,12 @@ PERCEPTUAL_LOSS = 1e-5  # VGG perceptual / style loss and its input gradient (th
 # SSIM losses: the float32 variance e_xx - mu_x^2 cancels digits, so values / gradients (and jit vs eager, which
 # fuse differently) agree to ~1e-6 relative only; relative to the max |.| of the reference tensor.
 SSIM_LOSS = 1e-5
+# Optimisers (train/optim.py, both frameworks) after 5 float32 Adam / AdamW steps at lr 1e-2, max-abs against
+# the float64 NumPy formulas (train/optim_test.py), relative to max(1, max |p|) of each tensor. Measured: up to
+# 4e-7 on parameters up to ~3.5 in size, i.e. a few float32 roundings of the parameter itself (the bias
+# corrections, computed by optax in float32, add ~1e-7 of an lr-sized step). A misread hyper-parameter (betas
+# swapped, coupled vs decoupled decay, a schedule off by one update) moves them by 1e-4 .. 1e-2.
+OPTIMIZER_FLOAT64 = 2e-6
+# Learning-rate schedules evaluated in float32 (optax) against their float64 formulas, relative; absolute floor
+# 1e-7 x the base lr for the zero of a warm-up and the cosine's tail near min_lr.
+SCHEDULE_FLOAT32 = 1e-5
