@@ -105,8 +105,10 @@ MUTATIONS = (
     Mutation(
         "psnr_crop_top_left",
         "PSNR/SSIM crop_border shaves only the top and left borders, in both twins",
-        (Edit("jrestore/metrics/psnr.py", "x = x[:, crop:h - crop, crop:w - crop, :]", "x = x[:, crop:, crop:, :]"),
-         Edit("torch_ref/metrics/psnr.py", "x = x[:, :, crop:h - crop, crop:w - crop]", "x = x[:, :, crop:, crop:]")),
+        (Edit("jrestore/metrics/psnr.py", "return a[:, crop:h - crop, crop:w - crop, :], b[:, crop:h - crop, crop:w - crop, :]",
+              "return a[:, crop:, crop:, :], b[:, crop:, crop:, :]"),
+         Edit("torch_ref/metrics/psnr.py", "return a[:, :, crop:h - crop, crop:w - crop], b[:, :, crop:h - crop, crop:w - crop]",
+              "return a[:, :, crop:, crop:], b[:, :, crop:, crop:]")),
         ("jrestore/metrics/psnr_test.py::test_float64_matches_reference",
          "parity_tests/test_metrics_parity.py::test_torch_float64_matches_reference"),
     ),
