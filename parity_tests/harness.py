@@ -139,7 +139,7 @@ def max_abs_report(jax_value: Any, torch_value: Any, name: str = "outputs", layo
         if mismatch.any():
             first = tuple(int(i) for i in np.argwhere(mismatch)[0])
             described = (f"{int(mismatch.sum())} non-finite mismatch(es), first at {first}: "
-                         f"jax {a[first]!r} vs torch {b[first]!r}")
+                         f"jax {float(a[first])} vs torch {float(b[first])}")
         report[key] = {
             "max_abs": float("inf") if described else (float(diff.max()) if diff.size else 0.0),
             "mean_abs": float(diff[both_finite].mean()) if both_finite.any() else 0.0,
