@@ -94,13 +94,15 @@ MUTATIONS = (
               "    x1, x2, x3, x4 = (x[:, i * c:(i + 1) * c] / 2 for i in range(4))\n",
               "    x1, x2, x3, x4 = (x[:, i * c:(i + 1) * c] / 2 for i in range(4))\n    x2 = -x2\n")),
         ("jrestore/ops/wavelet_test.py::test_dwt_matches_numpy_float64",
-         "jrestore/ops/wavelet_test.py::test_iwt_matches_numpy_float64"),
+         "jrestore/ops/wavelet_test.py::test_iwt_matches_numpy_float64",
+         "parity_tests/test_independent_references.py::test_haar_of_both_twins_against_the_textbook_filters"),
     ),
     Mutation(
         "bn_biased_running_var",
         "BatchNorm stores the biased batch variance in running_var (Flax's convention, not PyTorch's)",
         (Edit("jrestore/layers/norm.py", "self._update(mean, var * (n / (n - 1)))", "self._update(mean, var)"),),
-        ("jrestore/layers/norm_test.py::test_three_train_steps_then_eval_match_numpy",),
+        ("jrestore/layers/norm_test.py::test_three_train_steps_then_eval_match_numpy",
+         "parity_tests/test_layers_parity.py::test_batchnorm_conventions_exposed_by_a_small_batch"),
     ),
     Mutation(
         "psnr_crop_top_left",
@@ -117,7 +119,8 @@ MUTATIONS = (
         "MATLAB imresize's cubic kernel with a = -0.75 (PyTorch's) instead of -0.5 (torch_ref imports the weights)",
         (Edit("jrestore/ops/resize.py", "def _cubic(x: np.ndarray, a: float = -0.5)",
               "def _cubic(x: np.ndarray, a: float = -0.75)"),),
-        ("jrestore/ops/resize_test.py::test_imresize_matches_per_pixel_matlab_loop",),
+        ("jrestore/ops/resize_test.py::test_imresize_matches_per_pixel_matlab_loop",
+         "parity_tests/test_independent_references.py::test_matlab_bicubic_of_both_twins_against_imresize_loop"),
     ),
     Mutation(
         "adam_betas_swapped",
@@ -143,7 +146,9 @@ MUTATIONS = (
         (Edit("jrestore/ops/color.py", "MATLAB_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.966],",
               "MATLAB_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.996],"),),
         ("jrestore/ops/color_test.py::test_matlab_matches_formula_and_skimage",
-         "jrestore/ops/color_test.py::test_matlab_known_values"),
+         "jrestore/ops/color_test.py::test_matlab_known_values",
+         "parity_tests/test_independent_references.py::test_colour_of_both_twins_against_the_original_coefficients",
+         "parity_tests/test_independent_references.py::test_colour_known_values"),
     ),
     Mutation(
         "cs_block_pad_when_needed",
@@ -151,7 +156,8 @@ MUTATIONS = (
         (Edit("jrestore/ops/cs_blocks.py",
               "height + block - height % block, width + block - width % block, block, batch)",
               "height + (-height) % block, width + (-width) % block, block, batch)"),),
-        ("jrestore/ops/cs_blocks_test.py::test_always_pads_a_multiple_of_the_block",),
+        ("jrestore/ops/cs_blocks_test.py::test_always_pads_a_multiple_of_the_block",
+         "parity_tests/test_independent_references.py::test_cs_block_layout_of_both_twins_against_the_test_script"),
     ),
     Mutation(
         "soft_threshold_no_abs",
