@@ -60,8 +60,8 @@ def perturb_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torc
     """Move every parameter and buffer of `module` away from its default, in place.
 
     Zero-initialised tensors (biases, SAGAN gamma) become non-zero, BN statistics become non-trivial
-    (running_var stays positive), PReLU slopes leave 0.25. Non-persistent buffers (constants outside the
-    state dict) are left alone. The result depends only on `seed` and the module's initial values.
+    (running_var stays positive, num_batches_tracked 1..3), PReLU slopes leave 0.25. Non-persistent
+    buffers (constants outside the state dict) are left alone. The result depends only on `seed` and the module's initial values.
     Never compare two default inits.
     """
     g = torch.Generator().manual_seed(seed)
@@ -70,7 +70,9 @@ def perturb_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torc
         if name not in persistent:
             continue
         if not t.is_floating_point():
-            t.copy_(torch.randint(1, 1000, t.shape, generator=g).to(t.dtype))
+            # A small counter: BatchNorm(momentum=None) averages with factor 1 / (num_batches_tracked + 1), and
+            # a counter in the hundreds would make the update (and any error in it) vanish under tolerance.
+            t.copy_(torch.randint(1, 4, t.shape, generator=g).to(t.dtype))
             continue
         noise = torch.randn(t.shape, generator=g, dtype=t.dtype)
         leaf = name.rsplit(".", 1)[-1]
@@ -98,11 +100,25 @@ def _leaves(value, name: str, out: dict) -> dict:
     return out
 
 
+def _nonfinite_mismatch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where exactly one side is non-finite, or both are but differ (NaN vs inf, +inf vs -inf)."""
+    both_finite = np.isfinite(a) & np.isfinite(b)
+    same_nonfinite = (np.isnan(a) & np.isnan(b)) | (np.isinf(a) & (a == b))
+    return ~(both_finite | same_nonfinite)
+
+
 def max_abs_report(jax_value: Any, torch_value: Any, name: str = "outputs", layout: str = "NCHW") -> dict:
     """Named max-abs differences, recursing through dicts, lists and tuples.
 
     Rank-4 torch tensors are taken as `layout` and moved to NHWC before comparing.
-    Returns {leaf_name: {"max_abs", "mean_abs", "argmax", "shape"}}; a shape mismatch is an AssertionError.
+    Returns {leaf_name: {"max_abs", "mean_abs", "argmax", "shape", "scale", "nonfinite", "nonfinite_mismatch"}};
+    a shape mismatch is an AssertionError.
+
+    Non-finite values are never hidden: NaN, +inf and -inf must sit at the same places on both sides (same
+    sign of inf). Matching ones are left out of max_abs / mean_abs / scale and counted in "nonfinite"; any
+    mismatch makes max_abs inf (so every tolerance check fails) and "nonfinite_mismatch" says how many and
+    the first index with both values. Without this a NaN against a NaN, or against 0, at different places
+    would look equal.
     """
     j = _leaves(jax_value, name, {})
     t = _leaves(torch_value, name, {})
@@ -115,25 +131,39 @@ def max_abs_report(jax_value: Any, torch_value: Any, name: str = "outputs", layo
             b = b.transpose(0, 2, 3, 1)
         b = np.asarray(b, dtype=np.float64)
         assert a.shape == b.shape, f"{key}: shape {a.shape} (jax) vs {b.shape} (torch)"
-        diff = np.abs(np.nan_to_num(a) - np.nan_to_num(b))
+        both_finite = np.isfinite(a) & np.isfinite(b)
+        mismatch = _nonfinite_mismatch(a, b)
+        diff = np.abs(np.where(both_finite, a, 0.0) - np.where(both_finite, b, 0.0))
+        finite_b = np.abs(b[np.isfinite(b)])
+        described = None
+        if mismatch.any():
+            first = tuple(int(i) for i in np.argwhere(mismatch)[0])
+            described = (f"{int(mismatch.sum())} non-finite mismatch(es), first at {first}: "
+                         f"jax {float(a[first])} vs torch {float(b[first])}")
         report[key] = {
-            "max_abs": float(diff.max()) if diff.size else 0.0,
-            "mean_abs": float(diff.mean()) if diff.size else 0.0,
-            "argmax": tuple(int(i) for i in np.unravel_index(diff.argmax(), diff.shape)) if diff.size else (),
+            "max_abs": float("inf") if described else (float(diff.max()) if diff.size else 0.0),
+            "mean_abs": float(diff[both_finite].mean()) if both_finite.any() else 0.0,
+            "argmax": (first if described else
+                       tuple(int(i) for i in np.unravel_index(diff.argmax(), diff.shape)) if diff.size else ()),
             "shape": a.shape,
-            "scale": float(np.abs(b).max()) if b.size else 0.0,
+            "scale": float(finite_b.max()) if finite_b.size else 0.0,
+            "nonfinite": int((~np.isfinite(a) & ~mismatch).sum()),
+            "nonfinite_mismatch": described,
         }
     return report
 
 
 def assert_close(jax_value, torch_value, atol: float, name: str = "outputs", *, relative: bool = False,
                  layout: str = "NCHW") -> dict:
-    """Assert every leaf's max-abs difference is <= atol (times max(1, max|torch|) when `relative`)."""
+    """Assert every leaf's max-abs difference is <= atol (times max(1, max|torch|) when `relative`) and that
+    both sides have the same non-finite values at the same places (see max_abs_report)."""
     report = max_abs_report(jax_value, torch_value, name, layout)
     bad = []
     for key, r in report.items():
         limit = atol * max(1.0, r["scale"]) if relative else atol
-        if not r["max_abs"] <= limit:
+        if r["nonfinite_mismatch"]:
+            bad.append(f"{key}: {r['nonfinite_mismatch']} (shape {r['shape']})")
+        elif not r["max_abs"] <= limit:
             bad.append(f"{key}: max_abs {r['max_abs']:.3e} > {limit:.1e} (mean {r['mean_abs']:.2e}, at {r['argmax']}, shape {r['shape']})")
     assert not bad, "Difference between PyTorch and JAX:\n  " + "\n  ".join(bad)
     return report

@@ -214,6 +214,53 @@ def test_batchnorm_running_stats_after_1_and_3_steps(momentum):
         assert_close(jm(jnp.asarray(xs[0])), tm(torch_input(xs[0])), LAYER, "eval_after")
 
 
+def _np_running_stats(xs, rm, rv, count, momentum, unbiased=True):
+    """PyTorch's documented BatchNorm2d update in float64: running = (1 - f) running + f batch, with the
+    UNBIASED batch variance (n / (n - 1), n = B * H * W) and f = momentum, or 1 / num_batches_tracked
+    (after the increment) when momentum is None."""
+    for x in xs:
+        x = x.astype(np.float64)
+        n = x.shape[0] * x.shape[1] * x.shape[2]
+        mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2)) * (n / (n - 1) if unbiased else 1.0)
+        count += 1
+        f = 1.0 / count if momentum is None else momentum
+        rm, rv = (1 - f) * rm + f * mean, (1 - f) * rv + f * var
+    return rm, rv, count
+
+
+@pytest.mark.parametrize("momentum", [0.5, None])
+def test_batchnorm_conventions_exposed_by_a_small_batch(momentum):
+    # Perturbed parity cases use n = B*H*W in the hundreds (n / (n - 1) - 1 ~ 2e-3) and, for momentum=None,
+    # a num_batches_tracked of up to 1000 (factor ~1e-3): both hide a biased variance or an off-by-one
+    # cumulative factor under LAYER. Here n = 6 (factor 1.2), the counter starts at 0 (factors 1, 1/2, 1/3),
+    # and the test first checks that the two conventions are far apart, so it can fail.
+    c = 3
+    tm = tl.BatchNorm2d(c, momentum=momentum)
+    with torch.no_grad():
+        tm.running_mean.copy_(torch.tensor([0.3, -0.2, 0.1]))
+        tm.running_var.copy_(torch.tensor([0.5, 1.5, 2.0]))
+    jm = load_torch_state_dict(_abstract(lambda: jl.BatchNorm2d(c, momentum=momentum)), _state(tm))
+    tm.train(); jm.train()
+    xs = [_x((2, 3, 1, c), seed=40 + s, low=-1.0 - s, high=2.0 + s) for s in range(3)]
+    rm0, rv0 = tm.running_mean.double().numpy().copy(), tm.running_var.double().numpy().copy()
+    for step in range(1, 4):
+        with torch.no_grad():
+            tm(torch_input(xs[step - 1]))
+        jm(jnp.asarray(xs[step - 1]))
+        rm, rv, count = _np_running_stats(xs[:step], rm0, rv0, 0, momentum)
+        biased = _np_running_stats(xs[:step], rm0, rv0, 0, momentum, unbiased=False)[1]
+        shifted = _np_running_stats(xs[:step], rm0, rv0, 1, momentum)  # 1 / (count + 1): off by one
+        assert np.abs(rv - biased).max() > 100 * LAYER
+        if momentum is None:
+            assert np.abs(rv - shifted[1]).max() > 100 * LAYER and np.abs(rm - shifted[0]).max() > 100 * LAYER
+        for name, module in (("jax", dict(torch_state_dict(jm))), ("torch", dict(tm.state_dict()))):
+            np.testing.assert_allclose(np.asarray(module["running_var"], np.float64), rv, rtol=0, atol=LAYER,
+                                       err_msg=f"{name} running_var after step {step}")
+            np.testing.assert_allclose(np.asarray(module["running_mean"], np.float64), rm, rtol=0, atol=LAYER,
+                                       err_msg=f"{name} running_mean after step {step}")
+            assert int(module["num_batches_tracked"]) == count == step
+
+
 def test_batchnorm_under_jit_with_split_state():
     tm, jm = _bn_pair()
     tm.train(); jm.train()

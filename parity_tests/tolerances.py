@@ -21,6 +21,9 @@ METRIC_FLOAT32 = 1e-4  # float32 jnp/torch metric implementations against the fl
 PSNR_PUBLISHED_DB = 0.01  # per image, against expected_psnr.json
 PSNR_PUBLISHED_MEAN_DB = 0.005
 PSNR_CROSS_FRAMEWORK_DB = 0.001
+# SSIM of the published checkpoints (jrestore / torch_ref, float32 on [0, 1]) against scikit-image's float64
+# structural_similarity under the same protocol, per image: float32 moments e_xx - mu_x^2 cancel digits.
+SSIM_SKIMAGE = 1e-4
 CONVERSION = 0.0  # torch -> jrestore -> torch round trip is bit-exact
 MATMUL_REL = 1e-5  # long (e.g. 1089-term) float32 dot products against float64, relative to max |reference|
 STAT_Z = 5.0  # statistical checks of random streams allow this many standard errors (false alarm ~1 in 3.5e6)

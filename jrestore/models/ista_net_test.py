@@ -130,43 +130,99 @@ def _psnr(blocks, crop):
     return 10 * np.log10(1.0 / np.mean((np.clip(rec, 0, 1) - crop) ** 2))
 
 
-def _np_ista(y, phi, t, lam, iters):
-    step = 1 / np.linalg.norm(phi, 2) ** 2
-    x, objective = np.zeros((len(y), phi.shape[1])), []
-    for _ in range(iters):
-        c = (x + step * (y - x @ phi.T) @ phi) @ t.T
-        x = (np.sign(c) * np.maximum(np.abs(c) - step * lam, 0)) @ t
-        objective.append(ccs.cs_objective(x, y, phi, t, lam).sum())
-    return x, np.array(objective)
+# The float64 references below share nothing with the model but the formulas in its docstring: their own
+# sampling matrix (a Gaussian made here and handed to the model, whose float32 copy the reference uses), their
+# own transforms (scipy's orthonormal DCT-II on each 33x33 block; a multi-level Haar written per axis from
+# the docstring's rule), y = x Phi^T and the objective computed here.
+
+def _test_phi(ratio=25):
+    m = isn.num_measurements(ratio)
+    return (np.random.default_rng(11).normal(size=(m, 1089)) / np.sqrt(1089)).astype(np.float32).astype(np.float64)
 
 
-def test_ista_matches_numpy_objective_decreases_and_psnr():
+def _haar_1d(v):
+    """Orthonormal multi-level Haar along the last axis of v (length n, any n): each level pairs (a, b) ->
+    (a + b) / sqrt 2 (approximation), (a - b) / sqrt 2 (detail); an odd length's last sample joins the next
+    level's approximation. Coefficient order does not matter here: soft thresholding is blind to it."""
+    approx, details = v, []
+    while approx.shape[-1] > 1:
+        p = approx.shape[-1] // 2
+        a, b = approx[..., 0:2 * p:2], approx[..., 1:2 * p:2]
+        details.append((a - b) / np.sqrt(2))
+        approx = np.concatenate([(a + b) / np.sqrt(2), approx[..., 2 * p:]], axis=-1)
+    return np.concatenate([approx] + details[::-1], axis=-1)
+
+
+def _haar_matrix_from_rule(n=33):
+    return _haar_1d(np.eye(n)).T  # column j is the transform of the unit vector e_j: rows are basis vectors
+
+
+def _transforms(name):
+    """(forward, inverse) on [N, 1089] row-major blocks, float64."""
+    if name == "dct":
+        fwd = lambda x: scipy.fft.dctn(x.reshape(-1, 33, 33), norm="ortho", axes=(1, 2)).reshape(len(x), -1)
+        inv = lambda c: scipy.fft.idctn(c.reshape(-1, 33, 33), norm="ortho", axes=(1, 2)).reshape(len(c), -1)
+        return fwd, inv
+    h = _haar_matrix_from_rule()
+    fwd = lambda x: (h @ x.reshape(-1, 33, 33) @ h.T).reshape(len(x), -1)  # H X H^T on each block
+    inv = lambda c: (h.T @ c.reshape(-1, 33, 33) @ h).reshape(len(c), -1)
+    return fwd, inv
+
+
+def _soft(c, thr):
+    return np.sign(c) * np.maximum(np.abs(c) - thr, 0)
+
+
+def _objective(x, y, phi, fwd, lam):
+    return float(np.sum(0.5 * np.sum((y - x @ phi.T) ** 2, axis=1) + lam * np.sum(np.abs(fwd(x)), axis=1)))
+
+
+def test_independent_haar_rule_is_orthonormal_and_agrees_with_the_model_up_to_order_and_sign():
+    h = _haar_matrix_from_rule()
+    np.testing.assert_allclose(h @ h.T, np.eye(33), atol=1e-12)
+    # the model's basis may order or sign its rows differently (thresholding does not care): compare as sets
+    ours = {tuple(np.round(np.abs(r), 9)) for r in ccs.haar_matrix(33)}
+    assert ours == {tuple(np.round(np.abs(r), 9)) for r in h}
+
+
+@pytest.mark.parametrize("transform", ["dct", "haar"])
+def test_ista_matches_independent_numpy_and_objective_decreases(transform):
     crop, x = _camera_blocks()
-    model = ccs.ISTA(num_iters=100, rngs=nnx.Rngs(0))
-    phi, t = (np.asarray(a[...], np.float64) for a in (model.phi, model.basis))
-    y = np.asarray(model.measure(jnp.asarray(x)), np.float64)[:REF_BLOCKS]  # the float64 reference is slow
-    ref, objective = _np_ista(y, phi, t, model.lam, 100)
+    phi, (fwd, inv) = _test_phi(), _transforms(transform)
+    model = ccs.ISTA(transform=transform, num_iters=100, phi=phi, rngs=nnx.Rngs(0))
+    x64 = x[:REF_BLOCKS].reshape(REF_BLOCKS, -1).astype(np.float64)
+    y = x64 @ phi.T
+    step, lam = 1 / np.linalg.norm(phi, 2) ** 2, model.lam
+    ref, objective = np.zeros_like(x64), []
+    for _ in range(100):
+        ref = inv(_soft(fwd(ref + step * (y - ref @ phi.T) @ phi), step * lam))
+        objective.append(_objective(ref, y, phi, fwd, lam))
     out = np.asarray(nnx.jit(lambda m, v: m(v))(model, jnp.asarray(x))[0])
     np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), ref, atol=1e-4)
-    assert np.all(np.diff(objective) < 0) and objective[-1] < 0.3 * objective[0]  # 39.6 -> 7.8
-    jax_obj = ccs.cs_objective(out[:REF_BLOCKS], y, phi, t, model.lam).sum()
-    assert jax_obj == pytest.approx(objective[-1], rel=1e-4)
-    assert _psnr(out, crop) > 21.5  # observed 21.96 dB
+    assert np.all(np.diff(objective) < 0) and objective[-1] < 0.5 * objective[0]
+    assert _objective(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1).astype(np.float64), y, phi, fwd, lam) == \
+        pytest.approx(objective[-1], rel=1e-4)
+    # No published PSNR exists for this setting, so no dB floor; the sparsity prior must at least beat the
+    # minimum-norm solution pinv(Phi) y of the same measurements.
+    min_norm = np.asarray(x).reshape(42, -1).astype(np.float64) @ phi.T @ np.linalg.pinv(phi).T
+    assert _psnr(out, crop) > _psnr(min_norm, crop) + 1.0
 
 
-@pytest.mark.parametrize("transform,floor", [("dct", 23.0), ("haar", 21.3)])  # observed 23.36 / 21.72 dB
-def test_admm_matches_numpy_and_psnr(transform, floor):
+@pytest.mark.parametrize("transform", ["dct", "haar"])
+def test_admm_matches_independent_numpy(transform):
     crop, x = _camera_blocks()
-    model = ccs.ADMM(transform=transform, rngs=nnx.Rngs(0))
-    phi, t = (np.asarray(a[...], np.float64) for a in (model.phi, model.basis))
-    y = np.asarray(model.measure(jnp.asarray(x)), np.float64)[:REF_BLOCKS]
-    inv, rho, lam = np.linalg.inv(phi.T @ phi + model.rho * np.eye(1089)), model.rho, model.lam
-    z = u = np.zeros((REF_BLOCKS, 1089))
+    phi, (fwd, inv) = _test_phi(), _transforms(transform)
+    model = ccs.ADMM(transform=transform, phi=phi, rngs=nnx.Rngs(0))
+    x64 = x[:REF_BLOCKS].reshape(REF_BLOCKS, -1).astype(np.float64)
+    y, rho, lam = x64 @ phi.T, model.rho, model.lam
+    solve = np.linalg.inv(phi.T @ phi + rho * np.eye(1089))
+    z = u = np.zeros_like(x64)
     for _ in range(model.num_iters):
-        xr = (y @ phi + rho * (z - u) @ t) @ inv
-        c = xr @ t.T + u
-        z = np.sign(c) * np.maximum(np.abs(c) - lam / rho, 0)
+        xr = (y @ phi + rho * inv(z - u)) @ solve
+        c = fwd(xr) + u
+        z = _soft(c, lam / rho)
         u = c - z
     out = np.asarray(model(jnp.asarray(x))[0])
     np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), xr, atol=1e-4)
-    assert _psnr(out, crop) > floor
+    min_norm = np.asarray(x).reshape(42, -1).astype(np.float64) @ phi.T @ np.linalg.pinv(phi).T
+    assert _psnr(out, crop) > _psnr(min_norm, crop) + 1.0
