@@ -1,6 +1,6 @@
 """Wavelet-attention SR (WASA) and the VGG16/19 feature extractors.
 
-The registered cases (parity_tests/cases/wasa_vgg.py) run in test_models_parity.py. Here: WASA x2 on one
+The registered cases (jrestore/parity/cases/wasa_vgg.py) run in test_models_parity.py. Here: WASA x2 on one
 channel, its key layout (the design's module names), the VGG taps by name and by torchvision index, the
 pre-activation conv tap, VGG's first block against a float64 NumPy convolution, torchvision state-dict
 layouts, and bad input / arguments in both frameworks.
@@ -17,9 +17,9 @@ import jrestore.models.wasa as jwasa
 import torch_ref.models.vgg as tvgg
 import torch_ref.models.wasa as twasa
 from jrestore.convert import ConversionError, load_torch_state_dict
-from parity_tests import tolerances
-from parity_tests.harness import assert_close, perturb_, torch_input
-from parity_tests.model_parity import compare_model
+from jrestore.parity import tolerances
+from jrestore.parity.harness import assert_close, perturb_, torch_input
+from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"wasa": (jwasa.WASA, twasa.WASA), "vgg16": (jvgg.VGG16, tvgg.VGG16), "vgg19": (jvgg.VGG19, tvgg.VGG19)}
 

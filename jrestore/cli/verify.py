@@ -50,10 +50,10 @@ def run(args) -> int:
     pin_full_precision()
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from jrestore.convert.checkpoints import load_state_dict_file
-    from parity_tests import tolerances
-    from parity_tests.cases import CASES
-    from parity_tests.layer_trace import layer_table
-    from parity_tests.model_parity import _to_torch, build_pair, compare_model
+    from jrestore.parity import tolerances
+    from jrestore.parity.cases import CASES
+    from jrestore.parity.layer_trace import layer_table
+    from jrestore.parity.model_parity import _to_torch, build_pair, compare_model
     import jax.numpy as jnp
 
     from jrestore.convert.architecture import infer_kwargs

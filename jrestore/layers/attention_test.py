@@ -9,7 +9,7 @@ from jrestore.convert import torch_state_dict
 from jrestore.layers import ChannelAttention, SelfAttention2d
 from jrestore.layers.attention import AUTO_BLOCK_ELEMENTS, resolve_chunk_size
 from jrestore.models.wasa import WASA
-from parity_tests.tolerances import GRADIENT, LAYER
+from jrestore.parity.tolerances import GRADIENT, LAYER
 
 
 def _w(conv):  # 1x1 conv kernel [1, 1, in, out] -> [in, out] float64

@@ -10,7 +10,7 @@ from flax import nnx
 from jrestore.convert import torch_state_dict
 from jrestore.layers import (BatchNorm2d, Conv2d, DepthwiseSeparableConv2d, PReLU, ReLU, ResidualBlockNoBN,
                              Sequential, SRResNetBlock)
-from parity_tests.tolerances import LAYER
+from jrestore.parity.tolerances import LAYER
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(2, 17, 15, 6)), jnp.float32)
 

@@ -9,7 +9,7 @@ from flax import nnx
 
 from jrestore.convert import torch_state_dict
 from jrestore.layers import Conv2d, ConvTranspose2d, Linear, Sequential, init
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 SHAPE = (128, 64, 3, 3)  # PyTorch layout: fan_in 576, fan_out 1152
 
