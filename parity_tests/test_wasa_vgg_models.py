@@ -16,7 +16,7 @@ import jrestore.models.vgg as jvgg
 import jrestore.models.wasa as jwasa
 import torch_ref.models.vgg as tvgg
 import torch_ref.models.wasa as twasa
-from jrestore.convert import ConversionError, load_torch_state_dict
+from jrestore.convert import ConversionError, load_torch_state_dict, load_torchvision_features
 from jrestore.parity import tolerances
 from jrestore.parity.harness import assert_close, perturb_, torch_input
 from jrestore.parity.model_parity import compare_model
@@ -129,7 +129,7 @@ def test_torchvision_state_dict_layouts_load():
     tm = perturb_(tvgg.VGG16(num_feat=4), 11)
     full = dict(tm.state_dict())
     full["classifier.0.weight"] = torch.zeros(10, 7)  # a torchvision checkpoint's head: ignored
-    jm = jvgg.load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), full)
+    jm = load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), full)
     bare = {k[len("features."):]: v for k, v in tm.state_dict().items()}  # vgg.features.state_dict()
     tm2 = tvgg.load_torchvision_features(tvgg.VGG16(num_feat=4), bare)
     x = _images(12, (2, 17, 19, 3))
@@ -140,7 +140,7 @@ def test_torchvision_state_dict_layouts_load():
         jvgg.torchvision_features({**full, "features.31.weight": torch.zeros(1)}, "vgg16")
     wrong = {**full, "features.0.weight": torch.zeros(4, 3, 5, 5)}
     with pytest.raises(ConversionError, match=r"features\.0\.weight.*\(4, 3, 5, 5\)"):
-        jvgg.load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), wrong)
+        load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), wrong)
 
 
 # ---- bad input and arguments, both frameworks ----

@@ -20,7 +20,7 @@ Reference: XPixelGroup/BasicSR `basicsr/losses/basic_loss.py` `PerceptualLoss` o
   zeros for them) and the gradient flows to `x` only (the target is stop_gradient-ed like BasicSR's
   gt.detach()). Build optimizers over the restoration network, not over this module.
 - Weights: the VGG starts from PyTorch's default init (`num_feat` shrinks it for tests); for a real perceptual
-  loss load torchvision ImageNet weights: `jrestore.models.vgg.load_torchvision_features(loss.vgg,
+  loss load torchvision ImageNet weights: `jrestore.convert.load_torchvision_features(loss.vgg,
   torch.load('vgg19-dcbb9e9d.pth'))`, or `load_torch_state_dict(loss, torch_ref_loss.state_dict())` (keys
   `vgg.features.{i}.weight`, as the torch_ref twin's).
 

@@ -5,7 +5,7 @@ ICLR 2015 (configurations D = VGG16 and E = VGG19, without batch normalisation).
 Numerics and parameter names match torchvision `torchvision/models/vgg.py` (`vgg16().features`,
 `vgg19().features`): `features` is indexed exactly like torchvision's nn.Sequential (conv at i, its ReLU
 at i + 1, the max-pools at torchvision's indices), so a torchvision state dict converts by rule; use
-`load_torchvision_features`, which ignores the `classifier.*` keys (the head is not built).
+`jrestore.convert.load_torchvision_features`, which ignores the `classifier.*` keys (the head is not built).
 
 Taps are named as in BasicSR `vgg_arch.NAMES` (conv1_1, relu1_1, ..., pool1, ..., conv5_4, relu5_4, pool5)
 or given as the torchvision index (B12 in style_and_parity.md). `VGG_LAYERS[arch][i]` is the name of
@@ -42,7 +42,6 @@ import numpy as np
 from flax import nnx
 
 from jrestore._validate import check_choice, check_image, check_int
-from jrestore.convert import load_torch_state_dict
 from jrestore.layers.activation import ReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
@@ -52,7 +51,7 @@ from jrestore.models._registry import register
 
 __all__ = ["VGG", "VGG16", "VGG19", "VGG_BLOCKS", "VGG_LAYERS", "DEFAULT_TAPS", "IMAGENET_MEAN", "IMAGENET_STD",
            "vgg_layer_names", "tap_index", "resolve_taps", "check_vgg_input", "vgg_widths", "check_vgg_args",
-           "torchvision_features", "load_torchvision_features"]
+           "torchvision_features"]
 
 # convs per block (torchvision cfgs 'D' and 'E')
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -196,11 +195,3 @@ class VGG19(VGG):
 
     def __init__(self, normalize: bool = True, num_feat: int = 64, default_taps=None, *, rngs: nnx.Rngs):
         super().__init__("vgg19", normalize, num_feat, default_taps, rngs=rngs)
-
-
-def load_torchvision_features(model: VGG, state_dict: Mapping, *, source: str = "torchvision VGG state dict") -> VGG:
-    """Load a torchvision VGG16/19 state dict (e.g. torch.load('vgg19-dcbb9e9d.pth')) into `model`, in place.
-
-    classifier.* keys are ignored; every features.* key must match (strict), else ConversionError.
-    """
-    return load_torch_state_dict(model, torchvision_features(state_dict, model.arch), source=source)
