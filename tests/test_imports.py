@@ -3,12 +3,14 @@
 `lint-imports` (import-linter, in the test extra) builds the import graph of jrestore, torch_ref and train
 statically, without importing them, and exits 0 only when every contract is kept.
 """
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +76,49 @@ print("FRAMEWORKS", loaded)
     proc = _run_blocked(("jax", "jaxlib", "flax", "optax"), code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "FRAMEWORKS []" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_jax_paths_run_where_torch_cannot_be_imported(tmp_path):
+    """torch is the optional `torch` extra: restore / eval / export with --framework jax and the JAX trainer
+    work without it (weights as .safetensors), and a PyTorch pickle is refused in one line naming torch."""
+    code = f"""
+import json, sys
+import numpy as np
+from flax import nnx
+from PIL import Image
+from safetensors.numpy import save_file
+import jrestore.models
+from jrestore.cli import main
+from jrestore.convert import torch_state_dict
+from train.__main__ import main as train_main
+
+tmp = {str(tmp_path)!r}
+model = jrestore.models.get("dncnn", in_nc=1, out_nc=1, nc=4, nb=3, rngs=nnx.Rngs(0))
+save_file({{k: np.array(v) for k, v in torch_state_dict(model).items()}}, tmp + "/dncnn.safetensors")
+(__import__("pathlib").Path(tmp) / "set").mkdir()
+Image.fromarray((np.random.default_rng(0).random((20, 24)) * 255).astype(np.uint8)).save(tmp + "/set/a.png")
+w = ["--weights", tmp + "/dncnn.safetensors"]
+assert main(["restore", "--model", "dncnn", *w, "--framework", "jax", tmp + "/set/a.png", tmp + "/out.png"]) == 0
+assert Image.open(tmp + "/out.png").size == (24, 20)
+assert main(["eval", "--model", "dncnn", *w, "--data", tmp + "/set", "--protocol", "kair_dncnn",
+             "--framework", "jax", "--sigma", "25", "--json"]) == 0
+assert main(["export", "--model", "dncnn", *w, "--out", tmp + "/exported", "--shape", "1,16,16,1"]) == 0
+open(tmp + "/dncnn.pth", "wb").write(b"not read")
+assert main(["restore", "--model", "dncnn", "--weights", tmp + "/dncnn.pth", "--framework", "jax",
+             tmp + "/set/a.png", tmp + "/out2.png"]) == 2
+assert train_main(["--config", "dncnn_s25:runlocal", "--workdir", tmp + "/run", "--set", "model.kwargs.nc=8",
+                   "--set", "model.kwargs.nb=4", "--set", "val.source=''", "--set", "train.log_every=1",
+                   "--set", "train.steps=2", "--set", "train.ckpt_every=2"]) == 0
+print("FRAMEWORKS", sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch", "torch_ref", "torchvision"}}))
+"""
+    proc = _run_blocked(("torch", "torch_ref", "torchvision"), code)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "FRAMEWORKS []" in proc.stdout, proc.stdout[-2000:]
+    evaluated = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"model"')))
+    psnr = evaluated["results"]["jax"]["mean_psnr"]
+    assert np.isfinite(psnr) and 5 < psnr < 60, evaluated
+    assert "needs torch" in proc.stderr and "jrestore restore: error:" in proc.stderr, proc.stderr[-2000:]
+    assert (tmp_path / "exported" / "meta.json").is_file()
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+              if '"loss"' in x]
+    assert len(losses) == 2 and all(np.isfinite(losses)), losses

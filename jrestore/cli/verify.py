@@ -33,11 +33,15 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def pin_full_precision() -> None:
-    """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do."""
+    """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do. torch is the optional
+    `torch` extra: without it the JAX paths (eval / restore / export / convert --framework jax) still run."""
     import jax
-    import torch
 
     jax.config.update("jax_default_matmul_precision", "highest")
+    try:
+        import torch
+    except ImportError:
+        return
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
 
