@@ -79,8 +79,8 @@ print("FRAMEWORKS", loaded)
 
 
 def test_jax_paths_run_where_torch_cannot_be_imported(tmp_path):
-    """torch is the optional `torch` extra: restore / eval / export with --framework jax and the JAX trainer
-    work without it (weights as .safetensors), and a PyTorch pickle is refused in one line naming torch."""
+    """torch is the optional `torch` extra: restore / eval / export / convert with --framework jax and the JAX
+    trainer work without it (weights as .safetensors), and a PyTorch pickle is refused in one line naming torch."""
     code = f"""
 import json, sys
 import numpy as np
@@ -103,6 +103,7 @@ assert Image.open(tmp + "/out.png").size == (24, 20)
 assert main(["eval", "--model", "dncnn", *w, "--data", tmp + "/set", "--protocol", "kair_dncnn",
              "--framework", "jax", "--sigma", "25", "--json"]) == 0
 assert main(["export", "--model", "dncnn", *w, "--out", tmp + "/exported", "--shape", "1,16,16,1"]) == 0
+assert main(["convert", "--model", "dncnn", *w, "--framework", "jax", "--out", tmp + "/converted.safetensors"]) == 0
 open(tmp + "/dncnn.pth", "wb").write(b"not read")
 assert main(["restore", "--model", "dncnn", "--weights", tmp + "/dncnn.pth", "--framework", "jax",
              tmp + "/set/a.png", tmp + "/out2.png"]) == 2
@@ -119,6 +120,13 @@ print("FRAMEWORKS", sorted({{m.split(".")[0] for m in sys.modules}} & {{"torch",
     assert np.isfinite(psnr) and 5 < psnr < 60, evaluated
     assert "needs torch" in proc.stderr and "jrestore restore: error:" in proc.stderr, proc.stderr[-2000:]
     assert (tmp_path / "exported" / "meta.json").is_file()
+    # the JAX-only conversion writes what the two-framework one would: same keys, values and PyTorch dtypes
+    from safetensors.numpy import load_file
+    written, source = load_file(tmp_path / "converted.safetensors"), load_file(tmp_path / "dncnn.safetensors")
+    assert sorted(written) == sorted(source)
+    for key, value in source.items():
+        want_dtype = np.int64 if key.endswith("num_batches_tracked") else np.float32
+        assert written[key].dtype == want_dtype and np.array_equal(written[key], value), key
     losses = [json.loads(x)["loss"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
               if '"loss"' in x]
     assert len(losses) == 2 and all(np.isfinite(losses)), losses
