@@ -6,6 +6,7 @@ only at static shapes and dtypes, so they are free under `jax.jit` tracing.
 """
 from __future__ import annotations
 
+import sys
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -27,12 +28,23 @@ def _is_float(x) -> bool:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         return False
-    try:
-        import jax.numpy as jnp  # bfloat16 and friends are floating for jnp, not for plain numpy
-
+    # bfloat16 and friends are floating for jnp, not for plain numpy. Only ask JAX when it is already loaded (a
+    # JAX array cannot exist otherwise): this module is framework-neutral and never imports it.
+    jnp = sys.modules.get("jax.numpy")
+    if jnp is not None:
         return bool(jnp.issubdtype(dtype, jnp.floating))
-    except ImportError:  # pragma: no cover - jax is a core dependency
-        return bool(np.issubdtype(np.dtype(dtype), np.floating))
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        return False
+    ml_dtypes = sys.modules.get("ml_dtypes")  # NumPy arrays of bfloat16 / float8 (kind 'V') without JAX
+    if ml_dtypes is not None and dtype.kind == "V":
+        try:
+            ml_dtypes.finfo(dtype)
+            return True
+        except (TypeError, ValueError):
+            return False
+    return bool(np.issubdtype(dtype, np.floating))
 
 
 def check_float(x, name: str) -> None:

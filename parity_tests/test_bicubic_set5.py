@@ -7,7 +7,7 @@ import json
 import pytest
 
 from jrestore.evaluation.bicubic import evaluate_bicubic
-from parity_tests import tolerances
+from jrestore.parity import tolerances
 
 pytestmark = pytest.mark.data
 

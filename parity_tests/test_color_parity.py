@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from jrestore.ops import color as jc
-from parity_tests.harness import assert_close, torch_input
-from parity_tests.tolerances import METRIC, OP
+from jrestore.parity.harness import assert_close, torch_input
+from jrestore.parity.tolerances import METRIC, OP
 from torch_ref.ops import color as tc
 
 NAMES = ["rgb_to_ycbcr_matlab", "ycbcr_to_rgb_matlab", "rgb_to_y_matlab", "rgb_to_ycrcb_opencv",

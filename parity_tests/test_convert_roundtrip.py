@@ -6,7 +6,7 @@ from flax import nnx
 
 from jrestore.convert import ConversionError, load_torch_state_dict, torch_state_dict
 from jrestore.layers import BatchNorm2d, Conv2d, ConvTranspose2d
-from parity_tests.harness import perturb_
+from jrestore.parity.harness import perturb_
 
 
 class _TorchNet(torch.nn.Module):

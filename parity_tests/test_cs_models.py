@@ -19,10 +19,10 @@ import torch_ref.models.classical_cs as tcs
 import torch_ref.models.ista_net as tin
 from jrestore.convert import load_torch_state_dict
 from jrestore.ops.cs_blocks import blocks_to_image, image_to_blocks
-from parity_tests import tolerances
-from parity_tests.cases.cs import CASES, SMALL_BLOCK
-from parity_tests.harness import assert_close, perturb_, torch_input
-from parity_tests.model_parity import compare_model
+from jrestore.parity import tolerances
+from jrestore.parity.cases.cs import CASES, SMALL_BLOCK
+from jrestore.parity.harness import assert_close, perturb_, torch_input
+from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"ista_net": (jin.ISTANet, tin.ISTANet), "ista_net_plus": (jin.ISTANetPlus, tin.ISTANetPlus),
           "ista": (jcs.ISTA, tcs.ISTA), "admm": (jcs.ADMM, tcs.ADMM)}

@@ -27,10 +27,10 @@ import torch_ref.models.multiscale_enhancer as tmse
 from jrestore.convert import ConversionError, load_torch_state_dict
 from jrestore.metrics import psnr_reference
 from jrestore.ops.noise import numpy_legacy_gaussian_noise
-from parity_tests import tolerances
-from parity_tests.cases.denoise import CASES, noisy_images
-from parity_tests.harness import assert_close, perturb_, torch_input
-from parity_tests.model_parity import compare_model
+from jrestore.parity import tolerances
+from jrestore.parity.cases.denoise import CASES, noisy_images
+from jrestore.parity.harness import assert_close, perturb_, torch_input
+from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"dncnn": (jdncnn.DnCNN, tdncnn.DnCNN), "ffdnet": (jffdnet.FFDNet, tffdnet.FFDNet),
           "attention_unet": (jatt.AttentionUNet, tatt.AttentionUNet),

@@ -27,7 +27,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from jrestore.evaluation.evaluate import evaluate
-from parity_tests import tolerances
+from jrestore.parity import tolerances
 
 FRAMEWORKS = ("jax", "torch")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from parity_tests.harness import assert_close, max_abs_report
+from jrestore.parity.harness import assert_close, max_abs_report
 
 NAN, INF = float("nan"), float("inf")
 

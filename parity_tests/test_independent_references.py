@@ -29,7 +29,7 @@ from jrestore.ops import color as jcolor
 from jrestore.ops import cs_blocks as jcs
 from jrestore.ops import resize as jresize
 from jrestore.ops import wavelet as jwavelet
-from parity_tests.tolerances import OP, STAT_Z
+from jrestore.parity.tolerances import OP, STAT_Z
 from torch_ref.ops import color as tcolor
 from torch_ref.ops import cs_blocks as tcs
 from torch_ref.ops import resize as tresize

@@ -22,8 +22,8 @@ import torch_ref.layers as tl
 from jrestore.convert import load_torch_state_dict, torch_state_dict
 from jrestore.layers import init as jinit
 from jrestore.ops import pixel_shuffle as j_ps
-from parity_tests.harness import assert_close, perturb_, torch_input
-from parity_tests.tolerances import GRADIENT, LAYER, OP, STAT_Z
+from jrestore.parity.harness import assert_close, perturb_, torch_input
+from jrestore.parity.tolerances import GRADIENT, LAYER, OP, STAT_Z
 from torch_ref.layers import init as tinit
 from torch_ref.ops import pixel_shuffle as t_ps
 

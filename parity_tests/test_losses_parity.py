@@ -14,8 +14,8 @@ import jrestore.losses as jl
 import torch_ref.losses as tl
 from jrestore.convert import load_torch_state_dict
 from jrestore.metrics import ssim, ssim_reference
-from parity_tests.harness import max_abs_report, perturb_, torch_input
-from parity_tests.tolerances import LOSS, LOSS_FLOAT64, METRIC, PERCEPTUAL_LOSS, SSIM_LOSS
+from jrestore.parity.harness import max_abs_report, perturb_, torch_input
+from jrestore.parity.tolerances import LOSS, LOSS_FLOAT64, METRIC, PERCEPTUAL_LOSS, SSIM_LOSS
 
 SHAPE = (2, 13, 11, 3)  # odd, non-square, batch 2; SSIM's 11x11 window fits
 

@@ -9,7 +9,7 @@ import torch
 
 from jrestore import metrics as jm
 from jrestore.metrics import psnr_reference, ssim_reference
-from parity_tests.tolerances import METRIC, METRIC_FLOAT32
+from jrestore.parity.tolerances import METRIC, METRIC_FLOAT32
 from torch_ref import metrics as tm
 
 PSNR_CASES = [dict(), dict(crop_border=3), dict(y_channel="matlab", y_round=True, crop_border=2),

@@ -6,9 +6,9 @@ from flax import nnx
 
 import jrestore.models
 import torch_ref.models
-from parity_tests import tolerances
-from parity_tests.cases import CASES
-from parity_tests.model_parity import compare_model
+from jrestore.parity import tolerances
+from jrestore.parity.cases import CASES
+from jrestore.parity.model_parity import compare_model
 
 NAMES = jrestore.models.names()
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from jrestore.ops import cs_blocks as j_cs, noise as j_noise, shrinkage as j_shrink, wavelet as j_wav, wiener as j_wie
-from parity_tests.harness import assert_close, to_nhwc, torch_input
-from parity_tests.tolerances import GRADIENT, MATMUL_REL, OP, STAT_Z as Z
+from jrestore.parity.harness import assert_close, to_nhwc, torch_input
+from jrestore.parity.tolerances import GRADIENT, MATMUL_REL, OP, STAT_Z as Z
 from torch_ref.ops import cs_blocks as t_cs, noise as t_noise, shrinkage as t_shrink, wavelet as t_wav, wiener as t_wie
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from parity_tests.tolerances import OPTIMIZER_FLOAT64
+from jrestore.parity.tolerances import OPTIMIZER_FLOAT64
 from train.optim import make_torch
 from train.optim_test import (ADAM_BETAS, ADAM_EPS, LR, SCENARIOS, STEPS, assert_close_to_reference, flatten,
                               problem, reference_lrs, scenario_config, scenario_reference)

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from jrestore.ops import resize as jr
-from parity_tests.harness import assert_close, torch_input
-from parity_tests.tolerances import OP
+from jrestore.parity.harness import assert_close, torch_input
+from jrestore.parity.tolerances import OP
 from torch_ref.ops import resize as tr
 
 X = np.random.default_rng(0).random((2, 17, 15, 3)).astype(np.float32) * 1.2 - 0.1  # a little outside [0, 1]

@@ -1,6 +1,6 @@
 """Classic super-resolution family (SRCNN, FSRCNN, ESPCN, SRResNet, SRGAN discriminator).
 
-The registered cases (parity_tests/cases/sr.py) run in test_models_parity.py. Here: parity of further
+The registered cases (jrestore/parity/cases/sr.py) run in test_models_parity.py. Here: parity of further
 variants (other SRCNN layouts, FSRCNN scales, SRResNet x2, D with a square input and with calibrated BN),
 output shapes, bad input and arguments in both frameworks, the initialisation distributions, checkpoint
 key layouts, and the official FSRCNN x3 checkpoint on Set5 under the yjn870/FSRCNN-pytorch protocol
@@ -26,10 +26,10 @@ import torch_ref.models.espcn as tespcn
 import torch_ref.models.srcnn as tsrcnn
 import torch_ref.models.srresnet as tsrresnet
 from jrestore.convert import load_torch_state_dict, torch_state_dict
-from parity_tests import tolerances
-from parity_tests.cases.sr import CASES
-from parity_tests.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
-from parity_tests.model_parity import compare_model
+from jrestore.parity import tolerances
+from jrestore.parity.cases.sr import CASES
+from jrestore.parity.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
+from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"srcnn": (jsrcnn.SRCNN, tsrcnn.SRCNN), "fsrcnn": (jsrcnn.FSRCNN, tsrcnn.FSRCNN),
           "espcn": (jespcn.ESPCN, tespcn.ESPCN), "srresnet": (jsrresnet.SRResNet, tsrresnet.SRResNet),

@@ -51,3 +51,29 @@ def test_verify_rejects_unfit_unsafe_and_missing_files(tmp_path, capsys):
 def test_verify_bad_set_argument(capsys):
     assert main(["verify", "--model", "espcn", "--set", "bogus=1"]) == 2
     assert "unknown argument" in capsys.readouterr().err
+
+
+def test_verify_does_not_import_the_test_package():
+    """The shipped command line takes its comparison machinery from jrestore.parity, never parity_tests.
+
+    Run in a fresh interpreter from the repository root, where `parity_tests` *is* importable, so an
+    import of it anywhere under `verify` would succeed and show up in sys.modules.
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys\n"
+            "from jrestore.cli import main\n"
+            "rc = main(['verify', '--model', 'espcn', '--set', 'scale_factor=2', '--json'])\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'parity_tests')\n"
+            "print('LOADED', loaded, file=sys.stderr)\n"
+            "sys.exit(rc)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["ok"] is True
+    assert "LOADED []" in proc.stderr, proc.stderr[-2000:]

@@ -10,8 +10,8 @@ import torch_ref.models.vgg as tvgg
 from jrestore.models.vgg_test import (TORCHVISION_CONV_INDICES, TORCHVISION_LENGTH, TORCHVISION_POOL_INDICES,
                                       TORCHVISION_TAPS, identity_first_conv_kernel, imagenet_normalise_float64,
                                       sample_images)
-from parity_tests.harness import to_nchw, torch_input
-from parity_tests.tolerances import OP
+from jrestore.parity.harness import to_nchw, torch_input
+from jrestore.parity.tolerances import OP
 
 ARCHS = {"vgg16": tvgg.VGG16, "vgg19": tvgg.VGG19}
 

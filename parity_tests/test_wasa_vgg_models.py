@@ -1,6 +1,6 @@
 """Wavelet-attention SR (WASA) and the VGG16/19 feature extractors.
 
-The registered cases (parity_tests/cases/wasa_vgg.py) run in test_models_parity.py. Here: WASA x2 on one
+The registered cases (jrestore/parity/cases/wasa_vgg.py) run in test_models_parity.py. Here: WASA x2 on one
 channel, its key layout (the design's module names), the VGG taps by name and by torchvision index, the
 pre-activation conv tap, VGG's first block against a float64 NumPy convolution, torchvision state-dict
 layouts, and bad input / arguments in both frameworks.
@@ -16,10 +16,10 @@ import jrestore.models.vgg as jvgg
 import jrestore.models.wasa as jwasa
 import torch_ref.models.vgg as tvgg
 import torch_ref.models.wasa as twasa
-from jrestore.convert import ConversionError, load_torch_state_dict
-from parity_tests import tolerances
-from parity_tests.harness import assert_close, perturb_, torch_input
-from parity_tests.model_parity import compare_model
+from jrestore.convert import ConversionError, load_torch_state_dict, load_torchvision_features
+from jrestore.parity import tolerances
+from jrestore.parity.harness import assert_close, perturb_, torch_input
+from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"wasa": (jwasa.WASA, twasa.WASA), "vgg16": (jvgg.VGG16, tvgg.VGG16), "vgg19": (jvgg.VGG19, tvgg.VGG19)}
 
@@ -129,7 +129,7 @@ def test_torchvision_state_dict_layouts_load():
     tm = perturb_(tvgg.VGG16(num_feat=4), 11)
     full = dict(tm.state_dict())
     full["classifier.0.weight"] = torch.zeros(10, 7)  # a torchvision checkpoint's head: ignored
-    jm = jvgg.load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), full)
+    jm = load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), full)
     bare = {k[len("features."):]: v for k, v in tm.state_dict().items()}  # vgg.features.state_dict()
     tm2 = tvgg.load_torchvision_features(tvgg.VGG16(num_feat=4), bare)
     x = _images(12, (2, 17, 19, 3))
@@ -140,7 +140,7 @@ def test_torchvision_state_dict_layouts_load():
         jvgg.torchvision_features({**full, "features.31.weight": torch.zeros(1)}, "vgg16")
     wrong = {**full, "features.0.weight": torch.zeros(4, 3, 5, 5)}
     with pytest.raises(ConversionError, match=r"features\.0\.weight.*\(4, 3, 5, 5\)"):
-        jvgg.load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), wrong)
+        load_torchvision_features(jvgg.VGG16(num_feat=4, rngs=nnx.Rngs(0)), wrong)
 
 
 # ---- bad input and arguments, both frameworks ----

@@ -117,7 +117,7 @@ MUTATIONS = (
     Mutation(
         "matlab_bicubic_a075",
         "MATLAB imresize's cubic kernel with a = -0.75 (PyTorch's) instead of -0.5 (torch_ref imports the weights)",
-        (Edit("jrestore/ops/resize.py", "def _cubic(x: np.ndarray, a: float = -0.5)",
+        (Edit("jrestore/core/ops/resize.py", "def _cubic(x: np.ndarray, a: float = -0.5)",
               "def _cubic(x: np.ndarray, a: float = -0.75)"),),
         ("jrestore/ops/resize_test.py::test_imresize_matches_per_pixel_matlab_loop",
          "parity_tests/test_independent_references.py::test_matlab_bicubic_of_both_twins_against_imresize_loop"),
@@ -134,7 +134,7 @@ MUTATIONS = (
     Mutation(
         "imagenet_std_gb_swapped",
         "ImageNet std's G and B swapped in jrestore/models/vgg.py (torch_ref imports it)",
-        (Edit("jrestore/models/vgg.py", "IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)",
+        (Edit("jrestore/core/models/vgg.py", "IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)",
               "IMAGENET_STD = np.array([0.229, 0.225, 0.224], np.float32)"),),
         ("jrestore/models/vgg_test.py::test_first_layer_sees_torchvision_imagenet_normalisation",
          "parity_tests/test_vgg_reference.py::test_first_layer_sees_torchvision_imagenet_normalisation"),
@@ -143,7 +143,7 @@ MUTATIONS = (
     Mutation(
         "rgb2ycbcr_coefficient_typo",
         "MATLAB rgb2ycbcr's B-to-Y coefficient 24.966 typed as 24.996 (torch_ref imports the matrix)",
-        (Edit("jrestore/ops/color.py", "MATLAB_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.966],",
+        (Edit("jrestore/core/ops/color.py", "MATLAB_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.966],",
               "MATLAB_RGB_TO_YCBCR = np.array([[65.481, 128.553, 24.996],"),),
         ("jrestore/ops/color_test.py::test_matlab_matches_formula_and_skimage",
          "jrestore/ops/color_test.py::test_matlab_known_values",
@@ -153,7 +153,7 @@ MUTATIONS = (
     Mutation(
         "cs_block_pad_when_needed",
         "CS blocks padded only up to the next multiple (ISTA-Net always pads; torch_ref imports block_meta)",
-        (Edit("jrestore/ops/cs_blocks.py",
+        (Edit("jrestore/core/ops/cs_blocks.py",
               "height + block - height % block, width + block - width % block, block, batch)",
               "height + (-height) % block, width + (-width) % block, block, batch)"),),
         ("jrestore/ops/cs_blocks_test.py::test_always_pads_a_multiple_of_the_block",
@@ -206,7 +206,7 @@ MUTATIONS = (
     Mutation(
         "vgg_relu_before_conv_names",
         "VGG's name table puts relu{b}_{l} before conv{b}_{l}: conv5_4 would tap after its ReLU (shared table)",
-        (Edit("jrestore/models/vgg.py", 'names += [f"conv{b}_{i}", f"relu{b}_{i}"]',
+        (Edit("jrestore/core/models/vgg.py", 'names += [f"conv{b}_{i}", f"relu{b}_{i}"]',
               'names += [f"relu{b}_{i}", f"conv{b}_{i}"]'),),
         ("jrestore/models/vgg_test.py::test_layer_table_matches_torchvision_indices",),
     ),

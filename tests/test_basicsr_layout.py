@@ -21,8 +21,8 @@ import jrestore.models
 import torch_ref.models
 from jrestore.convert import load_torch_state_dict, torch_state_dict
 from jrestore.convert.checkpoints import load_state_dict_file
-from parity_tests.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
-from parity_tests.tolerances import MODEL, STAT_Z
+from jrestore.parity.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
+from jrestore.parity.tolerances import MODEL, STAT_Z
 
 BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

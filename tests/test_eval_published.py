@@ -10,7 +10,7 @@ from skimage.metrics import structural_similarity
 
 import jrestore.evaluation.evaluate as evaluate_module
 from jrestore.cli import main
-from parity_tests import tolerances
+from jrestore.parity import tolerances
 
 CS_MODELS = "cs/ista_net/model"
 PUBLISHED = [  # (expected_psnr.json key, eval arguments relative to the data folder)

@@ -24,7 +24,7 @@ import math
 import numpy as np
 import pytest
 
-from parity_tests.tolerances import OPTIMIZER_FLOAT64, SCHEDULE_FLOAT32
+from jrestore.parity.tolerances import OPTIMIZER_FLOAT64, SCHEDULE_FLOAT32
 from train.config import load_config
 from train.optim import make_optax
 

@@ -88,15 +88,24 @@ def prepare_workdir(workdir) -> Path:
 
 def initial_torch_state(cfg) -> dict:
     """The initial weights as a torch state dict: torch_ref's own init under cfg.init.seed (so a run from
-    scratch starts from PyTorch's distribution), or a weights file."""
-    import torch
-    import torch_ref.models as tmodels
-
+    scratch starts from PyTorch's distribution), or a weights file (which needs no torch when it is
+    .safetensors or .mat)."""
     if cfg.init.weights:
         from jrestore.convert.checkpoints import load_state_dict_file
         return load_state_dict_file(cfg.init.weights, what="init.weights")
+    import torch
+    import torch_ref.models as tmodels
+
     torch.manual_seed(int(cfg.init.seed))
     return tmodels.get(cfg.model.name, **model_kwargs(cfg)).state_dict()
+
+
+def _torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class Trainer:
@@ -119,9 +128,14 @@ class Trainer:
                              f"and {jax.process_count()} processes")
         self.mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
         self.kwargs = model_kwargs(cfg)
-        self.model = jmodels.get(cfg.model.name, **self.kwargs)
-        state = initial_state if initial_state is not None else initial_torch_state(cfg)
-        load_torch_state_dict(self.model, state, source="initial weights")
+        if initial_state is None and not cfg.init.weights and not _torch_installed():
+            # torch is the optional `torch` extra: without it a run from scratch keeps jrestore's own init
+            # (the same PyTorch-default distributions, drawn from nnx.Rngs(init.seed), not torch's generator)
+            self.model = jmodels.get(cfg.model.name, rngs=nnx.Rngs(int(cfg.init.seed)), **self.kwargs)
+        else:
+            self.model = jmodels.get(cfg.model.name, **self.kwargs)
+            state = initial_state if initial_state is not None else initial_torch_state(cfg)
+            load_torch_state_dict(self.model, state, source="initial weights")
         self.model.train()
         self.graphdef, params, rest = nnx.split(self.model, nnx.Param, ...)
         self.tx, self.schedule = make_optax(cfg, int(cfg.train.steps))

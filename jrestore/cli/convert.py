@@ -9,8 +9,9 @@ weights (`infer_kwargs`), then apply --set; load into the jrestore model (`load_
 mismatch names the file, the first key and both shapes) and into the torch_ref model; write the jrestore
 model's state as safetensors (keys and dtypes of the torch_ref state dict) with metadata {model, kwargs,
 source, format}; reload that file in both frameworks (no pickle) and check that both give exactly the
-outputs of the originals on a small random input. The file is written to a temporary name in the same
-folder and renamed into place only after that check, so --out never holds a partial or unverified file.
+outputs of the originals on a small random input (`--framework jax`: the JAX side only, no torch needed).
+The file is written to a temporary name in the same folder and renamed into place only after that check,
+so --out never holds a partial or unverified file.
 Exit status: 0 converted, 1 the reloaded outputs differ (nothing written), 2 bad input.
 """
 from __future__ import annotations
@@ -35,6 +36,9 @@ def add_parser(p):
                    help="checkpoint entry holding the weights (default: params_ema, params or state_dict when present)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check input")
+    p.add_argument("--framework", choices=("both", "jax"), default="both",
+                   help="both: also load and check the torch_ref model (needs torch); jax: JAX only (no torch needed; "
+                        "PyTorch's dtypes are kept: int64 BatchNorm counters, the rest as read)")
 
 
 def example_inputs(name: str, model, rng) -> tuple:
@@ -98,15 +102,19 @@ def _max_diff(a: list, b: list) -> float:
                for x, y in zip(a, b))
 
 
-def _build(name: str, kwargs: dict, state: dict, source: str):
-    """(jrestore model, torch_ref model), both loaded from `state`; a mismatch names `source`, key and shapes."""
+def _build(name: str, kwargs: dict, state: dict, source: str, with_torch: bool = True):
+    """(jrestore model, torch_ref model or None without `with_torch`), both loaded from `state`; a mismatch
+    names `source`, key and shapes."""
     import jrestore.models
-    import torch_ref.models
     from jrestore.convert import load_torch_state_dict
     from jrestore.convert.checkpoints import _one_line
 
     jm = jrestore.models.get(name, **kwargs)
     load_torch_state_dict(jm, state, source=source)
+    if not with_torch:
+        return jm, None
+    import torch_ref.models
+
     tm = torch_ref.models.get(name, **kwargs)
     try:
         tm.load_state_dict(state, strict=True)
@@ -121,7 +129,6 @@ class _NotReproduced(Exception):
 
 def run(args) -> int:
     import numpy as np
-    import torch
 
     import jrestore.models
     from jrestore._io import check_output_folder
@@ -147,37 +154,48 @@ def run(args) -> int:
     overrides = parse_sets(args.set)
     kwargs = {**inferred, **overrides}
     source = f"--weights {args.weights}"
-    torch.manual_seed(args.seed)
-    jm, tm = _build(args.model, kwargs, state, source)
+    with_torch = args.framework == "both"
+    if with_torch:
+        import torch
+
+        torch.manual_seed(args.seed)
+    jm, tm = _build(args.model, kwargs, state, source, with_torch)
 
     # the file: jrestore's state in PyTorch layout, with the torch_ref state dict's dtypes (int64 counters)
-    reference = tm.state_dict()
     arrays = torch_state_dict(jm)
-    if set(arrays) != set(reference):
-        extra = sorted(set(arrays) ^ set(reference))
-        raise ValueError(f"{args.model}: jrestore and torch_ref state-dict keys differ (first {extra[0]!r})")
     # asarray, not ascontiguousarray, which would turn 0-d counters into shape (1,)
-    arrays = {k: np.asarray(arrays[k], dtype=ref.numpy().dtype) for k, ref in reference.items()}
+    if with_torch:
+        reference = tm.state_dict()
+        if set(arrays) != set(reference):
+            extra = sorted(set(arrays) ^ set(reference))
+            raise ValueError(f"{args.model}: jrestore and torch_ref state-dict keys differ (first {extra[0]!r})")
+        arrays = {k: np.asarray(arrays[k], dtype=ref.numpy().dtype) for k, ref in reference.items()}
+    else:  # PyTorch's dtypes without torch: BatchNorm's counters are int64, every other tensor as jrestore holds it
+        arrays = {k: np.asarray(v, dtype=np.int64 if k.endswith("num_batches_tracked") else None)
+                  for k, v in arrays.items()}
     metadata = {"model": args.model, "kwargs": json.dumps(kwargs, sort_keys=True, default=str),
                 "source": os.path.basename(args.weights), "format": FORMAT}
 
     inputs = example_inputs(args.model, jm, np.random.default_rng(args.seed))
-    jax_before, torch_before = _run_jax(jm, inputs), _run_torch(tm, inputs)
+    jax_before, torch_before = _run_jax(jm, inputs), (_run_torch(tm, inputs) if with_torch else [])
 
     from jrestore._io import atomic_write
 
     def write_verified(tmp: str) -> None:  # raising here leaves --out untouched and no temporary file
         save_safetensors(arrays, tmp, metadata)
-        from safetensors.torch import load_file
-        jm2, tm2 = _build(args.model, kwargs, load_file(tmp), f"--out {out}")
-        jax_after, torch_after = _run_jax(jm2, inputs), _run_torch(tm2, inputs)
+        if with_torch:
+            from safetensors.torch import load_file
+        else:
+            from safetensors.numpy import load_file
+        jm2, tm2 = _build(args.model, kwargs, load_file(tmp), f"--out {out}", with_torch)
+        jax_after, torch_after = _run_jax(jm2, inputs), (_run_torch(tm2, inputs) if with_torch else [])
         read_back = read_safetensors_metadata(tmp)
         same_jax = all(np.array_equal(a, b) for a, b in zip(jax_before, jax_after))
         same_torch = all(np.array_equal(a, b) for a, b in zip(torch_before, torch_after))
         if not (same_jax and same_torch) or read_back.get("model") != args.model:
+            torch_diff = f", torch {_max_diff(torch_before, torch_after):.3e}" if with_torch else ""
             raise _NotReproduced(f"reloading {out} does not reproduce the outputs (jax "
-                                 f"{_max_diff(jax_before, jax_after):.3e}, torch "
-                                 f"{_max_diff(torch_before, torch_after):.3e}); nothing written")
+                                 f"{_max_diff(jax_before, jax_after):.3e}{torch_diff}); nothing written")
 
     try:
         atomic_write(out, write_verified)
@@ -185,12 +203,19 @@ def run(args) -> int:
         print(f"jrestore convert: error: {err}", file=sys.stderr)
         return 1
 
-    n_params = sum(p.numel() for p in tm.parameters())
+    if with_torch:
+        n_params = sum(p.numel() for p in tm.parameters())
+    else:
+        import jax
+        from flax import nnx
+
+        n_params = sum(int(np.size(x)) for x in jax.tree.leaves(nnx.state(jm, nnx.Param)))
     print(f"converted {args.weights} -> {out}")
     print(f"  model       {args.model}")
     print(f"  kwargs      {kwargs}  (inferred {sorted(inferred)}, --set {sorted(overrides)})")
     print(f"  keys        {len(arrays)}  parameters {n_params:,}  bytes {out.stat().st_size:,}")
-    print(f"  reload      jax and torch outputs bit-identical to the originals on input "
-          f"{[list(x.shape) for x in inputs]}")
-    print(f"  max |jax - torch| {_max_diff(jax_before, torch_before):.3e}")
+    print(f"  reload      {'jax and torch' if with_torch else 'jax'} outputs bit-identical to the originals on "
+          f"input {[list(x.shape) for x in inputs]}")
+    if with_torch:
+        print(f"  max |jax - torch| {_max_diff(jax_before, torch_before):.3e}")
     return 0

@@ -33,11 +33,15 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def pin_full_precision() -> None:
-    """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do."""
+    """Exact float32 on both sides (no TF32 / bf16 passes), as the parity tests do. torch is the optional
+    `torch` extra: without it the JAX paths (eval / restore / export / convert --framework jax) still run."""
     import jax
-    import torch
 
     jax.config.update("jax_default_matmul_precision", "highest")
+    try:
+        import torch
+    except ImportError:
+        return
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
 
@@ -50,10 +54,10 @@ def run(args) -> int:
     pin_full_precision()
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from jrestore.convert.checkpoints import load_state_dict_file
-    from parity_tests import tolerances
-    from parity_tests.cases import CASES
-    from parity_tests.layer_trace import layer_table
-    from parity_tests.model_parity import _to_torch, build_pair, compare_model
+    from jrestore.parity import tolerances
+    from jrestore.parity.cases import CASES
+    from jrestore.parity.layer_trace import layer_table
+    from jrestore.parity.model_parity import _to_torch, build_pair, compare_model
     import jax.numpy as jnp
 
     from jrestore.convert.architecture import infer_kwargs

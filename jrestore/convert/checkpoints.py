@@ -100,7 +100,10 @@ def _check_values(state: Mapping, path: str, what: str) -> None:
 
     Only BatchNorm's `num_batches_tracked` counters are integers in a real state dict.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:  # the optional `torch` extra is absent: the state holds NumPy arrays
+        return _check_values_numpy(state, path, what)
 
     for key, value in state.items():
         t = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
@@ -113,14 +116,33 @@ def _check_values(state: Mapping, path: str, what: str) -> None:
                              f"{t.numel()}; these weights would give a meaningless image")
 
 
+def _check_values_numpy(state: Mapping, path: str, what: str) -> None:
+    """`_check_values` for NumPy arrays (no torch installed): the same refusals, the same messages."""
+    for key, value in state.items():
+        a = np.asarray(value)
+        floating = np.issubdtype(a.dtype, np.floating)
+        if not (floating or key.endswith("num_batches_tracked")):
+            raise ValueError(f"{what}: {path}: key {key!r} holds {a.dtype} values; "
+                             f"weights must be floating point (a corrupted or wrongly converted file?)")
+        if floating and a.size and not bool(np.isfinite(a).all()):
+            bad = int((~np.isfinite(a)).sum())
+            raise ValueError(f"{what}: {path}: key {key!r} holds {bad} non-finite value(s) (NaN or Inf) of "
+                             f"{a.size}; these weights would give a meaningless image")
+
+
 def load_state_dict_file(path, what: str = "weights", param_key: str | None = None) -> dict:
     """A PyTorch state dict {key: torch.Tensor} from `path` (any format above), never unpickling code.
 
+    Without torch (it is the optional `torch` extra) the values are NumPy arrays, and .safetensors and
+    MatConvNet .mat files still load; a PyTorch pickle then needs torch (ValueError saying so).
     Errors (one line each, naming `what` and the file): missing file -> FileNotFoundError; a folder, a
     pickle that needs arbitrary code, a truncated or corrupt file, a non-dict, a missing `param_key`,
     NaN / Inf values, non-floating parameters -> ValueError.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:
+        torch = None
 
     path = str(path)
     if Path(path).is_dir():
@@ -130,7 +152,10 @@ def load_state_dict_file(path, what: str = "weights", param_key: str | None = No
         raise FileNotFoundError(f"{what}: no such file {path}")
     suffix = Path(path).suffix.lower()
     if suffix == ".safetensors":
-        from safetensors.torch import load_file
+        if torch is not None:
+            from safetensors.torch import load_file
+        else:
+            from safetensors.numpy import load_file
         try:
             state = load_file(path)
         except Exception as err:  # truncated header, not a safetensors file
@@ -141,7 +166,10 @@ def load_state_dict_file(path, what: str = "weights", param_key: str | None = No
             arrays = read_matconvnet_dncnn(path)
         except ValueError as err:
             raise ValueError(f"{what}: {err}") from None
-        state = {k: torch.from_numpy(v) for k, v in arrays.items()}
+        state = {k: torch.from_numpy(v) for k, v in arrays.items()} if torch is not None else dict(arrays)
+    elif torch is None:
+        raise ValueError(f"{what}: {path} is read as a PyTorch pickle, which needs torch (pip install "
+                         f"'jrestore[torch]'); .safetensors and MatConvNet .mat weights load without it")
     else:
         state = _torch_load(path, what)
     state = unwrap_state_dict(state, path, what, param_key)

@@ -26,16 +26,10 @@ import numpy as np
 import jax.numpy as jnp
 from flax import nnx
 
-from jrestore.layers.params import ConvKernel, ConvTransposeKernel, LinearKernel, NonPersistent
+from jrestore.layers.params import PERMUTATIONS, NonPersistent
 
 __all__ = ["ConversionError", "load_torch_state_dict", "torch_state_dict", "to_numpy", "PERMUTATIONS"]
 
-# kind -> (torch -> jrestore permutation, jrestore -> torch permutation)
-PERMUTATIONS = {
-    ConvKernel: ((2, 3, 1, 0), (3, 2, 0, 1)),
-    ConvTransposeKernel: ((2, 3, 0, 1), (2, 3, 0, 1)),
-    LinearKernel: ((1, 0), (1, 0)),
-}
 
 
 class ConversionError(ValueError):

@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import GELU, LeakyReLU, PReLU, ReLU, Sigmoid, Tanh
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 X = np.random.default_rng(0).normal(size=(2, 17, 15, 3)).astype(np.float32)
 X64 = X.astype(np.float64)

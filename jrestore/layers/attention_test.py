@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jrestore.convert import torch_state_dict
 from jrestore.layers import ChannelAttention, SelfAttention2d
 from jrestore.layers.attention import AUTO_BLOCK_ELEMENTS, resolve_chunk_size
-from jrestore.models.wasa import WASA
-from parity_tests.tolerances import GRADIENT, LAYER
+from jrestore.parity.tolerances import GRADIENT, LAYER
 
 
 def _w(conv):  # 1x1 conv kernel [1, 1, in, out] -> [in, out] float64
@@ -72,8 +70,7 @@ def test_auto_is_naive_up_to_the_threshold_and_chunked_above():
     assert resolve_chunk_size("auto", 2 ** 26) == 1
     assert resolve_chunk_size(None, 10 ** 6) is None and resolve_chunk_size(64, 64) is None
     assert resolve_chunk_size(64, 65) == 64
-    assert SelfAttention2d(8, rngs=nnx.Rngs(0)).chunk_size == "auto"  # the default, passed through by WASA
-    assert WASA(num_feat=8, num_block=0, reduction=4, rngs=nnx.Rngs(0)).sa.chunk_size == "auto"
+    assert SelfAttention2d(8, rngs=nnx.Rngs(0)).chunk_size == "auto"  # the default (WASA passes it through)
     # 65x65 = 4225 pixels > 4096: "auto" takes a block of 3970 rows and a ragged one of 255; 1 image and
     # 8 channels keep the naive reference at 71 MB
     x = jnp.asarray(np.random.default_rng(4).normal(size=(1, 65, 65, 8)), jnp.float32)
@@ -100,21 +97,6 @@ def test_self_attention_chunked_gradient_equals_naive():
             _rel_close(g, flat_naive[path], GRADIENT, f"chunk {size}: {jax.tree_util.keystr(path)}")
 
 
-def test_wasa_attention_chunk_changes_nothing_at_64x64():
-    """WASA x2 on a 64x64 LR input: the attention runs over all 4096 LR pixels (before the upsampler)."""
-    x = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (1, 64, 64, 3)), jnp.float32)
-    outs, keys = {}, {}
-    for chunk in (None, 1000):  # 1000: five blocks, the last of 96 rows
-        m = WASA(scale=2, num_feat=16, num_block=1, reduction=4, attention_chunk=chunk, rngs=nnx.Rngs(0))
-        m.sa.gamma[...] = jnp.asarray([0.5], jnp.float32)
-        outs[chunk] = np.asarray(m(x))  # eager: the two models share every compiled op but the attention's
-        keys[chunk] = sorted(torch_state_dict(m))
-    assert keys[1000] == keys[None]  # no new parameter or state
-    m.sa.gamma[...] = jnp.zeros((1,), jnp.float32)
-    assert np.abs(outs[1000] - np.asarray(m(x))).max() > 1e-3  # the attention branch shows in the output
-    np.testing.assert_allclose(outs[1000], outs[None], rtol=0, atol=LAYER)
-
-
 def test_channel_attention_sums_two_sigmoid_branches():
     x = np.random.default_rng(2).normal(size=(2, 17, 15, 32)).astype(np.float32)
     m = ChannelAttention(32, reduction=8, rngs=nnx.Rngs(0))
@@ -137,8 +119,6 @@ def test_errors():
     for bad in (0, -3, True, 2.0, "full"):
         with pytest.raises(ValueError, match="chunk_size: expected None, 'auto' or a positive int"):
             SelfAttention2d(8, chunk_size=bad, rngs=nnx.Rngs(0))
-    with pytest.raises(ValueError, match="attention_chunk: expected None, 'auto' or a positive int"):
-        WASA(num_feat=8, num_block=0, reduction=4, attention_chunk=0, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="channels: expected at least 16 channels"):
         ChannelAttention(8, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="x: expected 16 channels"):

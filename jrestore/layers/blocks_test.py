@@ -4,39 +4,18 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
-from jrestore.convert import torch_state_dict
-from jrestore.layers import (BatchNorm2d, Conv2d, DepthwiseSeparableConv2d, PReLU, ReLU, ResidualBlockNoBN,
-                             Sequential, SRResNetBlock)
-from parity_tests.tolerances import LAYER
+from jrestore.layers import DepthwiseSeparableConv2d, ResidualBlockNoBN, SRResNetBlock
+from jrestore.parity.tolerances import LAYER
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(2, 17, 15, 6)), jnp.float32)
-
-
-class _Net(nnx.Module):
-    def __init__(self, rngs):
-        self.body = Sequential(Conv2d(6, 6, 3, padding=1, rngs=rngs), ReLU(), BatchNorm2d(6), PReLU())
-
-
-def test_sequential_paths_are_torch_keys():
-    keys = sorted(torch_state_dict(_Net(nnx.Rngs(0))))
-    assert keys == ["body.0.bias", "body.0.weight", "body.2.bias", "body.2.num_batches_tracked",
-                    "body.2.running_mean", "body.2.running_var", "body.2.weight", "body.3.weight"]
-    seq = _Net(nnx.Rngs(0)).body
-    ref = seq[3](seq[2](jnp.maximum(seq[0](X), 0)))
-    np.testing.assert_array_equal(np.asarray(nnx.clone(seq)(X)), np.asarray(ref))
-    assert len(seq) == 4 and isinstance(seq[-1], PReLU)
-    with pytest.raises(ValueError, match=r"layers\[1\]: expected a callable layer, got int"):
-        Sequential(ReLU(), 3)
 
 
 def test_residual_block_no_bn_is_identity_plus_scaled_branch():
     blk = ResidualBlockNoBN(6, res_scale=0.3, rngs=nnx.Rngs(0))
     branch = blk.conv2(jnp.maximum(blk.conv1(X), 0))
     np.testing.assert_allclose(np.asarray(blk(X)), np.asarray(X + 0.3 * branch), rtol=0, atol=LAYER)
-    assert sorted(torch_state_dict(blk)) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight"]
 
 
 def test_residual_block_no_bn_init_is_basicsr():

@@ -18,18 +18,12 @@ from flax import nnx
 
 from jrestore._validate import check_choice, check_image
 from jrestore.layers.params import ConvKernel, ConvTransposeKernel, torch_default_bias, torch_default_weight
+from jrestore.core.layers.conv import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    pair)
 
 __all__ = ["Conv2d", "ConvTranspose2d", "pair"]
 
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return (int(value[0]), int(value[1]))
-    raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
 
 
 class Conv2d(nnx.Module):

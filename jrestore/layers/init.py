@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jrestore._validate import check_choice
-from jrestore.layers.params import ConvKernel, LinearKernel, random_normal, random_uniform
+from jrestore.layers.params import PERMUTATIONS, ConvKernel, LinearKernel, random_normal, random_uniform
 
 __all__ = ["calculate_gain", "fan_in_and_fan_out", "uniform", "normal", "constant", "zeros", "ones",
            "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "orthogonal", "init_weights"]
@@ -154,8 +154,6 @@ def init_weights(modules, fn: Callable, *, key: jax.Array, kind=(ConvKernel, Lin
     Returns:
       `modules`, for chaining.
     """
-    from jrestore.convert.torch_state import PERMUTATIONS  # lazy: jrestore.convert imports jrestore.layers
-
     count = 0
     for root in _as_modules(modules):
         for path, node in nnx.iter_graph(root):

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import Linear, LinearKernel
-from parity_tests.tolerances import LAYER
+from jrestore.parity.tolerances import LAYER
 
 
 def test_matches_numpy_and_keeps_leading_axes():

@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import BatchNorm2d, Conv2d, Sequential
-from parity_tests.tolerances import LAYER
+from jrestore.parity.tolerances import LAYER
 
 
 def _np_bn_train(x, w, b, rm, rv, count, momentum, eps):

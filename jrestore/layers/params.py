@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "NonPersistent", "random_uniform", "random_normal",
-           "torch_uniform", "torch_default_weight", "torch_default_bias"]
+__all__ = ["ConvKernel", "ConvTransposeKernel", "LinearKernel", "NonPersistent", "PERMUTATIONS", "random_uniform",
+           "random_normal", "torch_uniform", "torch_default_weight", "torch_default_bias"]
 
 
 class ConvKernel(nnx.Param):
@@ -35,6 +35,15 @@ class ConvTransposeKernel(nnx.Param):
 
 class LinearKernel(nnx.Param):
     """A dense kernel stored [in, out]; PyTorch stores [out, in]."""
+
+
+# kind -> (torch -> jrestore permutation, jrestore -> torch permutation). Defined beside the kinds so that
+# layers (init.py) and the converter (jrestore.convert.torch_state) share it without layers importing convert.
+PERMUTATIONS = {
+    ConvKernel: ((2, 3, 1, 0), (3, 2, 0, 1)),
+    ConvTransposeKernel: ((2, 3, 0, 1), (2, 3, 0, 1)),
+    LinearKernel: ((1, 0), (1, 0)),
+}
 
 
 class NonPersistent(nnx.Variable):

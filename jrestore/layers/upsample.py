@@ -18,18 +18,10 @@ from jrestore._validate import check_choice, check_image, check_int
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.ops.pixel_shuffle import check_factor, pixel_shuffle, pixel_unshuffle
+from jrestore.core.layers.upsample import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_upsampler_scale)
 
 __all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "Upsampler", "check_upsampler_scale"]
-
-
-def check_upsampler_scale(scale) -> list[int]:
-    """The per-stage shuffle factors for `scale`: [2] * n for 2^n, [3] for 3; ValueError otherwise."""
-    if not isinstance(scale, bool) and isinstance(scale, int):
-        if scale >= 2 and scale & (scale - 1) == 0:
-            return [2] * int(math.log2(scale))
-        if scale == 3:
-            return [3]
-    raise ValueError(f"scale: expected 3 or a power of 2 (2, 4, 8, ...), got {scale!r}")
 
 
 class PixelShuffle(nnx.Module):

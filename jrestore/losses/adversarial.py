@@ -32,22 +32,10 @@ import jax
 import jax.numpy as jnp
 
 from jrestore._validate import check_choice, check_float
+from jrestore.core.losses.adversarial import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    GAN_TYPES, check_gan_args)
 
 __all__ = ["gan_loss", "relativistic_gan_loss", "GAN_TYPES", "check_gan_args"]
-
-GAN_TYPES = ("vanilla", "lsgan", "wgan", "wgan_softplus", "hinge")
-
-
-# ---- framework-free checks (shared with torch_ref) ----
-
-def check_gan_args(gan_type, flags: dict, numbers: dict) -> None:
-    check_choice(gan_type, "gan_type", GAN_TYPES)
-    for name, value in flags.items():
-        if not isinstance(value, bool):  # a traced or array flag would silently pick one branch
-            raise ValueError(f"{name}: expected True or False, got {value!r}")
-    for name, value in numbers.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
 
 
 def _gan(x, target_is_real, is_disc, gan_type, real_label_val, fake_label_val, loss_weight):

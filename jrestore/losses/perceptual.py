@@ -20,7 +20,7 @@ Reference: XPixelGroup/BasicSR `basicsr/losses/basic_loss.py` `PerceptualLoss` o
   zeros for them) and the gradient flows to `x` only (the target is stop_gradient-ed like BasicSR's
   gt.detach()). Build optimizers over the restoration network, not over this module.
 - Weights: the VGG starts from PyTorch's default init (`num_feat` shrinks it for tests); for a real perceptual
-  loss load torchvision ImageNet weights: `jrestore.models.vgg.load_torchvision_features(loss.vgg,
+  loss load torchvision ImageNet weights: `jrestore.convert.load_torchvision_features(loss.vgg,
   torch.load('vgg19-dcbb9e9d.pth'))`, or `load_torch_state_dict(loss, torch_ref_loss.state_dict())` (keys
   `vgg.features.{i}.weight`, as the torch_ref twin's).
 
@@ -38,48 +38,10 @@ from flax import nnx
 from jrestore._validate import check_choice, check_image
 from jrestore.losses.pixel import abs_torch_grad
 from jrestore.models.vgg import VGG, VGG_BLOCKS, VGG_LAYERS, tap_index
+from jrestore.core.losses.perceptual import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    CRITERIA, _is_number, check_pair, check_perceptual_args)
 
 __all__ = ["PerceptualLoss", "CRITERIA", "check_perceptual_args", "gram_matrix"]
-
-CRITERIA = ("l1", "l2", "fro")
-
-
-# ---- framework-free checks (shared with torch_ref) ----
-
-def _is_number(v) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float))
-
-
-def check_perceptual_args(layer_weights, vgg_type, use_input_norm, range_norm, perceptual_weight, style_weight,
-                          criterion) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """Validate PerceptualLoss's arguments; returns (tap names, their weights) in the given order."""
-    check_choice(vgg_type, "vgg_type", tuple(VGG_BLOCKS))
-    check_choice(criterion, "criterion", CRITERIA)
-    check_choice(use_input_norm, "use_input_norm", (True, False))
-    check_choice(range_norm, "range_norm", (True, False))
-    for name, value in (("perceptual_weight", perceptual_weight), ("style_weight", style_weight)):
-        if not _is_number(value):
-            raise ValueError(f"{name}: expected a number, got {value!r}")
-    if not isinstance(layer_weights, Mapping) or not layer_weights:
-        raise ValueError(f"layer_weights: expected a non-empty dict {{tap: weight}} such as {{'conv5_4': 1.0}}, "
-                         f"got {layer_weights!r}")
-    names, weights = [], []
-    for tap, weight in layer_weights.items():
-        name = VGG_LAYERS[vgg_type][tap_index(vgg_type, tap)]
-        if name in names:
-            raise ValueError(f"layer_weights: {tap!r} names layer {name!r} a second time")
-        if not _is_number(weight):
-            raise ValueError(f"layer_weights: expected a number for {tap!r}, got {weight!r}")
-        names.append(name)
-        weights.append(float(weight))
-    return tuple(names), tuple(weights)
-
-
-def check_pair(x, gt, layout: str = "NHWC") -> None:
-    check_image(x, "x", layout=layout)
-    check_image(gt, "gt", layout=layout)
-    if tuple(gt.shape) != tuple(x.shape):
-        raise ValueError(f"gt: expected the shape of x {tuple(x.shape)}, got {tuple(gt.shape)}")
 
 
 # ---- loss ----

@@ -20,38 +20,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jrestore._validate import channel_axis, check_choice, check_float, check_positive
+from jrestore.core.losses.pixel import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    REDUCTIONS, check_pixel_args, check_reduction)
 
 __all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "REDUCTIONS", "check_reduction", "check_pixel_args",
            "abs_torch_grad"]
-
-REDUCTIONS = ("none", "mean", "sum")  # BasicSR's _reduction_modes
-
-
-# ---- framework-free checks (shared with torch_ref) ----
-
-def check_reduction(reduction) -> None:
-    check_choice(reduction, "reduction", REDUCTIONS)
-
-
-def check_pixel_args(pred, target, weight, reduction, layout: str = "NHWC") -> None:
-    """pred / target of one floating shape; weight (optional) of pred's rank with 1 or C channels."""
-    check_reduction(reduction)
-    check_float(pred, "pred")
-    check_float(target, "target")
-    shape = tuple(pred.shape)
-    if tuple(target.shape) != shape:
-        raise ValueError(f"target: expected the shape of pred {shape}, got {tuple(target.shape)}")
-    if weight is None:
-        return
-    check_float(weight, "weight")
-    w_shape = tuple(weight.shape)
-    if len(shape) < 2:
-        raise ValueError(f"weight: needs pred with a channel axis (rank >= 2), got pred of shape {shape}")
-    axis = channel_axis(layout) % len(shape)
-    allowed = {shape, shape[:axis] + (1,) + shape[axis + 1:]}
-    if w_shape not in allowed:
-        raise ValueError(f"weight: expected shape {shape} or {shape[:axis] + (1,) + shape[axis + 1:]} "
-                         f"({layout}, 1 or {shape[axis]} channels), got {w_shape}")
 
 
 # ---- reduction ----

@@ -24,26 +24,10 @@ import jax.numpy as jnp
 from jrestore._validate import check_image
 from jrestore.losses.pixel import abs_torch_grad, check_reduction
 from jrestore.metrics.ssim import ssim, ssim_window
+from jrestore.core.losses.ssim_loss import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    TRAINING_SSIM_KNOBS, WINDOW_SIZE, check_ssim_loss_args)
 
 __all__ = ["ssim_loss", "mixed_l1_ssim_loss", "TRAINING_SSIM_KNOBS", "check_ssim_loss_args"]
-
-# the metric's knobs, fixed for training (no rounding: it would stop the gradient)
-TRAINING_SSIM_KNOBS = dict(data_range=1.0, crop_border=0, y_channel=None, y_round=False, quantize=None,
-                           variant="gaussian")
-WINDOW_SIZE = len(ssim_window("gaussian")[0])  # 11
-
-
-# ---- framework-free checks (shared with torch_ref) ----
-
-def check_ssim_loss_args(pred, target, reduction, layout: str = "NHWC", ssim_weight: float | None = None) -> None:
-    check_reduction(reduction)
-    check_image(pred, "pred", layout=layout, min_size=WINDOW_SIZE)
-    check_image(target, "target", layout=layout)
-    if tuple(target.shape) != tuple(pred.shape):
-        raise ValueError(f"target: expected the shape of pred {tuple(pred.shape)}, got {tuple(target.shape)}")
-    if ssim_weight is not None and (isinstance(ssim_weight, bool) or not isinstance(ssim_weight, (int, float))
-                                    or not 0.0 <= ssim_weight <= 1.0):
-        raise ValueError(f"ssim_weight: expected a number in [0, 1] (Zhao et al.: 0.84), got {ssim_weight!r}")
 
 
 def _reduce(per_image, reduction):

@@ -10,7 +10,7 @@ import pytest
 from jrestore.metrics import PROTOCOLS, get_protocol, psnr, resolve_knobs
 from jrestore.metrics.psnr_test import pairs
 from jrestore.ops.color import rgb_to_y_yjn870
-from parity_tests.tolerances import METRIC
+from jrestore.parity.tolerances import METRIC
 
 
 def test_registry():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jrestore.metrics import psnr, psnr_reference
-from parity_tests.tolerances import METRIC, METRIC_FLOAT32
+from jrestore.parity.tolerances import METRIC, METRIC_FLOAT32
 
 CASES = [dict(), dict(crop_border=4), dict(y_channel="matlab"), dict(y_channel="matlab", y_round=True, crop_border=2),
          dict(y_channel="opencv"), dict(y_channel="opencv", y_round=True), dict(y_channel="yjn870"),

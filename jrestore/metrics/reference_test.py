@@ -6,7 +6,7 @@ from skimage.metrics import peak_signal_noise_ratio as sk_psnr, structural_simil
 
 from jrestore.metrics import psnr_reference, ssim_reference
 from jrestore.metrics.psnr_test import pairs
-from parity_tests.tolerances import METRIC
+from jrestore.parity.tolerances import METRIC
 
 GAUSS = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)  # Wang et al., per skimage's docs
 

@@ -9,7 +9,7 @@ import pytest
 from jrestore.metrics import ssim, ssim_reference
 from jrestore.metrics.psnr_test import pairs
 from jrestore.metrics.ssim import K1, K2, ssim_window
-from parity_tests.tolerances import METRIC, METRIC_FLOAT32
+from jrestore.parity.tolerances import METRIC, METRIC_FLOAT32
 
 CASES = [dict(variant="skimage"), dict(y_channel="matlab", y_round=True, crop_border=2),
          dict(protocol="selfexsr", scale=3), dict(protocol="ista_net"), dict(protocol="kair_dncnn"),

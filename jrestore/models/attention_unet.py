@@ -45,26 +45,10 @@ from jrestore.layers.norm import BatchNorm2d
 from jrestore.layers.pool import MaxPool2d
 from jrestore.layers.upsample import Upsample
 from jrestore.models._registry import register
+from jrestore.core.models.attention_unet import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_attention_unet_args, unet_widths)
 
 __all__ = ["AttentionUNet", "AttentionBlock", "ConvBlock", "UpConv", "check_attention_unet_args", "unet_widths"]
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def check_attention_unet_args(img_ch: int, output_ch: int, num_feat: int, depth: int, residual: bool) -> None:
-    check_int(img_ch, "img_ch")
-    check_int(output_ch, "output_ch")
-    check_int(num_feat, "num_feat", minimum=2)  # the top attention gate has num_feat // 2 channels
-    check_int(depth, "depth")
-    check_choice(residual, "residual", (False, True))
-    if residual and output_ch != img_ch:
-        raise ValueError(f"output_ch: residual=True returns x - net(x), so expected output_ch == img_ch ({img_ch}), "
-                         f"got {output_ch}")
-
-
-def unet_widths(num_feat: int, depth: int) -> list[int]:
-    """Channels of Conv1 .. Conv{depth+1}: num_feat * 2**i (AttU_Net: 64, 128, 256, 512, 1024)."""
-    return [num_feat * 2 ** i for i in range(depth + 1)]
 
 
 # ---- blocks (LeeJunHyun's conv_block, up_conv, Attention_block) ----

@@ -58,51 +58,13 @@ from jrestore.layers.norm import BatchNorm2d
 from jrestore.layers.upsample import PixelShuffle
 from jrestore.models._registry import register
 from jrestore.ops.resize import interpolate_bilinear_torch
+from jrestore.core.models.basicsr_sr import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    MSRRESNET_UPSCALES, VGG_DISCRIMINATOR_SIZES, check_msrresnet_args, check_vgg_discriminator_args,
+    check_vgg_discriminator_input, vgg_discriminator_widths)
 
 __all__ = ["MSRResNet", "VGGStyleDiscriminator", "MSRRESNET_UPSCALES", "VGG_DISCRIMINATOR_SIZES",
            "check_msrresnet_args", "check_vgg_discriminator_args", "check_vgg_discriminator_input",
            "vgg_discriminator_widths"]
-
-MSRRESNET_UPSCALES = (2, 3, 4)
-VGG_DISCRIMINATOR_SIZES = (128, 256)
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def check_msrresnet_args(num_in_ch: int, num_out_ch: int, num_feat: int, num_block: int, upscale: int) -> None:
-    """Validate MSRResNet's arguments (one ValueError naming the argument)."""
-    check_int(num_in_ch, "num_in_ch")
-    check_int(num_out_ch, "num_out_ch")
-    check_int(num_feat, "num_feat")
-    check_int(num_block, "num_block", minimum=0)
-    check_choice(upscale, "upscale", MSRRESNET_UPSCALES)
-    if num_out_ch != num_in_ch and num_in_ch != 1:
-        raise ValueError(f"num_out_ch: expected num_in_ch ({num_in_ch}) because the bilinear base of the input is "
-                         f"added to the output (any value when num_in_ch is 1), got {num_out_ch}")
-
-
-def check_vgg_discriminator_args(num_in_ch: int, num_feat: int, input_size: int) -> int:
-    """Validate VGGStyleDiscriminator's arguments; returns the number of stages (5 for 128, 6 for 256)."""
-    check_int(num_in_ch, "num_in_ch")
-    check_int(num_feat, "num_feat")
-    check_choice(input_size, "input_size", VGG_DISCRIMINATOR_SIZES)
-    return 5 if input_size == 128 else 6
-
-
-def vgg_discriminator_widths(num_feat: int, input_size: int) -> tuple[int, ...]:
-    """Output channels of stage i (conv{i}_0 and conv{i}_1): f, 2f, 4f, 8f, 8f (, 8f for 256)."""
-    n_stages = check_vgg_discriminator_args(1, num_feat, input_size)
-    return tuple(num_feat * m for m in (1, 2, 4, 8, 8, 8)[:n_stages])  # one stride-2 stage per halving to 4
-
-
-def check_vgg_discriminator_input(x, input_size: int, num_in_ch: int, layout: str = "NHWC") -> None:
-    """Height must be input_size (BasicSR's assert); width must leave 4 columns after the stride-2 convs."""
-    check_image(x, "x", layout=layout, channels=num_in_ch)
-    h, w = tuple(x.shape[1:3] if layout == "NHWC" else x.shape[2:4])
-    w_max = input_size * 5 // 4 - 1  # floor(w / (input_size / 4)) == 4
-    if h != input_size or not input_size <= w <= w_max:
-        raise ValueError(f"x: expected height {input_size} and width {input_size}..{w_max} (input_size={input_size}; "
-                         f"linear1 needs a 4x4 feature map), got {h}x{w}")
 
 
 # ---- modules ----

@@ -49,32 +49,11 @@ from jrestore.layers.blocks import DepthwiseSeparableConv2d, Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.norm import BatchNorm2d
 from jrestore.models._registry import register
+from jrestore.core.models.dncnn import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    ACT_MODES, DNCNN_VARIANTS, KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args)
 
 __all__ = ["DnCNN", "ResidualBlock", "kair_conv_stack", "check_act_mode", "check_dncnn_args", "ACT_MODES",
            "DNCNN_VARIANTS", "KAIR_BN", "LEAKY_SLOPE"]
-
-ACT_MODES = ("R", "BR", "L", "BL")
-DNCNN_VARIANTS = ("plain", "residual", "separable")
-KAIR_BN = {"eps": 1e-4, "momentum": 0.9}  # basicblock.conv 'B': PyTorch momentum convention
-LEAKY_SLOPE = 0.2  # basicblock.conv default negative_slope
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def check_act_mode(act_mode) -> tuple[bool, str]:
-    """(use BN, activation letter 'R' | 'L') for a KAIR act_mode."""
-    check_choice(act_mode, "act_mode", ACT_MODES)
-    return act_mode.startswith("B"), act_mode[-1]
-
-
-def check_dncnn_args(in_nc: int, out_nc: int, nc: int, nb: int, act_mode: str, variant: str) -> tuple[bool, str]:
-    for value, name in ((in_nc, "in_nc"), (out_nc, "out_nc"), (nc, "nc")):
-        check_int(value, name)
-    check_int(nb, "nb", minimum=2)
-    check_choice(variant, "variant", DNCNN_VARIANTS)
-    if out_nc != in_nc:
-        raise ValueError(f"out_nc: DnCNN returns x - model(x), so expected out_nc == in_nc ({in_nc}), got {out_nc}")
-    return check_act_mode(act_mode)
 
 
 # ---- modules ----

@@ -26,13 +26,10 @@ from jrestore.layers.conv import Conv2d
 from jrestore.layers.init import init_weights, kaiming_normal, normal
 from jrestore.layers.upsample import PixelShuffle
 from jrestore.models._registry import register
+from jrestore.core.models.espcn import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_espcn_args)
 
 __all__ = ["ESPCN", "check_espcn_args"]
-
-
-def check_espcn_args(scale_factor: int, num_channels: int) -> None:
-    check_int(scale_factor, "scale_factor")
-    check_int(num_channels, "num_channels")
 
 
 @register("espcn")

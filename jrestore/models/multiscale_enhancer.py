@@ -38,13 +38,10 @@ from jrestore.layers.activation import ReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.models._registry import register
+from jrestore.core.models.multiscale_enhancer import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_enhancer_args)
 
 __all__ = ["MultiScaleEnhancer", "check_enhancer_args"]
-
-
-def check_enhancer_args(in_channels: int, num_feat: int) -> None:
-    check_int(in_channels, "in_channels")
-    check_int(num_feat, "num_feat")
 
 
 @register("multiscale_enhancer")

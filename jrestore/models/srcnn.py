@@ -39,31 +39,10 @@ from jrestore.layers.conv import Conv2d, ConvTranspose2d
 from jrestore.layers.init import init_weights, kaiming_normal, normal
 from jrestore.layers.params import ConvTransposeKernel
 from jrestore.models._registry import register
+from jrestore.core.models.srcnn import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    SRCNN_KERNELS, check_fsrcnn_args, srcnn_config)
 
 __all__ = ["SRCNN", "FSRCNN", "SRCNN_KERNELS", "srcnn_config", "check_fsrcnn_args", "check_int"]
-
-SRCNN_KERNELS = {"915": (9, 1, 5), "955": (9, 5, 5)}
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def srcnn_config(num_channels: int, variant: str, padding: str) -> tuple[tuple, tuple, int]:
-    """Validated SRCNN layout: (kernel sizes, per-layer padding, total output shrink in pixels)."""
-    check_int(num_channels, "num_channels")
-    check_choice(variant, "variant", SRCNN_KERNELS)
-    check_choice(padding, "padding", ("same", "valid"))
-    kernels = SRCNN_KERNELS[variant]
-    if padding == "same":
-        return kernels, tuple(k // 2 for k in kernels), 0
-    return kernels, (0, 0, 0), sum(k - 1 for k in kernels)
-
-
-def check_fsrcnn_args(scale_factor: int, num_channels: int, d: int, s: int, m: int) -> None:
-    check_int(scale_factor, "scale_factor")
-    check_int(num_channels, "num_channels")
-    check_int(d, "d")
-    check_int(s, "s")
-    check_int(m, "m", minimum=0)
 
 
 @register("srcnn")

@@ -49,50 +49,12 @@ from jrestore.layers.norm import BatchNorm2d
 from jrestore.layers.params import ConvKernel
 from jrestore.layers.upsample import PixelShuffle
 from jrestore.models._registry import register
+from jrestore.core.models.srresnet import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    SRRESNET_SCALES, _D_STRIDES, check_discriminator_args, check_discriminator_input, check_srresnet_args,
+    discriminator_feature_size)
 
 __all__ = ["SRResNet", "SRGANDiscriminator", "ResidualConvBlock", "UpsampleBlock", "SRRESNET_SCALES",
            "check_srresnet_args", "check_discriminator_args", "check_discriminator_input", "discriminator_feature_size"]
-
-SRRESNET_SCALES = (2, 4)
-_D_STRIDES = (2, 1, 2, 1, 2, 1, 2)
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def check_srresnet_args(scale: int, num_channels: int, num_feat: int, num_block: int) -> int:
-    """Validate SRResNet's arguments; returns the number of x2 upsampling blocks."""
-    check_choice(scale, "scale", SRRESNET_SCALES)
-    check_int(num_channels, "num_channels")
-    check_int(num_feat, "num_feat")
-    check_int(num_block, "num_block", minimum=0)
-    return int(math.log2(scale))
-
-
-def discriminator_feature_size(input_size) -> tuple[int, int]:
-    """(h, w) of the last feature map for an input of `input_size` (int or (h, w))."""
-    h, w = pair(input_size, "input_size")
-    for stride in _D_STRIDES:
-        if stride == 2:  # PyTorch conv 3x3, stride 2, padding 1
-            h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-    return h, w
-
-
-def check_discriminator_args(num_channels: int, num_feat: int, input_size) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Validate SRGANDiscriminator's arguments; returns ((input h, w), (feature h, w))."""
-    check_int(num_channels, "num_channels")
-    check_int(num_feat, "num_feat")
-    h, w = pair(input_size, "input_size")
-    if h < 1 or w < 1:
-        raise ValueError(f"input_size: expected positive sizes, got {input_size!r}")
-    return (h, w), discriminator_feature_size((h, w))
-
-
-def check_discriminator_input(x, input_size: tuple[int, int], num_channels: int, layout: str = "NHWC") -> None:
-    check_image(x, "x", layout=layout, channels=num_channels)
-    hw = tuple(x.shape[1:3] if layout == "NHWC" else x.shape[2:4])
-    if hw != tuple(input_size):
-        raise ValueError(f"x: expected {input_size[0]}x{input_size[1]} inputs (input_size={input_size}; the dense "
-                         f"layer fixes the size), got {hw[0]}x{hw[1]}")
 
 
 # ---- modules ----

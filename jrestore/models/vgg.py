@@ -5,7 +5,7 @@ ICLR 2015 (configurations D = VGG16 and E = VGG19, without batch normalisation).
 Numerics and parameter names match torchvision `torchvision/models/vgg.py` (`vgg16().features`,
 `vgg19().features`): `features` is indexed exactly like torchvision's nn.Sequential (conv at i, its ReLU
 at i + 1, the max-pools at torchvision's indices), so a torchvision state dict converts by rule; use
-`load_torchvision_features`, which ignores the `classifier.*` keys (the head is not built).
+`jrestore.convert.load_torchvision_features`, which ignores the `classifier.*` keys (the head is not built).
 
 Taps are named as in BasicSR `vgg_arch.NAMES` (conv1_1, relu1_1, ..., pool1, ..., conv5_4, relu5_4, pool5)
 or given as the torchvision index (B12 in style_and_parity.md). `VGG_LAYERS[arch][i]` is the name of
@@ -42,107 +42,19 @@ import numpy as np
 from flax import nnx
 
 from jrestore._validate import check_choice, check_image, check_int
-from jrestore.convert import load_torch_state_dict
 from jrestore.layers.activation import ReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.params import NonPersistent
 from jrestore.layers.pool import MaxPool2d
 from jrestore.models._registry import register
+from jrestore.core.models.vgg import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    DEFAULT_TAPS, IMAGENET_MEAN, IMAGENET_STD, VGG_BLOCKS, VGG_LAYERS, check_vgg_args, check_vgg_input,
+    resolve_taps, tap_index, torchvision_features, vgg_layer_names, vgg_widths)
 
 __all__ = ["VGG", "VGG16", "VGG19", "VGG_BLOCKS", "VGG_LAYERS", "DEFAULT_TAPS", "IMAGENET_MEAN", "IMAGENET_STD",
            "vgg_layer_names", "tap_index", "resolve_taps", "check_vgg_input", "vgg_widths", "check_vgg_args",
-           "torchvision_features", "load_torchvision_features"]
-
-# convs per block (torchvision cfgs 'D' and 'E')
-VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-
-
-# ---- framework-free helpers (shared with torch_ref) ----
-
-def vgg_layer_names(arch: str) -> tuple[str, ...]:
-    """Name of each entry of torchvision's `features` Sequential, by index: conv{b}_{l}, relu{b}_{l}, pool{b}."""
-    check_choice(arch, "arch", VGG_BLOCKS)
-    names = []
-    for b, convs in enumerate(VGG_BLOCKS[arch], start=1):
-        for i in range(1, convs + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return tuple(names)
-
-
-VGG_LAYERS = {arch: vgg_layer_names(arch) for arch in VGG_BLOCKS}  # VGG_LAYERS['vgg19'][34] == 'conv5_4'
-DEFAULT_TAPS = {"vgg16": ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "conv5_3"),
-                "vgg19": ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "conv5_4")}
-
-
-def tap_index(arch: str, tap) -> int:
-    """torchvision `features` index of `tap` (a layer name such as 'relu5_4', or the index itself)."""
-    names = VGG_LAYERS[arch]
-    if isinstance(tap, (int, np.integer)) and not isinstance(tap, bool):
-        if not 0 <= tap < len(names):
-            raise ValueError(f"taps: index {tap} out of range for {arch} (0 .. {len(names) - 1})")
-        return int(tap)
-    if isinstance(tap, str) and tap in names:
-        return names.index(tap)
-    raise ValueError(f"taps: expected a layer name of {arch} ({names[0]}, ..., {names[-1]}) or an index "
-                     f"0 .. {len(names) - 1}, got {tap!r}")
-
-
-def resolve_taps(arch: str, taps) -> tuple[tuple[str, ...], dict[int, str]]:
-    """Requested taps -> (their layer names in request order, {index: name}); a str or int is one tap."""
-    if isinstance(taps, (str, int, np.integer)):
-        taps = (taps,)
-    taps = tuple(taps)
-    if not taps:
-        raise ValueError(f"taps: expected at least one layer of {arch}, got an empty sequence")
-    names = []
-    for tap in taps:
-        name = VGG_LAYERS[arch][tap_index(arch, tap)]
-        if name not in names:  # 35 and 'relu5_4' are the same tap
-            names.append(name)
-    return tuple(names), {VGG_LAYERS[arch].index(n): n for n in names}
-
-
-def check_vgg_input(x, arch: str, last: int, layout: str = "NHWC") -> None:
-    """x: rank-4 float RGB, large enough for the pools up to `features[last]`."""
-    pools = sum(1 for name in VGG_LAYERS[arch][:last + 1] if name.startswith("pool"))
-    check_image(x, "x", layout=layout, channels=3, min_size=2 ** pools)
-
-
-def vgg_widths(num_feat: int) -> tuple[int, ...]:
-    return tuple(num_feat * m for m in (1, 2, 4, 8, 8))
-
-
-def check_vgg_args(arch: str, normalize: bool, num_feat: int, default_taps) -> tuple[str, ...]:
-    """Validate the constructor arguments; returns the default taps as layer names."""
-    check_choice(normalize, "normalize", (True, False))
-    check_int(num_feat, "num_feat")
-    return resolve_taps(arch, DEFAULT_TAPS[arch] if default_taps is None else default_taps)[0]
-
-
-def torchvision_features(state_dict: Mapping, arch: str) -> dict:
-    """The `features.*` entries of a torchvision VGG state dict (classifier.* dropped).
-
-    Also takes a bare `vgg.features.state_dict()` (keys '0.weight', ...), which gains the 'features.'
-    prefix, and strips nn.DataParallel's 'module.'. Any other key is kept, so a strict load reports it.
-    """
-    out = {}
-    for key, value in state_dict.items():
-        key = key[len("module."):] if key.startswith("module.") else key
-        if key.startswith("classifier."):
-            continue
-        if key.split(".", 1)[0].isdigit():
-            key = "features." + key
-        out[key] = value
-    n = len(VGG_LAYERS[arch])
-    stray = [k for k in out if k.startswith("features.") and k.split(".")[1].isdigit() and int(k.split(".")[1]) >= n]
-    if stray:
-        raise ValueError(f"state_dict: {stray[0]!r} is outside {arch}'s features (0 .. {n - 1}); "
-                         f"a vgg_bn or other-depth checkpoint?")
-    return out
+           "torchvision_features"]
 
 
 # ---- modules ----
@@ -196,11 +108,3 @@ class VGG19(VGG):
 
     def __init__(self, normalize: bool = True, num_feat: int = 64, default_taps=None, *, rngs: nnx.Rngs):
         super().__init__("vgg19", normalize, num_feat, default_taps, rngs=rngs)
-
-
-def load_torchvision_features(model: VGG, state_dict: Mapping, *, source: str = "torchvision VGG state dict") -> VGG:
-    """Load a torchvision VGG16/19 state dict (e.g. torch.load('vgg19-dcbb9e9d.pth')) into `model`, in place.
-
-    classifier.* keys are ignored; every features.* key must match (strict), else ConversionError.
-    """
-    return load_torch_state_dict(model, torchvision_features(state_dict, model.arch), source=source)

@@ -17,7 +17,7 @@ from jrestore.layers.activation import ReLU
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.pool import MaxPool2d
 from jrestore.models.vgg import VGG16, VGG19, VGG_LAYERS, tap_index
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 # torchvision.transforms._presets.ImageClassification defaults, documented for the VGG ImageNet weights
 TORCHVISION_IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -6,7 +6,7 @@ import pytest
 from skimage.color import rgb2ycbcr
 
 from jrestore.ops import color
-from parity_tests.tolerances import METRIC, OP
+from jrestore.parity.tolerances import METRIC, OP
 
 SHAPE = (2, 17, 15, 3)
 

@@ -7,7 +7,7 @@ import pytest
 from jrestore.ops.cs_blocks import (block_meta, blocks_to_image, image_to_blocks, initial_estimate, measure,
                                     pad_to_blocks)
 
-from parity_tests.tolerances import MATMUL_REL
+from jrestore.parity.tolerances import MATMUL_REL
 
 
 def _np_blocks(img, block):

@@ -11,19 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jrestore._validate import check_float
+from jrestore.core.ops.noise import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_fraction, check_non_negative, numpy_legacy_gaussian_noise)
 
 __all__ = ["add_gaussian_noise", "add_poisson_noise", "add_salt_and_pepper", "numpy_legacy_gaussian_noise"]
-
-
-def check_fraction(value, name: str) -> None:
-    """ValueError unless a Python number lies in [0, 1] (traced values pass unchecked)."""
-    if isinstance(value, (int, float)) and not 0 <= value <= 1:
-        raise ValueError(f"{name}: expected a value in [0, 1], got {value!r}")
-
-
-def check_non_negative(value, name: str, strict: bool = False) -> None:
-    if isinstance(value, (int, float)) and not (value > 0 if strict else value >= 0):
-        raise ValueError(f"{name}: expected a {'positive' if strict else 'non-negative'} value, got {value!r}")
 
 
 def add_gaussian_noise(key: jax.Array, x: jnp.ndarray, sigma) -> jnp.ndarray:
@@ -78,17 +69,3 @@ def add_salt_and_pepper(key: jax.Array, x: jnp.ndarray, amount, salt_vs_pepper=0
     return jnp.where(hit, salt.astype(x.dtype), x)
 
 
-def numpy_legacy_gaussian_noise(shape, sigma: float, seed: int = 0, dtype=np.float32) -> np.ndarray:
-    """KAIR's DnCNN test noise: `np.random.seed(seed); np.random.normal(0, sigma / 255., shape)`.
-
-    Drawn from a private RandomState(seed), which gives the same values as the seeded global legacy RNG
-    without touching the global state. KAIR seeds once per image and adds the float64 noise in place to a
-    float32 image: `x + noise` here can differ from that by 1 ulp; pass dtype=np.float64 and cast the sum
-    to float32 to reproduce it exactly.
-    Args:
-      shape: the image shape, e.g. (H, W, C) as KAIR's HWC image.
-    Returns:
-      `shape` array of `dtype`.
-    """
-    check_non_negative(sigma, "sigma")
-    return np.random.RandomState(seed).normal(0, sigma / 255.0, shape).astype(dtype)

@@ -6,7 +6,7 @@ import pytest
 
 from jrestore.ops.noise import add_gaussian_noise, add_poisson_noise, add_salt_and_pepper, numpy_legacy_gaussian_noise
 
-from parity_tests.tolerances import STAT_Z as Z
+from jrestore.parity.tolerances import STAT_Z as Z
 SHAPE = (2, 129, 97, 3)  # 75,078 samples, odd sizes
 # one compiled function each (scalars are traced), so a test does not pay for several compilations
 gaussian, poisson, salt_and_pepper = (jax.jit(f) for f in (add_gaussian_noise, add_poisson_noise, add_salt_and_pepper))

@@ -10,15 +10,10 @@ from __future__ import annotations
 import jax
 
 from jrestore._validate import check_divisible, check_image
+from jrestore.core.ops.pixel_shuffle import (  # noqa: F401  framework-neutral part, shared with torch_ref
+    check_factor)
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle", "check_factor"]
-
-
-def check_factor(r, name: str = "r") -> int:
-    """A shuffle factor must be a positive int (bool is not an int here)."""
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-        raise ValueError(f"{name}: expected a positive int, got {r!r}")
-    return r
 
 
 def pixel_shuffle(x: jax.Array, r: int) -> jax.Array:

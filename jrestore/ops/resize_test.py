@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from jrestore.ops.resize import imresize_matlab, quantize_uint8, resize_bicubic_pil, resize_bicubic_torch
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 SCALES = [2, 3, 4, 1 / 2, 1 / 3, 1 / 4]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jrestore.ops.shrinkage import soft_threshold
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 
 def _np_soft(x, t):

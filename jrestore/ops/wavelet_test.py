@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jrestore.ops.wavelet import dwt, iwt
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 # rows: LL, HL, LH, HH; columns: the pixels a = (2i, 2j), b = (2i+1, 2j), c = (2i, 2j+1), d = (2i+1, 2j+1)
 _HAAR = 0.5 * np.array([[1, 1, 1, 1], [-1, -1, 1, 1], [-1, 1, -1, 1], [1, -1, -1, 1]], dtype=np.float64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jrestore.ops.wiener import blur, gaussian_psf, motion_psf, wiener_deconvolve
-from parity_tests.tolerances import OP
+from jrestore.parity.tolerances import OP
 
 MIN_RECOVERY_PSNR_DB = 60.0  # k -> 0 on an invertible PSF leaves only float32 rounding (about 118 dB here)
 

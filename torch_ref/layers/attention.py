@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from jrestore._validate import check_image
-from jrestore.layers.attention import check_attention_args, check_chunk_size, resolve_chunk_size
+from jrestore.core.layers.attention import check_attention_args, check_chunk_size, resolve_chunk_size
 
 __all__ = ["ChannelAttention", "SelfAttention2d"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import PixelShuffle, PixelUnshuffle, Upsample
 
-from jrestore.layers.upsample import check_upsampler_scale
+from jrestore.core.layers.upsample import check_upsampler_scale
 
 __all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "Upsampler"]
 

@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from jrestore._validate import check_float
-from jrestore.losses.adversarial import GAN_TYPES, check_gan_args
+from jrestore.core.losses.adversarial import GAN_TYPES, check_gan_args
 
 __all__ = ["gan_loss", "relativistic_gan_loss", "GAN_TYPES"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from jrestore.losses.cs import check_ista_net_loss_args, check_symlosses
+from jrestore.core.losses.cs import check_ista_net_loss_args, check_symlosses
 
 __all__ = ["ista_net_constraint_loss", "ista_net_loss"]
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from jrestore.losses.perceptual import check_pair, check_perceptual_args
+from jrestore.core.losses.perceptual import check_pair, check_perceptual_args
 from torch_ref.models.vgg import VGG
 
 __all__ = ["PerceptualLoss", "gram_matrix"]

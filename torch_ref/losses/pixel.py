@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from jrestore._validate import check_positive
-from jrestore.losses.pixel import REDUCTIONS, check_pixel_args, check_reduction
+from jrestore.core.losses.pixel import REDUCTIONS, check_pixel_args, check_reduction
 
 __all__ = ["l1_loss", "mse_loss", "charbonnier_loss", "REDUCTIONS", "check_reduction"]
 

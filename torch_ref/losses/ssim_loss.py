@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from jrestore.losses.ssim_loss import TRAINING_SSIM_KNOBS, check_ssim_loss_args
+from jrestore.core.losses.ssim_loss import TRAINING_SSIM_KNOBS, check_ssim_loss_args
 from torch_ref.metrics.ssim import ssim
 
 __all__ = ["ssim_loss", "mixed_l1_ssim_loss"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from jrestore._validate import check_image
-from jrestore.metrics.protocols import check_pair_shapes, resolve_knobs
+from jrestore.core.metrics.protocols import check_pair_shapes, resolve_knobs
 from torch_ref.ops.color import rgb_to_y_matlab, rgb_to_y_opencv, rgb_to_y_opencv_uint8, rgb_to_y_yjn870
 
 __all__ = ["psnr", "prepare_pair"]

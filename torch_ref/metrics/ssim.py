@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from jrestore.metrics.protocols import resolve_knobs
-from jrestore.metrics.ssim import K1, K2, ssim_window
+from jrestore.core.metrics.protocols import resolve_knobs
+from jrestore.core.metrics.ssim import K1, K2, ssim_window
 from torch_ref.metrics.psnr import prepare_pair
 
 __all__ = ["ssim"]

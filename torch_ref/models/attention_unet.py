@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.models.attention_unet import check_attention_unet_args, unet_widths
+from jrestore.core.models.attention_unet import check_attention_unet_args, unet_widths
 from torch_ref.models._registry import register
 
 __all__ = ["AttentionUNet", "AttentionBlock", "ConvBlock", "UpConv"]

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from jrestore._validate import check_image
-from jrestore.models.basicsr_sr import (check_msrresnet_args, check_vgg_discriminator_args,
+from jrestore.core.models.basicsr_sr import (check_msrresnet_args, check_vgg_discriminator_args,
                                         check_vgg_discriminator_input, vgg_discriminator_widths)
 from torch_ref.layers.blocks import ResidualBlockNoBN
 from torch_ref.layers.init import init_weights, kaiming_normal

@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_choice, check_positive
-from jrestore.models.classical_cs import TRANSFORMS, admm_inverse, transform_matrix
-from jrestore.models.ista_net import check_blocks, check_measurements, sampling_matrices
+from jrestore.core.models.classical_cs import TRANSFORMS, admm_inverse, transform_matrix
+from jrestore.core.models.ista_net import check_blocks, check_measurements, sampling_matrices
 from torch_ref.models._registry import register
 from torch_ref.ops.shrinkage import soft_threshold
 

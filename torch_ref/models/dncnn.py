@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.models.dncnn import KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args
+from jrestore.core.models.dncnn import KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args
 from torch_ref.layers.blocks import DepthwiseSeparableConv2d
 from torch_ref.models._registry import register
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.models.espcn import check_espcn_args
+from jrestore.core.models.espcn import check_espcn_args
 from torch_ref.models._registry import register
 
 __all__ = ["ESPCN"]

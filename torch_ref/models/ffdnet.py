@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from jrestore._validate import check_image
-from jrestore.models.ffdnet import SF, check_ffdnet_args, check_sigma, even_padding
+from jrestore.core.models.ffdnet import SF, check_ffdnet_args, check_sigma, even_padding
 from torch_ref.models._registry import register
 from torch_ref.models.dncnn import kair_conv_stack
 

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from jrestore._validate import check_positive
-from jrestore.models.ista_net import check_blocks, check_measurements, sampling_matrices
+from jrestore.core.models.ista_net import check_blocks, check_measurements, sampling_matrices
 from torch_ref.models._registry import register
 from torch_ref.ops.shrinkage import soft_threshold
 

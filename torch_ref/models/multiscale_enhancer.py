@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.models.multiscale_enhancer import check_enhancer_args
+from jrestore.core.models.multiscale_enhancer import check_enhancer_args
 from torch_ref.models._registry import register
 
 __all__ = ["MultiScaleEnhancer"]

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from jrestore._validate import check_image
-from jrestore.models.srcnn import check_fsrcnn_args, srcnn_config
+from jrestore.core.models.srcnn import check_fsrcnn_args, srcnn_config
 from torch_ref.models._registry import register
 
 __all__ = ["SRCNN", "FSRCNN"]

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.models.srresnet import check_discriminator_args, check_discriminator_input, check_srresnet_args
+from jrestore.core.models.srresnet import check_discriminator_args, check_discriminator_input, check_srresnet_args
 from torch_ref.models._registry import register
 
 __all__ = ["SRResNet", "SRGANDiscriminator", "ResidualConvBlock", "UpsampleBlock"]

@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from jrestore.models.vgg import (IMAGENET_MEAN, IMAGENET_STD, VGG_BLOCKS, check_vgg_args, check_vgg_input,
+from jrestore.core.models.vgg import (IMAGENET_MEAN, IMAGENET_STD, VGG_BLOCKS, check_vgg_args, check_vgg_input,
                                  resolve_taps, torchvision_features, vgg_widths)
 from torch_ref.models._registry import register
 

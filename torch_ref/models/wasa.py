@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jrestore.models.wasa import check_wasa_args, check_wasa_input
+from jrestore.core.models.wasa import check_wasa_args, check_wasa_input
 from torch_ref.layers.attention import ChannelAttention, SelfAttention2d
 from torch_ref.models._registry import register
 from torch_ref.ops.wavelet import dwt, iwt

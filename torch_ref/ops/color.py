@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from jrestore._validate import check_image
-from jrestore.ops.color import (MATLAB_RGB_TO_YCBCR, MATLAB_YCBCR_OFFSET, MATLAB_YCBCR_TO_RGB, OPENCV_CB_SCALE,
+from jrestore.core.ops.color import (MATLAB_RGB_TO_YCBCR, MATLAB_YCBCR_OFFSET, MATLAB_YCBCR_TO_RGB, OPENCV_CB_SCALE,
                                 OPENCV_CR_SCALE, OPENCV_DELTA, OPENCV_Y_FIXED, OPENCV_Y_SHIFT, OPENCV_Y_WEIGHTS,
                                 YJN870_Y_OFFSET, YJN870_Y_WEIGHTS)
 

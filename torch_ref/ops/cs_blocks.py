@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from jrestore._validate import check_float
-from jrestore.ops.cs_blocks import BlockMeta, _check_matrix, _grey, block_meta
+from jrestore.core.ops.cs_blocks import BlockMeta, _check_matrix, _grey, block_meta
 
 __all__ = ["BlockMeta", "block_meta", "pad_to_blocks", "image_to_blocks", "blocks_to_image", "measure",
            "initial_estimate"]

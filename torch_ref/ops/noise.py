@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from jrestore._validate import check_float
-from jrestore.ops.noise import check_fraction, check_non_negative, numpy_legacy_gaussian_noise
+from jrestore.core.ops.noise import check_fraction, check_non_negative, numpy_legacy_gaussian_noise
 
 __all__ = ["add_gaussian_noise", "add_poisson_noise", "add_salt_and_pepper", "numpy_legacy_gaussian_noise"]
 

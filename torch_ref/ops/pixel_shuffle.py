@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from jrestore._validate import check_divisible, check_image
-from jrestore.ops.pixel_shuffle import check_factor
+from jrestore.core.ops.pixel_shuffle import check_factor
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle"]
 

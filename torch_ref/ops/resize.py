@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from jrestore._validate import check_image
-from jrestore.ops.resize import matlab_weights, resolve_size, scale_pair
+from jrestore.core.ops.resize import matlab_weights, resolve_size, scale_pair
 
 __all__ = ["imresize_matlab", "resize_bicubic_torch", "resize_bicubic_pil", "resize_bilinear_torch",
            "resize_nearest_exact", "interpolate_bilinear_torch", "quantize_uint8"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from jrestore._validate import check_image
-from jrestore.ops.wiener import _check_k, check_psf, gaussian_psf, motion_psf
+from jrestore.core.ops.wiener import _check_k, check_psf, gaussian_psf, motion_psf
 
 __all__ = ["gaussian_psf", "motion_psf", "blur", "wiener_deconvolve", "check_psf"]
 

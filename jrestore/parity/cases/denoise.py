@@ -15,7 +15,7 @@ import torch_ref.models.attention_unet  # noqa: F401  (registers the torch_ref t
 import torch_ref.models.dncnn  # noqa: F401
 import torch_ref.models.ffdnet  # noqa: F401
 import torch_ref.models.multiscale_enhancer  # noqa: F401
-from parity_tests.model_parity import ModelCase
+from jrestore.parity.model_parity import ModelCase
 
 
 def noisy_images(rng: np.random.Generator, shape) -> np.ndarray:

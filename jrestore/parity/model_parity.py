@@ -25,8 +25,8 @@ from flax import nnx
 import jrestore.models
 import torch_ref.models
 from jrestore.convert import load_torch_state_dict, torch_state_dict
-from parity_tests import tolerances
-from parity_tests.harness import max_abs_report, perturb_, to_nchw
+from jrestore.parity import tolerances
+from jrestore.parity.harness import max_abs_report, perturb_, to_nchw
 
 __all__ = ["ModelCase", "compare_model", "build_pair", "ADAM_LR"]
 

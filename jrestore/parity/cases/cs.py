@@ -16,7 +16,7 @@ way; at 7x7, batch 2, ISTA-Net 0/24 and ISTA-Net+ 4/24 (the pairs used by the te
 import numpy as np
 
 from jrestore.models.ista_net import default_phi
-from parity_tests.model_parity import ModelCase
+from jrestore.parity.model_parity import ModelCase
 
 SMALL_BLOCK = 7
 # With the default Qinit = pinv(Phi) and orthonormal rows, x0 = y Phi already satisfies x0 Phi^T Phi = y Phi,

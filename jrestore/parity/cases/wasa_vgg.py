@@ -13,7 +13,7 @@ import jrestore.models.vgg  # noqa: F401  (registers the jrestore twins)
 import jrestore.models.wasa  # noqa: F401
 import torch_ref.models.vgg  # noqa: F401  (registers the torch_ref twins)
 import torch_ref.models.wasa  # noqa: F401
-from parity_tests.model_parity import ModelCase
+from jrestore.parity.model_parity import ModelCase
 
 
 def _lr_images(rng, full):

@@ -9,7 +9,7 @@ import torch_ref.models.basicsr_sr  # noqa: F401  (registers the torch_ref twins
 import torch_ref.models.espcn  # noqa: F401
 import torch_ref.models.srcnn  # noqa: F401
 import torch_ref.models.srresnet  # noqa: F401
-from parity_tests.model_parity import ModelCase
+from jrestore.parity.model_parity import ModelCase
 
 
 def _images(rng, shape):

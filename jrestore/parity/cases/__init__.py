@@ -2,8 +2,8 @@
 
 Each family module defines `CASES = {registry_name: ModelCase(...)}`.
 """
-from parity_tests.cases import cs, denoise, sr, wasa_vgg
-from parity_tests.model_parity import ModelCase
+from jrestore.parity.cases import cs, denoise, sr, wasa_vgg
+from jrestore.parity.model_parity import ModelCase
 
 CASES: dict[str, ModelCase] = {}
 # Family modules are imported explicitly as they land:

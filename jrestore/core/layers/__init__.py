@@ -1,0 +1,1 @@
+"""Framework-neutral parts of jrestore.layers (see jrestore.core)."""

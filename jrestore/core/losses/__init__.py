@@ -1,0 +1,1 @@
+"""Framework-neutral parts of jrestore.losses (see jrestore.core)."""

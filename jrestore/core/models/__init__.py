@@ -1,0 +1,1 @@
+"""Framework-neutral parts of jrestore.models (see jrestore.core)."""

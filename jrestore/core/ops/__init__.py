@@ -1,0 +1,1 @@
+"""Framework-neutral parts of jrestore.ops (see jrestore.core)."""
