@@ -29,6 +29,7 @@ from jrestore.ops import color as jcolor
 from jrestore.ops import cs_blocks as jcs
 from jrestore.ops import resize as jresize
 from jrestore.ops import wavelet as jwavelet
+from jrestore.ops.resize_test import _matlab_loop  # a float64 loop from imresize.m's own literals
 from jrestore.parity.tolerances import OP, STAT_Z
 from torch_ref.ops import color as tcolor
 from torch_ref.ops import cs_blocks as tcs
@@ -128,37 +129,9 @@ def test_colour_known_values():
 
 # --- resize --------------------------------------------------------------------------------------------------
 
-def _imresize_1d(v, out_len, scale):
-    """imresize.m for one line, one output pixel at a time: cubic a = -0.5 (1.5|t|^3 - 2.5|t|^2 + 1 inside 1,
-    -0.5|t|^3 + 2.5|t|^2 - 4|t| + 2 inside 2), stretched by 1 / scale when shrinking, symmetric edges."""
-    n = len(v)
-    width = 4 / scale if scale < 1 else 4.0
-
-    def cubic(t):
-        t = abs(t)
-        return 1.5 * t ** 3 - 2.5 * t ** 2 + 1 if t <= 1 else (-0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2 if t <= 2 else 0.0)
-
-    out = np.zeros(out_len)
-    for o in range(1, out_len + 1):
-        u = o / scale + 0.5 * (1 - 1 / scale)
-        left = math.floor(u - width / 2)
-        acc = norm = 0.0
-        for i in range(left, left + math.ceil(width) + 2):
-            w = scale * cubic((u - i) * scale) if scale < 1 else cubic(u - i)
-            j = i - 1
-            while not 0 <= j < n:
-                j = -j - 1 if j < 0 else 2 * n - j - 1
-            acc, norm = acc + w * v[j], norm + w
-        out[o - 1] = acc / norm
-    return out
-
-
 def _imresize(img, scale):
-    """[H, W] float64, MATLAB order (rows first), output ceil(n * scale) for the exact scales used here."""
-    h, w = img.shape
-    oh, ow = round(h * scale), round(w * scale)
-    cols = np.stack([_imresize_1d(img[:, x], oh, scale) for x in range(w)], 1)
-    return np.stack([_imresize_1d(cols[y], ow, scale) for y in range(oh)], 0)
+    """[H, W] float64 through the per-pixel float64 loop of imresize.m (a = -0.5 typed out, symmetric edges)."""
+    return _matlab_loop(img[..., None], scale)[..., 0]
 
 
 @pytest.mark.parametrize("scale", [3, 1 / 2])
