@@ -3,7 +3,7 @@ checkpoint is restored, and a lock so that one trainer at a time writes a workdi
 
 Checksums: CHECKSUM_FILE inside each orbax step directory (`checkpoints/<step>/jrestore.sha256`) holds the
 SHA-256 of every other file of that directory (sorted relative paths, sizes and bytes). It is written after
-orbax has finalised the step, atomically (temporary file, then os.replace), so a step either has the
+orbax has finalised the step, atomically (jrestore._io.atomic_write_text), so a step either has the
 checksum of its complete content or none. orbax ignores the extra file (it restores the named items only).
 
 Lock: WORKDIR/.lock (WORKDIR/.lock.<i> for process i > 0 of a multi-process run, so that a second
@@ -19,6 +19,8 @@ import os
 import socket
 import sys
 from pathlib import Path
+
+from jrestore._io import atomic_write_text
 
 __all__ = ["CHECKSUM_FILE", "digest", "write_checksum", "verify", "WorkdirLock", "WorkdirLocked"]
 
@@ -44,12 +46,7 @@ def write_checksum(step_dir) -> None:
     """Writes step_dir/CHECKSUM_FILE ("<hex> <file count>") atomically."""
     step_dir = Path(step_dir)
     hexdigest, count = digest(step_dir)
-    tmp = step_dir / f".{CHECKSUM_FILE}.tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{hexdigest} {count}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, step_dir / CHECKSUM_FILE)
+    atomic_write_text(step_dir / CHECKSUM_FILE, f"{hexdigest} {count}\n")
 
 
 def has_checksum(step_dir) -> bool:
