@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from train.settings import get
+
 __all__ = ["TaskSpec", "parse_task", "make_example", "dihedral", "crop_sizes", "KINDS", "CHANNELS", "LR_RESIZES",
            "TASK_KEYS"]
 
@@ -49,42 +51,36 @@ class TaskSpec:
     block: int | None = None
 
 
-def _get(cfg, key, default=None):
-    """cfg[key] for a dict or an ml_collections ConfigDict; None and "" mean unset (default)."""
-    value = cfg.get(key, default) if hasattr(cfg, "get") else default
-    return default if value is None or (isinstance(value, str) and not value) else value
-
-
 def parse_task(task) -> TaskSpec:
     """TaskSpec from a dict-like task; a bad kind, key or value raises one ValueError listing the valid ones."""
     if isinstance(task, TaskSpec):
         return task
-    kind = _get(task, "kind")
+    kind = get(task, "kind")
     if kind not in KINDS:
         raise ValueError(f"task.kind: expected one of {list(KINDS)}, got {kind!r}")
     unknown = sorted(set(task.keys()) - set(TASK_KEYS))
     if unknown:
         raise ValueError(f"task: unknown keys {unknown}; valid keys are {list(TASK_KEYS)}")
-    channels = _get(task, "channels", "y")
+    channels = get(task, "channels", "y")
     if channels not in CHANNELS:
         raise ValueError(f"task.channels: expected one of {list(CHANNELS)}, got {channels!r}")
     if kind == "denoise":
-        sigma = _get(task, "sigma")
+        sigma = get(task, "sigma")
         lo_hi = (sigma, sigma) if isinstance(sigma, (int, float)) else tuple(sigma) if sigma is not None else ()
         if len(lo_hi) != 2 or not all(isinstance(s, (int, float)) for s in lo_hi) or not 0 <= lo_hi[0] <= lo_hi[1]:
             raise ValueError(f"task.sigma: expected a number >= 0 or a range [lo, hi] with 0 <= lo <= hi "
                              f"(0-255 scale), got {sigma!r}")
         return TaskSpec(kind, channels, sigma=(float(lo_hi[0]), float(lo_hi[1])))
     if kind == "sr":
-        scale = _get(task, "scale")
+        scale = get(task, "scale")
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale != int(scale) or scale < 2:
             raise ValueError(f"task.scale: expected an integer >= 2, got {scale!r}")
         scale = int(scale)
-        lr_resize = _get(task, "lr_resize", "matlab")
+        lr_resize = get(task, "lr_resize", "matlab")
         if lr_resize not in LR_RESIZES:
             raise ValueError(f"task.lr_resize: expected one of {list(LR_RESIZES)}, got {lr_resize!r}")
-        return TaskSpec(kind, channels, scale=scale, lr_resize=lr_resize, lr_uint8=bool(_get(task, "lr_uint8", True)))
-    block = _get(task, "block", 33)
+        return TaskSpec(kind, channels, scale=scale, lr_resize=lr_resize, lr_uint8=bool(get(task, "lr_uint8", True)))
+    block = get(task, "block", 33)
     if not isinstance(block, int) or block < 1:
         raise ValueError(f"task.block: expected a positive integer (ISTA-Net: 33), got {block!r}")
     return TaskSpec(kind, channels, block=block)

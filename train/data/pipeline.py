@@ -23,18 +23,13 @@ import numpy as np
 
 from train.data.examples import crop_sizes, make_example, parse_task
 from train.data.sources import describe, open_source, resolve_folder
+from train.settings import get
 
 __all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
 
 DATA_KEYS = ("source", "path", "cache", "names", "name", "split", "data_dir", "image_key", "patch_size",
              "patches_per_image", "augment", "num_epochs", "worker_count", "num_threads", "prefetch")
 _STATE_FORMAT = "jrestore.train.data/1"
-
-
-def _get(cfg, key, default=None):
-    """cfg[key] for a dict or ConfigDict; None and "" mean unset."""
-    value = cfg.get(key, default)
-    return default if value is None or (isinstance(value, str) and not value) else value
 
 
 def _int(value, name: str, low: int) -> int:
@@ -143,14 +138,14 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
     seed = _int(seed, "seed", 0)
     if seed >= 2 ** 32:
         raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed}")
-    per_image = _int(_get(data_cfg, "patches_per_image", 1), "patches_per_image", 1)
-    epochs = _get(data_cfg, "num_epochs")
+    per_image = _int(get(data_cfg, "patches_per_image", 1), "patches_per_image", 1)
+    epochs = get(data_cfg, "num_epochs")
     epochs = None if epochs is None else _int(epochs, "num_epochs", 1)
-    workers = _int(_get(data_cfg, "worker_count", 0), "worker_count", 0)
-    threads = _int(_get(data_cfg, "num_threads", 2), "num_threads", 0)
-    prefetch = _int(_get(data_cfg, "prefetch", 4), "prefetch", 1)
-    augment = bool(_get(data_cfg, "augment", True))
-    crop, _ = crop_sizes(spec, _get(data_cfg, "patch_size"))
+    workers = _int(get(data_cfg, "worker_count", 0), "worker_count", 0)
+    threads = _int(get(data_cfg, "num_threads", 2), "num_threads", 0)
+    prefetch = _int(get(data_cfg, "prefetch", 4), "prefetch", 1)
+    augment = bool(get(data_cfg, "augment", True))
+    crop, _ = crop_sizes(spec, get(data_cfg, "patch_size"))
 
     source = open_source(data_cfg, spec.channels)
     small = [f"{source.names[i]} ({h}x{w})" for i, (h, w) in enumerate(source.sizes()) if min(h, w) < crop]
@@ -183,7 +178,7 @@ def val_protocol(val_cfg, task) -> str:
     spec = parse_task(task)
     default = {"denoise": "kair_dncnn", "cs": "ista_net",
                "sr": "selfexsr" if spec.lr_resize == "matlab" else "yjn870"}[spec.kind]
-    return _get(val_cfg, "protocol", default)
+    return get(val_cfg, "protocol", default)
 
 
 def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -202,19 +197,19 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     unknown = sorted(set(val_cfg.keys()) - set(keys))
     if unknown:
         raise ValueError(f"val_cfg: unknown keys {unknown}; valid keys are {list(keys)}")
-    if _get(val_cfg, "source", "folder") != "folder":
+    if get(val_cfg, "source", "folder") != "folder":
         raise ValueError(f"val_cfg.source: expected 'folder' (a test-set folder), got {val_cfg.get('source')!r}")
     spec = parse_task(task)
-    folder = resolve_folder(_get(val_cfg, "path"))
+    folder = resolve_folder(get(val_cfg, "path"))
     protocol = val_protocol(val_cfg, spec)
-    sigma = _get(val_cfg, "sigma")
+    sigma = get(val_cfg, "sigma")
     if spec.kind == "denoise" and sigma is None:
         if spec.sigma[0] != spec.sigma[1]:
             raise ValueError(f"sigma: the task trains on a sigma range {list(spec.sigma)}; give val_cfg.sigma")
         sigma = spec.sigma[0]
     samples = load_samples(folder, protocol, kind=spec.kind, channels=1 if spec.channels == "y" else 3,
                            scale=spec.scale or 1, sigma=sigma)
-    limit = _int(_get(val_cfg, "limit", 0), "limit", 0)
+    limit = _int(get(val_cfg, "limit", 0), "limit", 0)
     if limit:
         samples = samples[:limit]
     return [(s.name, s.inputs, s.target) for s in samples]

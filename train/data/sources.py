@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from jrestore.data.image_io import list_images, read_image
+from train.settings import get
 
 __all__ = ["open_source", "to_channels", "resolve_folder", "SOURCES", "SKIMAGE_DEFAULT", "FOLDER_ALIASES"]
 
@@ -108,12 +109,6 @@ class _LazyNames:
         return self.n
 
 
-def _get(cfg, key, default=None):
-    """cfg[key]; None and "" mean unset (the trainer's base config holds path="" for sources without one)."""
-    value = cfg.get(key, default)
-    return default if value is None or (isinstance(value, str) and not value) else value
-
-
 def resolve_folder(path) -> Path:
     """A folder path, or an alias (train400, set12, set5, set11) under jrestore.data.paths.data_dir()."""
     if not path:
@@ -127,9 +122,9 @@ def resolve_folder(path) -> Path:
 
 
 def _folder(cfg, channels: str):
-    folder = resolve_folder(_get(cfg, "path"))
+    folder = resolve_folder(get(cfg, "path"))
     paths = list_images(folder)  # FileNotFoundError for a missing folder, ValueError for an empty one
-    cache = _get(cfg, "cache", "auto")
+    cache = get(cfg, "cache", "auto")
     if cache not in ("auto", True, False):
         raise ValueError(f"cache: expected 'auto', True or False, got {cache!r}")
     if cache == "auto":
@@ -142,7 +137,7 @@ def _folder(cfg, channels: str):
 def _skimage(cfg, channels: str):
     import skimage.data
 
-    names = list(_get(cfg, "names", None) or SKIMAGE_DEFAULT)
+    names = list(get(cfg, "names", None) or SKIMAGE_DEFAULT)
     available = sorted(n for n in SKIMAGE_DEFAULT + ("retina", "cell", "page", "text", "microaneurysms"))
     bad = [n for n in names if n not in available]
     if bad:
@@ -153,7 +148,7 @@ def _skimage(cfg, channels: str):
 def _tfds(cfg, channels: str):
     import tensorflow_datasets as tfds
 
-    name, split, ddir = _get(cfg, "name"), _get(cfg, "split", "train"), _get(cfg, "data_dir")
+    name, split, ddir = get(cfg, "name"), get(cfg, "split", "train"), get(cfg, "data_dir")
     if not name:
         raise ValueError("name: a tfds source needs `name`, e.g. 'div2k/bicubic_x2' or 'cifar10'")
     how = (f"prepare it once in array_record format (needs TensorFlow and the network): pip install "
@@ -169,7 +164,7 @@ def _tfds(cfg, channels: str):
                                 f"under data_dir={ddir or '~/tensorflow_datasets'} ({err}); {how}") from None
     if len(ds) == 0:
         raise FileNotFoundError(f"tfds dataset {name!r} split {split!r} is empty; {how}")
-    key = _get(cfg, "image_key") or ("hr" if "hr" in ds[0] else "image")
+    key = get(cfg, "image_key") or ("hr" if "hr" in ds[0] else "image")
     if key not in ds[0]:
         raise ValueError(f"image_key: {name!r} records have {sorted(ds[0])}, not {key!r}")
     return _Tfds(ds, key, channels, f"{name}:{split}")
@@ -177,7 +172,7 @@ def _tfds(cfg, channels: str):
 
 def open_source(cfg, channels: str = "y"):
     """The source named by cfg.source; len(src), src[i] -> uint8 [H, W, C], src.names[i], src.sizes()."""
-    source = _get(cfg, "source", "folder")
+    source = get(cfg, "source", "folder")
     opener = {"folder": _folder, "skimage": _skimage, "tfds": _tfds}.get(source)
     if opener is None:
         raise ValueError(f"source: expected one of {list(SOURCES)}, got {source!r}")
@@ -187,5 +182,5 @@ def open_source(cfg, channels: str = "y"):
 def describe(cfg) -> dict:
     """The fields that identify a source's content (for the iterator-state fingerprint)."""
     keys = {"folder": ("path",), "skimage": ("names",), "tfds": ("name", "split", "image_key")}
-    source = _get(cfg, "source", "folder")
-    return {"source": source, **{k: _get(cfg, k) for k in keys.get(source, ())}}
+    source = get(cfg, "source", "folder")
+    return {"source": source, **{k: get(cfg, k) for k in keys.get(source, ())}}
