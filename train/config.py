@@ -1,11 +1,18 @@
 """Loading a training config: a recipe name (`dncnn_s25`, `dncnn_s25:runlocal`) or a Python file with
-`get_config(variant)`, then `--set key.sub=value` overrides. Unknown keys are errors that list the valid ones;
-a value of the wrong type (`train.steps=abc`) or out of range (`train.steps=-1`, `optim.lr=nan`) is one
-ValueError naming the key, what was expected and what came.
+`get_config(variant)`, then `--set key.sub=value` overrides.
+
+Overrides are ml_collections' own typed overrides (`config_flags.DEFINE_config_dict`, the parser behind
+`--config.key=value`): the field's type picks the parser (integer, float, bool, tuple, str, dict), so
+`train.steps=abc` or `data.augment=yes` is refused. A str field also takes a quoted Python literal
+(`val.source=''`, `schedule.name='step'`), since `--set` values often come quoted from Python argv lists.
+Unknown keys are errors that list the valid ones, except under `*.kwargs` (constructor and loss arguments,
+open dicts). A value out of range (`train.steps=-1`, `optim.lr=nan`) is one ValueError naming the key, what
+was expected and what came.
 """
 from __future__ import annotations
 
 import ast
+import copy
 import importlib
 import importlib.util
 import math
@@ -14,17 +21,21 @@ from pathlib import Path
 from ml_collections import ConfigDict
 
 from train.configs import RECIPES
+from train.settings import get
 
 __all__ = ["load_config", "apply_overrides", "flat_keys", "validate"]
 
 # keys that count something and must be at least 1
 POSITIVE_INTS = ("train.steps", "train.global_batch_size", "train.log_every", "train.val_every", "train.ckpt_every",
-                 "train.keep", "train.sample_every")
+                 "train.keep")
 POSITIVE_FLOATS = ("optim.lr", "gan.optim.lr")
 NON_NEGATIVE = ("train.devices", "optim.weight_decay", "optim.clip_grad_norm", "optim.eps", "gan.weight",
                 "gan.optim.weight_decay", "gan.optim.clip_grad_norm", "gan.optim.eps", "loss.perceptual.weight",
                 "schedule.warmup_steps", "schedule.min_lr", "val.limit")
-UNIT_INTERVAL = ("optim.b1", "optim.b2", "optim.ema_decay", "gan.optim.b1", "gan.optim.b2", "gan.optim.ema_decay")
+UNIT_INTERVAL = ("optim.b1", "optim.b2", "optim.ema_decay", "gan.optim.b1", "gan.optim.b2")
+# what an override of a field of this type must look like (the parse error names it)
+_EXPECTED = {bool: "True or False", int: "an integer", float: "a number", tuple: "a list such as [1, 2]",
+             str: "a string", ConfigDict: "a dict such as {'key': 1}"}
 
 
 def flat_keys(cfg: ConfigDict, prefix: str = "") -> list[str]:
@@ -35,8 +46,10 @@ def flat_keys(cfg: ConfigDict, prefix: str = "") -> list[str]:
 
 
 def load_config(spec: str, overrides: list[str] = ()) -> ConfigDict:
-    """spec: 'recipe', 'recipe:variant', 'path/to/file.py' or 'path/to/file.py:variant'."""
+    """spec: 'recipe' or 'path/to/file.py', optionally followed by ':runlocal'."""
     name, _, variant = spec.partition(":")
+    if variant not in ("", "runlocal"):
+        raise ValueError(f"--config: variant expected '' or 'runlocal', got {variant!r}")
     if name.endswith(".py"):
         path = Path(name)
         if not path.is_file():
@@ -44,101 +57,93 @@ def load_config(spec: str, overrides: list[str] = ()) -> ConfigDict:
         module_spec = importlib.util.spec_from_file_location(f"_jrestore_config_{path.stem}", path)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
+        cfg = module.get_config(variant)
     elif name in RECIPES:
-        module = importlib.import_module(f"train.configs.{name}")
+        cfg = importlib.import_module(f"train.configs.{name}").get_config(variant)
     else:
         raise ValueError(f"--config: expected one of {list(RECIPES)} (optionally ':runlocal') or a .py file, got {spec!r}")
-    if variant not in ("", "runlocal"):
-        raise ValueError(f"--config: variant expected '' or 'runlocal', got {variant!r}")
-    cfg = module.get_config(variant)
     return validate(apply_overrides(cfg, overrides))
-
-
-def _get(cfg: ConfigDict, key: str):
-    for part in key.split("."):
-        cfg = cfg[part]
-    return cfg
 
 
 def validate(cfg: ConfigDict) -> ConfigDict:
     """One ValueError for the first setting out of range: counts >= 1, learning rates finite and > 0,
     betas and EMA decay in [0, 1), no NaN or infinity anywhere; returns cfg."""
     for key in flat_keys(cfg):
-        value = _get(cfg, key)
+        value = get(cfg, key)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{key}: expected a finite number, got {value}")
     for key in POSITIVE_INTS:
-        value = _get(cfg, key)
+        value = get(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}: expected an integer >= 1, got {value!r}")
     for key in POSITIVE_FLOATS:
-        if not _get(cfg, key) > 0:
-            raise ValueError(f"{key}: expected a learning rate > 0, got {_get(cfg, key)!r}")
+        if not get(cfg, key) > 0:
+            raise ValueError(f"{key}: expected a learning rate > 0, got {get(cfg, key)!r}")
     for key in NON_NEGATIVE:
-        if not _get(cfg, key) >= 0:
-            raise ValueError(f"{key}: expected a number >= 0, got {_get(cfg, key)!r}")
+        if not get(cfg, key) >= 0:
+            raise ValueError(f"{key}: expected a number >= 0, got {get(cfg, key)!r}")
     for key in UNIT_INTERVAL:
-        if not 0 <= _get(cfg, key) < 1:
-            raise ValueError(f"{key}: expected a number in [0, 1), got {_get(cfg, key)!r}")
+        if not 0 <= get(cfg, key) < 1:
+            raise ValueError(f"{key}: expected a number in [0, 1), got {get(cfg, key)!r}")
     if cfg.train.compute_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"train.compute_dtype: expected 'float32' or 'bfloat16', got {cfg.train.compute_dtype!r}")
     return cfg
 
 
-def _parse(value: str):
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
+def _field_type(cfg: ConfigDict, key: str, valid: list[str]):
+    """The type of the field `key` overrides (None for a new key under *.kwargs); unknown keys and whole
+    sections (other than *.kwargs) are one ValueError listing the valid keys."""
+    from ml_collections.config_flags import config_path
+
+    parts = key.split(".")
+    node = cfg
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, ConfigDict) else None
+        if not isinstance(node, ConfigDict):
+            break
+    known = isinstance(node, ConfigDict) and parts[-1] in node
+    if known and (key in valid or parts[-2:-1] == ["kwargs"]):
+        return config_path.get_type(key, cfg)
+    if not known and isinstance(node, ConfigDict) and parts[-2:-1] == ["kwargs"]:
+        return None  # a new constructor or loss argument: parsed as a Python literal
+    raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid)}")
 
 
-def _typed(key: str, text: str, current):
-    """The --set text as a value of the current value's type, or one ValueError."""
-    value = _parse(text)
-    if current is None or isinstance(current, ConfigDict) and isinstance(value, dict):
-        return value
-    if isinstance(current, str):  # `data.path=2024` means the text 2024
+def _unquote(text: str) -> str:
+    """'step' or "" (a quoted Python string literal) -> its text; anything else unchanged."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
         return value if isinstance(value, str) else text
-    if isinstance(current, bool):
-        ok, what = isinstance(value, bool), "True or False"
-    elif isinstance(current, int):
-        ok, what = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(current, float):
-        if isinstance(value, str):  # nan, inf: parsed here so that the range check names them
-            try:
-                value = float(text)
-            except ValueError:
-                pass
-        ok, what = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        value = float(value) if ok else value
-    elif isinstance(current, (list, tuple)):
-        ok, what = isinstance(value, (list, tuple)), "a list such as [1, 2]"
-    elif isinstance(current, ConfigDict):
-        ok, what = False, "a dict such as {'key': 1}"
-    else:
-        ok, what = isinstance(value, type(current)), f"a {type(current).__name__}"
-    if not ok:
-        raise ValueError(f"--set {key}: expected {what} (the default is {current!r}), got {text!r}")
-    return value
+    return text
 
 
 def apply_overrides(cfg: ConfigDict, overrides) -> ConfigDict:
-    """`key.sub=value` items (Python literals, else strings). model.kwargs and loss.kwargs accept new keys."""
-    cfg = ConfigDict(cfg.to_dict())
+    """A copy of cfg with `key.sub=value` items applied in order, each through ml_collections' typed override
+    of that field (a new key under *.kwargs takes any Python literal, else the text)."""
+    from absl import flags
+    from ml_collections import config_flags
+    from ml_collections.config_flags import config_path
+
+    cfg = copy.deepcopy(cfg)
     valid = flat_keys(cfg)
     for item in overrides:
-        if "=" not in item:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
             raise ValueError(f"--set: expected key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        parts = key.split(".")
-        node = cfg
-        for i, part in enumerate(parts[:-1]):
-            if part not in node or not isinstance(node[part], ConfigDict):
-                raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid)}")
-            node = node[part]
-        leaf = parts[-1]
-        open_dict = len(parts) >= 2 and parts[-2] == "kwargs"
-        if leaf not in node and not open_dict:
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid)}")
-        node[leaf] = _typed(key, value, node[leaf]) if leaf in node else _parse(value)
+        kind = _field_type(cfg, key, valid)
+        if kind is str:
+            text = _unquote(text)
+        argv = ["jrestore", f"--config.{key}={text}"]
+        holder = flags.FlagValues()
+        config_flags.DEFINE_config_dict("config", cfg, flag_values=holder, lock_config=False,
+                                        accept_new_attributes=kind is None, sys_argv=argv)
+        try:
+            holder(argv)
+        except flags.Error:
+            current = config_path.get_value(key, cfg)
+            raise ValueError(f"--set {key}: expected {_EXPECTED.get(kind, f'a {kind.__name__}')} "
+                             f"(the default is {current!r}), got {text!r}") from None
     return cfg

@@ -15,7 +15,7 @@ def sr_config(recipe: str, model: str, kwargs: dict, scale: int, channels: str, 
     c.val.update(source="folder", path="set5", protocol="selfexsr")
     c.loss.name = "mse"
     c.optim.update(name="adam", lr=lr)
-    c.train.update(steps=steps, global_batch_size=batch, val_every=5000, ckpt_every=5000, sample_every=5000)
+    c.train.update(steps=steps, global_batch_size=batch, val_every=5000, ckpt_every=5000)
     if variant == "runlocal":
         c.data.update(source="skimage", path="", patches_per_image=2)
         c.val.limit = 2

@@ -15,10 +15,10 @@ def get_config(variant: str = ""):
     c.loss.name = "mse"
     c.optim.update(name="adam", lr=1e-4)
     c.schedule.update(name="multistep", milestones=[200_000, 400_000, 600_000, 800_000], gamma=0.5)
-    c.train.update(steps=1_000_000, global_batch_size=128, val_every=5000, ckpt_every=5000, sample_every=5000)
+    c.train.update(steps=1_000_000, global_batch_size=128, val_every=5000, ckpt_every=5000)
     if variant == "runlocal":
         c.model.kwargs.update(nc=16, nb=5)
         c.data.patches_per_image = 4
         c.val.limit = 2
-        c.train.update(steps=40, global_batch_size=16, log_every=5, val_every=20, ckpt_every=20, sample_every=20)
+        c.train.update(steps=40, global_batch_size=16, log_every=5, val_every=20, ckpt_every=20)
     return c

@@ -16,7 +16,7 @@ def get_config(variant: str = ""):
     c.loss.name = "ista_net"
     c.loss.kwargs = {"gamma": 0.01}
     c.optim.update(name="adam", lr=1e-4)
-    c.train.update(steps=280_000, global_batch_size=64, val_every=5000, ckpt_every=5000, sample_every=5000)
+    c.train.update(steps=280_000, global_batch_size=64, val_every=5000, ckpt_every=5000)
     if variant == "runlocal":
         c.model.kwargs.update(num_phases=2)
         c.task.cs_matrices = ""
