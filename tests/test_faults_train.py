@@ -97,11 +97,11 @@ def assert_same(got: dict, want: dict) -> None:
 def restore_only(workdir, *extra) -> Trainer:
     """A Trainer on workdir that has done what run() does before its first step: restore."""
     trainer = Trainer(small_cfg(*extra), workdir, progress=False)
-    mngr = trainer._manager()
+    store = trainer.checkpoints()
     try:
-        trainer._restore(mngr, trainer._iterator())
+        trainer.restore(store, trainer._iterator())
     finally:
-        mngr.close()
+        store.close()
     return trainer
 
 
@@ -247,7 +247,7 @@ def test_non_finite_step_is_never_applied(tmp_path):
     trainer = Trainer(small_cfg(), tmp_path, progress=False)
     before = trainer_state(trainer)
     batch = {"input": np.full((16, 8, 8, 1), np.nan, np.float32), "target": np.zeros((16, 8, 8, 1), np.float32)}
-    trainer.state, metrics = trainer._step_fn(trainer.state, trainer._device_batch(batch))
+    trainer.state, metrics = trainer.train_step(trainer.state, trainer.device_batch(batch))
     assert not bool(metrics["finite"])
     assert_same(trainer_state(trainer), before)
 
@@ -293,14 +293,14 @@ def test_stale_lock_of_a_dead_trainer_is_taken_over_with_a_notice(tmp_path, capf
 def test_sigterm_on_a_checkpoint_step_exits_0_with_nothing_lost(run_copy, capfd, monkeypatch):
     """SIGTERM delivered while step 8 (a checkpoint step) is being saved: saved once, stopped, exit 0."""
     workdir, _ = run_copy
-    original = Trainer._save
+    original = Trainer.save
 
-    def save_then_sigterm(self, mngr, iterator, metrics=None, wait=False):
-        original(self, mngr, iterator, metrics, wait)
+    def save_then_sigterm(self, store, iterator, metrics=None, wait=False):
+        original(self, store, iterator, metrics, wait)
         if self.step == 8 and not wait:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(Trainer, "_save", save_then_sigterm)
+    monkeypatch.setattr(Trainer, "save", save_then_sigterm)
     rc, out, err = run_cli(capfd, cli(workdir, steps=20))
     assert rc == 0 and "Traceback" not in err, err
     assert "SIGTERM: saved step 8" in out

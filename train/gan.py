@@ -2,15 +2,17 @@
 BasicSR's SRGANModel.optimize_parameters, in JAX and in PyTorch:
 
     fake = G(lr)
-    G step: pixel_weight * pixel(fake, hr) + perceptual(fake, hr) + gan.weight * gan_loss(D(fake), real)
+    G step: objective's content terms (pixel_weight * pixel(fake, hr, **loss.kwargs) + perceptual(fake, hr))
+            + gan.weight * gan_loss(D(fake), real)
             (D frozen, but in train mode: its BatchNorm statistics update on this forward, as in PyTorch)
     D step: gan_loss(D(hr), real, is_disc) + gan_loss(D(fake.detach()), fake, is_disc), gradients summed
 
-The discriminator starts from torch_ref's seeded init (init.seed + 2), converted, like the generator.
+Both networks run under the objective's compute-dtype policy (train/objective.py). The discriminator starts
+from torch_ref's seeded init (init.seed + 2), converted, like the generator.
 """
 from __future__ import annotations
 
-__all__ = ["initial_discriminator_state", "d_config", "jax_gan_step", "TorchGAN"]
+__all__ = ["initial_discriminator_state", "d_config", "make_gan_step", "TorchGAN"]
 
 
 def d_config(cfg):
@@ -26,71 +28,66 @@ def initial_discriminator_state(cfg) -> dict:
     return tmodels.get(cfg.gan.discriminator.name, **dict(cfg.gan.discriminator.kwargs)).state_dict()
 
 
-def jax_gan_step(trainer, state, batch, frozen):
-    """One G update then one D update; returns (new state, metrics). `trainer` holds the graphdefs and txs."""
+def make_gan_step(objective, setup, gan_type: str, gan_weight: float, ema_decay: float = 0.0):
+    """One G update then one D update: (state, batch, frozen) -> (new state, metrics). setup:
+    train.state.TrainSetup with its discriminator and d_tx."""
     import jax
-    import jax.numpy as jnp
     import optax
-    from flax import nnx
     import jrestore.losses as L
+    from train.step import ema_update, frozen_module, step_count
 
-    cfg = trainer.cfg
-    gc = cfg.gan
-    perceptual = nnx.merge(trainer._frozen_def, frozen) if frozen is not None else None
+    gen, disc = setup.generator, setup.discriminator
 
-    def pure(module_state):
-        return nnx.to_pure_dict(module_state)
+    def step(state, batch, frozen):
+        perceptual = frozen_module(setup, frozen)
 
-    def g_loss_fn(params):
-        g = trainer._merge(params, state["rest"])
-        fake = g(batch["input"])
-        _, _, g_rest = nnx.split(g, nnx.Param, ...)
-        loss = 0.0
-        if cfg.loss.pixel_weight:
-            loss = loss + cfg.loss.pixel_weight * L.get(cfg.loss.name)(fake, batch["target"], **dict(cfg.loss.kwargs))
-        if perceptual is not None:
-            loss = loss + cfg.loss.perceptual.weight * perceptual(fake, batch["target"])[0]
-        d = trainer._merge_d(jax.lax.stop_gradient(state["d_params"]), state["d_rest"])
-        l_gan = L.gan_loss(d(fake), True, is_disc=False, gan_type=gc.gan_type, loss_weight=float(gc.weight))
-        _, _, d_rest = nnx.split(d, nnx.Param, ...)
-        return loss + l_gan, (fake, pure(g_rest), pure(d_rest), l_gan)
+        def g_loss_fn(params):
+            fake, g_rest = objective.jax_forward(gen, params, state["rest"], batch)
+            logits, d_rest = objective.jax_apply(disc, jax.lax.stop_gradient(state["d_params"]), state["d_rest"],
+                                                 fake)
+            l_gan = L.gan_loss(logits, True, is_disc=False, gan_type=gan_type, loss_weight=gan_weight)
+            return objective.jax_content(fake, batch["target"], perceptual) + l_gan, (fake, g_rest, d_rest, l_gan)
 
-    (g_loss, (fake, g_rest, d_rest, l_gan)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state["params"])
-    g_updates, g_opt = trainer.tx.update(g_grads, state["opt_state"], state["params"])
-    params = optax.apply_updates(state["params"], g_updates)
-    fake = jax.lax.stop_gradient(fake)
+        (g_loss, (fake, g_rest, d_rest, l_gan)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            state["params"])
+        g_updates, g_opt = setup.tx.update(g_grads, state["opt_state"], state["params"])
+        params = optax.apply_updates(state["params"], g_updates)
+        fake = jax.lax.stop_gradient(fake)
 
-    def d_loss_fn(d_params):
-        d = trainer._merge_d(d_params, d_rest)
-        l_real = L.gan_loss(d(batch["target"]), True, is_disc=True, gan_type=gc.gan_type)
-        _, _, rest1 = nnx.split(d, nnx.Param, ...)
-        d = trainer._merge_d(d_params, pure(rest1))
-        l_fake = L.gan_loss(d(fake), False, is_disc=True, gan_type=gc.gan_type)
-        _, _, rest2 = nnx.split(d, nnx.Param, ...)
-        return l_real + l_fake, pure(rest2)
+        def d_loss_fn(d_params):
+            logits, rest1 = objective.jax_apply(disc, d_params, d_rest, batch["target"])
+            l_real = L.gan_loss(logits, True, is_disc=True, gan_type=gan_type)
+            logits, rest2 = objective.jax_apply(disc, d_params, rest1, fake)
+            l_fake = L.gan_loss(logits, False, is_disc=True, gan_type=gan_type)
+            return l_real + l_fake, rest2
 
-    (d_loss, d_rest), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state["d_params"])
-    d_updates, d_opt = trainer.d_tx.update(d_grads, state["d_opt_state"], state["d_params"])
-    d_params = optax.apply_updates(state["d_params"], d_updates)
-    new = {"params": params, "rest": g_rest, "opt_state": g_opt, "d_params": d_params, "d_rest": d_rest,
-           "d_opt_state": d_opt}
-    metrics = {"loss": g_loss, "l_g_gan": l_gan, "l_d": d_loss, "grad_norm": optax.tree.norm(g_grads),
-               "lr": trainer.schedule(trainer.step_count(state))}
-    return new, metrics
+        (d_loss, d_rest), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state["d_params"])
+        d_updates, d_opt = setup.d_tx.update(d_grads, state["d_opt_state"], state["d_params"])
+        d_params = optax.apply_updates(state["d_params"], d_updates)
+        new = {"params": params, "rest": g_rest, "opt_state": g_opt, "d_params": d_params, "d_rest": d_rest,
+               "d_opt_state": d_opt}
+        if "ema" in state:
+            new["ema"] = ema_update(state["ema"], params, ema_decay)
+        metrics = {"loss": g_loss, "l_g_gan": l_gan, "l_d": d_loss, "grad_norm": optax.tree.norm(g_grads),
+                   "lr": setup.schedule(step_count(state["opt_state"]))}
+        return new, metrics
+
+    return step
 
 
 class TorchGAN:
-    """The discriminator side of TorchTrainer (same order and losses as jax_gan_step)."""
+    """The discriminator side of TorchTrainer (same order and losses as make_gan_step)."""
 
-    def __init__(self, cfg, d_state: dict, *, place=None, compile: bool = False):
-        """place: module -> module on the trainer's device and memory format; compile: call D through
+    def __init__(self, cfg, d_state: dict, objective, *, place=None, compile: bool = False):
+        """objective: the generator's train.objective.Objective (its compute-dtype policy applies to D too);
+        place: module -> module on the trainer's device and memory format; compile: call D through
         torch.compile."""
         import numpy as np
         import torch
         import torch_ref.models as tmodels
         from train.optim import make_torch
 
-        self.cfg = cfg
+        self.cfg, self.objective = cfg, objective
         self.d = tmodels.get(cfg.gan.discriminator.name, **dict(cfg.gan.discriminator.kwargs))
         self.d.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in d_state.items()})
         self.d.train()
@@ -103,17 +100,19 @@ class TorchGAN:
         import torch_ref.losses as L
         for p in self.d.parameters():
             p.requires_grad = False
-        return L.gan_loss(self.run_d(fake), True, is_disc=False, gan_type=self.cfg.gan.gan_type,
-                          loss_weight=float(self.cfg.gan.weight))
+        return L.gan_loss(self.objective.torch_apply(self.run_d, fake), True, is_disc=False,
+                          gan_type=self.cfg.gan.gan_type, loss_weight=float(self.cfg.gan.weight))
 
     def discriminator_step(self, real, fake) -> float:
         import torch_ref.losses as L
         for p in self.d.parameters():
             p.requires_grad = True
         self.opt.zero_grad(set_to_none=True)
-        l_real = L.gan_loss(self.run_d(real), True, is_disc=True, gan_type=self.cfg.gan.gan_type)
+        gan_type = self.cfg.gan.gan_type
+        l_real = L.gan_loss(self.objective.torch_apply(self.run_d, real), True, is_disc=True, gan_type=gan_type)
         l_real.backward()
-        l_fake = L.gan_loss(self.run_d(fake.detach()), False, is_disc=True, gan_type=self.cfg.gan.gan_type)
+        l_fake = L.gan_loss(self.objective.torch_apply(self.run_d, fake.detach()), False, is_disc=True,
+                            gan_type=gan_type)
         l_fake.backward()
         self.opt.step()
         self.sched.step()

@@ -1,15 +1,26 @@
-"""What a recipe minimises, written once per framework over the same batch dict
-{"input": [B, h, w, C], "target": [B, H, W, C]} (NHWC NumPy; torch gets NCHW tensors).
+"""The training objective, defined once: what a config minimises and in which dtype the networks run. The
+JAX trainer (train/step.py), its PyTorch twin (train/torch_trainer.py) and the adversarial path (train/gan.py)
+all call one `Objective`, so a loss argument or the compute-dtype policy cannot differ between them.
 
-    cs (ISTA-Net)   model(target blocks) -> (x_rec, symlosses); ista_net_loss(x_rec, target, syms, gamma)
-    ffdnet          model(input, sigma map) -> out; loss(out, target)
-    everything else model(input) -> out; loss(out, target)
+Batches are dicts of NHWC arrays (torch: NCHW tensors): {"input": [B, h, w, C], "target": [B, H, W, C]} plus
+one entry per extra input of the model's spec (FFDNet's "sigma": [B, 1, 1, 1], filled by `extras`).
+
+    model inputs    cs: (target,) (ISTA-Net samples the blocks itself); otherwise (input, *extras), the input
+                    first MATLAB-bicubic upsampled when the spec's input_transform is "bicubic_upsample" (SRCNN)
+    cs loss         ista_net_loss(x_rec, target, symlosses, **loss.kwargs)
+    other loss      loss.pixel_weight * pixel(out, target, **loss.kwargs)  (skipped when the weight is 0)
+                    + loss.perceptual.weight * perceptual(out, target)    (when that weight is > 0)
+    compute dtype   train.compute_dtype: the trained networks' parameters and inputs are cast to it for the
+                    forward pass (JAX: cast; torch: torch.autocast), outputs come back as float32, the losses,
+                    gradients and the master weights stay float32, and BatchNorm statistics keep their dtype.
 loss.name picks a pixel loss from jrestore.losses / torch_ref.losses ('mse', 'l1', 'charbonnier', 'ssim',
-'mixed_l1_ssim') or 'ista_net'; loss.kwargs go to it.
+'mixed_l1_ssim') or 'ista_net'.
 """
 from __future__ import annotations
 
-__all__ = ["PIXEL_LOSSES", "check_loss", "jax_loss", "torch_loss", "build_perceptual"]
+import numpy as np
+
+__all__ = ["PIXEL_LOSSES", "Objective", "check_loss", "build_perceptual"]
 
 PIXEL_LOSSES = ("mse", "l1", "charbonnier", "ssim", "mixed_l1_ssim")
 
@@ -21,6 +32,131 @@ def check_loss(cfg) -> None:
     if (cfg.loss.name == "ista_net") != (cfg.task.kind == "cs"):
         raise ValueError(f"loss.name: {cfg.loss.name!r} does not fit task.kind {cfg.task.kind!r} "
                          f"(compressed sensing trains with 'ista_net', other tasks with {list(PIXEL_LOSSES)})")
+
+
+class Objective:
+    """cfg's loss (name, arguments, weights), the model's input contract (its spec's extra inputs and input
+    transform) and the compute-dtype policy; `jax_*` and `torch_*` methods apply them in each framework."""
+
+    def __init__(self, cfg):
+        from jrestore.core.spec import get_spec
+
+        check_loss(cfg)
+        self.kind = cfg.task.kind
+        self.loss_name = cfg.loss.name
+        self.loss_kwargs = dict(cfg.loss.kwargs)
+        self.pixel_weight = float(cfg.loss.pixel_weight)
+        self.perceptual_weight = float(cfg.loss.perceptual.weight)
+        self.compute_dtype = str(cfg.train.compute_dtype)
+        spec = get_spec(cfg.model.name)
+        # training feeds each extra input one fixed value, the config's task.<name> (FFDNet: task.sigma)
+        missing = [e.name for e in spec.extra_inputs if e.name not in cfg.task]
+        if missing:
+            raise ValueError(f"task.{missing[0]}: model {cfg.model.name!r} takes the extra input {missing[0]!r}; "
+                             f"expected task.{missing[0]} in the config, got none")
+        self.extra_inputs = tuple((e, float(cfg.task[e.name])) for e in spec.extra_inputs)
+        self.upsample = int(cfg.task.scale) if spec.input_transform == "bicubic_upsample" else 0
+
+    # ---- framework-neutral ----
+    def extras(self, batch: int) -> dict[str, np.ndarray]:
+        """The extra inputs for `batch` samples: {name: float32 [batch, *shape]} (FFDNet: sigma / 255)."""
+        return {e.name: e.array(value, batch) for e, value in self.extra_inputs}
+
+    def _extra_names(self) -> tuple:
+        return tuple(e.name for e, _ in self.extra_inputs)
+
+    # ---- JAX ----
+    def jax_apply(self, network, params, rest, *inputs):
+        """(outputs as float32, updated rest) of `network` (train.state.Network) with params / rest (pure dicts)
+        on `inputs`, under the compute-dtype policy."""
+        import jax
+        import jax.numpy as jnp
+
+        compute = jnp.bfloat16 if self.compute_dtype == "bfloat16" else jnp.float32
+
+        def cast(tree, dtype):
+            return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+        module = network.merge(cast(params, compute), rest)
+        out = module(*cast(inputs, compute))
+        return cast(out, jnp.float32), network.rest_of(module, like=rest)
+
+    def jax_forward(self, network, params, rest, batch: dict):
+        """(the model's outputs, updated rest) on a batch of jax arrays."""
+        if self.kind == "cs":
+            return self.jax_apply(network, params, rest, batch["target"])
+        x = batch["input"]
+        if self.upsample:
+            from jrestore.ops.resize import imresize_matlab
+            x = imresize_matlab(x, scale=self.upsample)
+        return self.jax_apply(network, params, rest, x, *(batch[n] for n in self._extra_names()))
+
+    def jax_content(self, out, target, perceptual=None):
+        """The pixel and perceptual terms of an output against its target (the GAN path adds its own term)."""
+        import jrestore.losses as L
+
+        loss = 0.0
+        if self.pixel_weight:
+            loss = self.pixel_weight * L.get(self.loss_name)(out, target, **self.loss_kwargs)
+        if perceptual is not None and self.perceptual_weight:
+            loss = loss + self.perceptual_weight * perceptual(out, target)[0]
+        return loss
+
+    def jax_loss(self, network, params, rest, batch: dict, perceptual=None):
+        """(scalar float32 loss, updated rest)."""
+        import jax.numpy as jnp
+        import jrestore.losses as L
+
+        out, rest = self.jax_forward(network, params, rest, batch)
+        if self.kind == "cs":
+            x_rec, syms = out
+            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs), rest
+        return jnp.asarray(self.jax_content(out, batch["target"], perceptual), jnp.float32), rest
+
+    # ---- PyTorch ----
+    def torch_apply(self, module, *inputs):
+        """The outputs (float32) of a torch module on `inputs` under the compute-dtype policy."""
+        import torch
+
+        device = inputs[0].device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.compute_dtype == "bfloat16"):
+            out = module(*inputs)
+        return _to_float32(out)
+
+    def torch_forward(self, module, batch: dict):
+        if self.kind == "cs":
+            return self.torch_apply(module, batch["target"])
+        x = batch["input"]
+        if self.upsample:
+            from torch_ref.ops.resize import imresize_matlab
+            x = imresize_matlab(x, scale=self.upsample)
+        return self.torch_apply(module, x, *(batch[n] for n in self._extra_names()))
+
+    def torch_content(self, out, target, perceptual=None):
+        import torch_ref.losses as L
+
+        loss = 0.0
+        if self.pixel_weight:
+            loss = self.pixel_weight * L.get(self.loss_name)(out, target, **self.loss_kwargs)
+        if perceptual is not None and self.perceptual_weight:
+            loss = loss + self.perceptual_weight * perceptual(out, target)[0]
+        return loss
+
+    def torch_loss(self, module, batch: dict, perceptual=None):
+        import torch_ref.losses as L
+
+        out = self.torch_forward(module, batch)
+        if self.kind == "cs":
+            x_rec, syms = out
+            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs)
+        return self.torch_content(out, batch["target"], perceptual)
+
+
+def _to_float32(out):
+    """A torch output (a tensor, or nested tuples / lists of them, as ISTA-Net's) as float32."""
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_float32(o) for o in out)
+    return out.float()
 
 
 def build_perceptual(cfg):
@@ -51,42 +187,3 @@ def build_perceptual(cfg):
                          "vgg19-dcbb9e9d.pth state dict); pass --set loss.perceptual.vgg_weights=PATH")
     jloss = load_torch_state_dict(JL.PerceptualLoss(**args), tloss.state_dict(), source="perceptual VGG")
     return jloss, tloss
-
-
-def jax_loss(cfg, model, batch, perceptual=None):
-    """Scalar loss of an NNX model on a batch of jax arrays (+ the perceptual term when configured)."""
-    import jrestore.losses as L
-
-    kwargs = dict(cfg.loss.kwargs)
-    if cfg.task.kind == "cs":
-        x_rec, syms = model(batch["target"])
-        return L.ista_net_loss(x_rec, batch["target"], syms, **kwargs)
-    x = batch["input"]
-    if cfg.model.name == "srcnn":  # SRCNN maps the bicubic-upsampled LR image
-        from jrestore.ops.resize import imresize_matlab
-        x = imresize_matlab(x, scale=int(cfg.task.scale))
-    out = model(x, batch["sigma"]) if "sigma" in batch else model(x)
-    out = out.astype(batch["target"].dtype)
-    loss = cfg.loss.pixel_weight * L.get(cfg.loss.name)(out, batch["target"], **kwargs)
-    if perceptual is not None:
-        loss = loss + cfg.loss.perceptual.weight * perceptual(out, batch["target"])[0]
-    return loss
-
-
-def torch_loss(cfg, model, batch, perceptual=None):
-    """The same on a torch_ref model and a batch of NCHW tensors."""
-    import torch_ref.losses as L
-
-    kwargs = dict(cfg.loss.kwargs)
-    if cfg.task.kind == "cs":
-        x_rec, syms = model(batch["target"])
-        return L.ista_net_loss(x_rec, batch["target"], syms, **kwargs)
-    x = batch["input"]
-    if cfg.model.name == "srcnn":
-        from torch_ref.ops.resize import imresize_matlab
-        x = imresize_matlab(x, scale=int(cfg.task.scale))
-    out = model(x, batch["sigma"]) if "sigma" in batch else model(x)
-    loss = cfg.loss.pixel_weight * L.get(cfg.loss.name)(out, batch["target"], **kwargs)
-    if perceptual is not None:
-        loss = loss + cfg.loss.perceptual.weight * perceptual(out, batch["target"])[0]
-    return loss

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.objective import build_perceptual, check_loss, torch_loss
+from train.objective import Objective, build_perceptual
 from train.optim import make_torch
+from train.state import initial_torch_state, model_kwargs
 
 __all__ = ["TorchTrainer", "nchw_tensors", "place"]
 
@@ -45,9 +46,8 @@ class TorchTrainer:
         import torch
         import torch_ref.models as tmodels
 
-        check_loss(cfg)
+        self.objective = Objective(cfg)
         self.cfg, self.device, self.channels_last = cfg, torch.device(device), channels_last
-        from train.trainer import initial_torch_state, model_kwargs
         self.model = tmodels.get(cfg.model.name, **model_kwargs(cfg))
         state = initial_state if initial_state is not None else initial_torch_state(cfg)
         self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
@@ -59,7 +59,8 @@ class TorchTrainer:
         self.gan = None
         if cfg.gan.weight:
             from train.gan import TorchGAN, initial_discriminator_state
-            self.gan = TorchGAN(cfg, initial_discriminator_state(cfg), place=self._place, compile=compile)
+            self.gan = TorchGAN(cfg, initial_discriminator_state(cfg), self.objective, place=self._place,
+                                compile=compile)
         self.opt, self.sched, self.clip = make_torch(cfg, self.model.parameters(), int(cfg.train.steps))
         self.ema = ({k: v.detach().clone() for k, v in self.model.named_parameters()}
                     if cfg.optim.ema_decay else None)
@@ -68,14 +69,10 @@ class TorchTrainer:
         return place(module, self.device, self.channels_last)
 
     def tensors(self, batch: dict) -> dict:
-        """A NHWC NumPy batch as NCHW tensors on the device, in the trainer's memory format (+ FFDNet's sigma)."""
-        import torch
-
-        tb = nchw_tensors(batch, self.device, self.channels_last)
-        if self.cfg.model.name == "ffdnet":
-            tb["sigma"] = torch.full((tb["input"].shape[0], 1, 1, 1), self.cfg.task.sigma / 255.0,
-                                     device=self.device)
-        return tb
+        """A NHWC NumPy batch (+ the model's extra inputs, e.g. FFDNet's sigma) as NCHW tensors on the device,
+        in the trainer's memory format."""
+        n = len(next(iter(batch.values())))
+        return nchw_tensors({**batch, **self.objective.extras(n)}, self.device, self.channels_last)
 
     def step(self, batch: dict) -> dict:
         """One optimisation step on a NHWC NumPy batch; returns {"loss", "lr", "grad_norm"} as floats."""
@@ -89,15 +86,10 @@ class TorchTrainer:
         lr = self.opt.param_groups[0]["lr"]
         self.opt.zero_grad(set_to_none=True)
         if self.gan is None:
-            loss = torch_loss(self.cfg, self.run, tb, self.perceptual)
+            loss = self.objective.torch_loss(self.run, tb, self.perceptual)
         else:  # train/gan.py: G step (D frozen), then D step on the same, detached output
-            import torch_ref.losses as L
-            fake = self.run(tb["input"])
-            loss = self.gan.generator_term(fake)
-            if self.cfg.loss.pixel_weight:
-                loss = loss + self.cfg.loss.pixel_weight * L.get(self.cfg.loss.name)(fake, tb["target"])
-            if self.perceptual is not None:
-                loss = loss + self.cfg.loss.perceptual.weight * self.perceptual(fake, tb["target"])[0]
+            fake = self.objective.torch_forward(self.run, tb)
+            loss = self.objective.torch_content(fake, tb["target"], self.perceptual) + self.gan.generator_term(fake)
         loss.backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))

@@ -4,6 +4,14 @@
     from train.trainer import Trainer
     Trainer(load_config("dncnn_s25:runlocal"), "/tmp/run").run()
 
+It is split as the Flax examples split theirs, each part testable alone:
+    train/objective.py   what is minimised (loss, its arguments, the compute-dtype policy), for both frameworks
+    train/state.py       state creation: the networks as (graphdef, pure dicts), optimisers, initial state
+    train/step.py        the pure step (state, batch, frozen) -> (state, metrics); train/gan.py its SRGAN form
+    train/checkpoint.py  checkpoints: orbax, checksums, verified restore
+    train/reporting.py   metrics.jsonl, TensorBoard, sample grids, curves
+    this module          the loop: data, the jitted step, when to log / validate / save, signals, divergence
+
 - State: (params, rest, opt_state[, ema]) as pure pytrees; the train step is one jitted pure function of
   them and a batch (no per-call NNX graph traversal). `rest` holds BatchNorm statistics and other
   non-trained variables, returned updated by the step.
@@ -12,20 +20,19 @@
   process feeds its own rows of every global batch (`jax.make_array_from_process_local_data`).
   Multi-host: call `jax.distributed.initialize()` before building the Trainer (`jrestore train` does
   when JAX_COORDINATOR_ADDRESS / --coordinator is given).
-- Checkpoints (orbax CheckpointManager, async): every ckpt_every steps and at validation, the latest
-  `keep` plus the best by validation PSNR; each holds the state, the data iterator's state and the step,
-  so a restarted run continues with the same batches. Guarantees (train/integrity.py):
+- Checkpoints (train/checkpoint.py): every ckpt_every steps and at validation, the latest `keep` plus the
+  best by validation PSNR; each holds the state, the data iterator's state and the step, so a restarted run
+  continues with the same batches. Guarantees:
   - every checkpoint carries a SHA-256 of its files, written once orbax has finalised it; on restart the
     newest checkpoint that matches its checksum and whose every value is finite is restored; one that
     fails is named in one line on stderr, moved to WORKDIR/checkpoints_rejected/ (kept, never loaded)
-    and the previous one is used. Rotation never deletes the newest verified checkpoint. A workdir
-    whose checkpoints all predate checksums is loaded with a one-line warning (orbax renames a step
-    into place only once it is complete, so such a step is whole; its values are still checked finite).
+    and the previous one is used. Rotation never deletes the newest verified checkpoint.
   - a step whose loss, gradients or new state are not finite is not applied (the jitted step returns the
     old state), so no checkpoint ever holds a non-finite value; the run stops with one line naming the
     newest checkpoint (the initial state, saved as step 0, when none was written yet), and a rerun with a
-    sane `optim.lr` resumes from it. A checkpoint written while the run was already diverging has finite
-    but possibly useless weights; move it out of WORKDIR/checkpoints to resume from an older one.
+    sane `optim.lr` resumes from it.
+    A checkpoint written while the run was already diverging has finite but possibly useless weights; move
+    it out of WORKDIR/checkpoints to resume from an older one.
   - one trainer per workdir (WORKDIR/.lock: pid and host; a dead holder's lock is taken over).
   - SIGTERM and Ctrl-C (SIGINT) save the current step and stop (`jrestore train` exits 0 after SIGTERM,
     130 after SIGINT, as shells expect); metrics.jsonl rows after the resumed step (all rows when no
@@ -37,7 +44,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -45,26 +51,12 @@ from pathlib import Path
 import numpy as np
 
 from train import integrity, reporting
-from train.objective import build_perceptual, check_loss, jax_loss
-from train.optim import make_optax
+from train.checkpoint import CheckpointStore
+from train.objective import Objective
+from train.state import create_train_state, initial_torch_state, model_kwargs
+from train.step import guarded, make_train_step
 
-__all__ = ["Trainer", "NonFiniteLoss", "initial_torch_state", "model_kwargs"]
-
-# `task.cs_matrices` aliases under the reference-data folder
-CS_MATRIX_ALIASES = {"set11_matrices": "cs/ista_net/sampling_matrix"}
-
-
-def model_kwargs(cfg) -> dict:
-    """cfg.model.kwargs plus what the task adds: the CS sampling matrices Phi and Qinit (official .mat files)."""
-    kwargs = dict(cfg.model.kwargs)
-    if cfg.task.kind == "cs" and cfg.task.get("cs_matrices"):
-        from jrestore.data.cs_matrices import load_cs_matrices
-        folder = cfg.task.cs_matrices
-        if folder in CS_MATRIX_ALIASES:
-            from jrestore.data.paths import data_dir
-            folder = data_dir(required=True) / CS_MATRIX_ALIASES[folder]
-        kwargs["phi"], kwargs["qinit"] = load_cs_matrices(folder, kwargs.get("cs_ratio", 25))
-    return kwargs
+__all__ = ["Trainer", "NonFiniteLoss", "initial_torch_state", "model_kwargs", "prepare_workdir"]
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -86,36 +78,11 @@ def prepare_workdir(workdir) -> Path:
     return path
 
 
-def initial_torch_state(cfg) -> dict:
-    """The initial weights as a torch state dict: torch_ref's own init under cfg.init.seed (so a run from
-    scratch starts from PyTorch's distribution), or a weights file (which needs no torch when it is
-    .safetensors or .mat)."""
-    if cfg.init.weights:
-        from jrestore.convert.checkpoints import load_state_dict_file
-        return load_state_dict_file(cfg.init.weights, what="init.weights")
-    import torch
-    import torch_ref.models as tmodels
-
-    torch.manual_seed(int(cfg.init.seed))
-    return tmodels.get(cfg.model.name, **model_kwargs(cfg)).state_dict()
-
-
-def _torch_installed() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class Trainer:
     def __init__(self, cfg, workdir, *, initial_state: dict | None = None, progress: bool = True):
         import jax
-        from flax import nnx
-        import jrestore.models as jmodels
-        from jrestore.convert import load_torch_state_dict
 
-        check_loss(cfg)
+        self.objective = Objective(cfg)
         self.cfg, self.workdir, self.progress = cfg, prepare_workdir(workdir), progress
         devices = jax.devices()
         if cfg.train.devices:
@@ -127,126 +94,45 @@ class Trainer:
             raise ValueError(f"train.global_batch_size: {gbs} must be a multiple of the {len(devices)} devices "
                              f"and {jax.process_count()} processes")
         self.mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
-        self.kwargs = model_kwargs(cfg)
-        if initial_state is None and not cfg.init.weights and not _torch_installed():
-            # torch is the optional `torch` extra: without it a run from scratch keeps jrestore's own init
-            # (the same PyTorch-default distributions, drawn from nnx.Rngs(init.seed), not torch's generator)
-            self.model = jmodels.get(cfg.model.name, rngs=nnx.Rngs(int(cfg.init.seed)), **self.kwargs)
-        else:
-            self.model = jmodels.get(cfg.model.name, **self.kwargs)
-            state = initial_state if initial_state is not None else initial_torch_state(cfg)
-            load_torch_state_dict(self.model, state, source="initial weights")
-        self.model.train()
-        self.graphdef, params, rest = nnx.split(self.model, nnx.Param, ...)
-        self.tx, self.schedule = make_optax(cfg, int(cfg.train.steps))
+        self.setup = create_train_state(cfg, initial_state)
+        self.model, self.kwargs = self.setup.model, self.setup.kwargs
         repl = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self.batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
-        state = {"params": nnx.to_pure_dict(params), "rest": nnx.to_pure_dict(rest)}
-        state["opt_state"] = self.tx.init(state["params"])
-        if cfg.gan.weight:  # SRGAN: the discriminator, its optimiser and state (train/gan.py)
-            from train.gan import d_config, initial_discriminator_state
-            d_model = jmodels.get(cfg.gan.discriminator.name, **dict(cfg.gan.discriminator.kwargs))
-            load_torch_state_dict(d_model, initial_discriminator_state(cfg), source="initial discriminator")
-            d_model.train()
-            self._d_graphdef, d_params, d_rest = nnx.split(d_model, nnx.Param, ...)
-            self._abstract_d = (d_params, d_rest)
-            self.d_tx = make_optax(d_config(cfg), int(cfg.train.steps))[0]
-            state["d_params"], state["d_rest"] = nnx.to_pure_dict(d_params), nnx.to_pure_dict(d_rest)
-            state["d_opt_state"] = self.d_tx.init(state["d_params"])
-        if cfg.optim.ema_decay:
-            state["ema"] = jax.tree.map(np.array, state["params"])  # own buffers: the step donates both
-        self.state = jax.device_put(state, repl)
-        self._abstract = (params, rest)
-        # frozen networks of the loss (the perceptual VGG): an argument of the step, not baked-in constants
-        perceptual = build_perceptual(cfg)[0]
-        self._frozen_def = nnx.graphdef(perceptual) if perceptual is not None else None
-        self._frozen = jax.device_put(nnx.state(perceptual), repl) if perceptual is not None else None
+        self.state = jax.device_put(self.setup.state, repl)
+        self.frozen = jax.device_put(self.setup.perceptual, repl) if self.setup.perceptual is not None else None
+        ema_decay = float(cfg.optim.ema_decay)
         if cfg.gan.weight:
-            from train.gan import jax_gan_step
-            step = jax.jit(self._guarded(lambda s, b, f: jax_gan_step(self, s, b, f)), out_shardings=(repl, repl),
-                           donate_argnums=(0,))
+            from train.gan import make_gan_step
+            step = make_gan_step(self.objective, self.setup, cfg.gan.gan_type, float(cfg.gan.weight), ema_decay)
         else:
-            step = jax.jit(self._guarded(self._train_step), out_shardings=(repl, repl), donate_argnums=(0,))
-        self.jitted_step = step  # (state, batch, frozen) -> (state, metrics); the benchmark AOT-compiles it
-        self._step_fn = lambda state, batch: step(state, batch, self._frozen)
+            step = make_train_step(self.objective, self.setup, ema_decay)
+        # (state, batch, frozen) -> (state, metrics), state donated; the benchmark AOT-compiles this very jit
+        self.jitted_step = jax.jit(guarded(step), out_shardings=(repl, repl), donate_argnums=(0,))
         self.step = 0
         self.stopped_by = None  # "SIGTERM" or "SIGINT" when a signal ended run()
-        self._saved_step = None  # the step of the latest save started
-        self._verified_step = None  # the newest checkpoint whose checksum is written (never rotated away)
         self._initial = None  # (state, data state) on the host while no checkpoint is verified (run())
 
-    # ---- the pure step ----
-    @staticmethod
-    def _states(abstract, params, rest):
-        """(params, rest) as nnx.State objects shaped like `abstract`, holding the given pure dicts."""
-        from flax import nnx
-        p, r = nnx.clone(abstract[0]), nnx.clone(abstract[1])
-        nnx.replace_by_pure_dict(p, params)
-        nnx.replace_by_pure_dict(r, rest)
-        return p, r
+    def train_step(self, state, batch):
+        """One guarded update on a device batch (device_batch): (new state, device metrics)."""
+        return self.jitted_step(state, batch, self.frozen)
 
-    def _merge(self, params, rest):
-        from flax import nnx
-        return nnx.merge(self.graphdef, *self._states(self._abstract, params, rest), copy=True)
-
-    def _merge_d(self, params, rest):
-        from flax import nnx
-        return nnx.merge(self._d_graphdef, *self._states(self._abstract_d, params, rest), copy=True)
-
-    def _train_step(self, state, batch, frozen):
+    def device_batch(self, local: dict):
+        """This process's rows of a global batch (NHWC NumPy) plus the model's extra inputs (FFDNet's noise
+        level at task.sigma), as arrays sharded over the mesh."""
         import jax
-        import jax.numpy as jnp
-        import optax
-        from flax import nnx
+        n = len(next(iter(local.values())))
+        local = {**local, **self.objective.extras(n)}
+        return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
+                for k, v in local.items()}
 
-        cfg = self.cfg
-        compute = jnp.bfloat16 if cfg.train.compute_dtype == "bfloat16" else jnp.float32
+    # the names jrestore.bench.jax_runner and jrestore.cli.demo call (outside train/)
+    _device_batch = device_batch
+    _step_fn = train_step
 
-        def loss_fn(params):
-            cast = jax.tree.map(lambda a: a.astype(compute) if jnp.issubdtype(a.dtype, jnp.floating) else a, params)
-            model = self._merge(cast, state["rest"])
-            b = {k: (v.astype(compute) if k != "target" else v) for k, v in batch.items()}
-            perceptual = nnx.merge(self._frozen_def, frozen) if frozen is not None else None
-            loss = jax_loss(cfg, model, b, perceptual).astype(jnp.float32)
-            _, _, rest = nnx.split(model, nnx.Param, ...)
-            rest = jax.tree.map(lambda new, old: new.astype(old.dtype), nnx.to_pure_dict(rest), state["rest"])
-            return loss, rest
+    @property
+    def _frozen(self):
+        return self.frozen
 
-        (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
-        updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
-        params = optax.apply_updates(state["params"], updates)
-        new = {"params": params, "rest": rest, "opt_state": opt_state}
-        if "ema" in state:
-            d = float(cfg.optim.ema_decay)
-            new["ema"] = jax.tree.map(lambda e, p: d * e + (1 - d) * p, state["ema"], params)
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "lr": self.schedule(self.step_count(state))}
-        return new, metrics
-
-    @staticmethod
-    def _guarded(step):
-        """step, except that when the loss, a metric (the gradient norm: finite iff every gradient is) or any
-        leaf of the new state is not finite, the OLD state is returned, so nothing non-finite is ever applied
-        or checkpointed; metrics["finite"] says which happened (one scalar for the host to fetch)."""
-        def guarded(state, batch, frozen):
-            import jax
-            import jax.numpy as jnp
-            new, metrics = step(state, batch, frozen)
-            leaves = [jnp.asarray(x) for x in jax.tree.leaves((metrics, new))]  # a constant lr is a Python float
-            checks = [jnp.all(jnp.isfinite(x)) for x in leaves if jnp.issubdtype(x.dtype, jnp.inexact)]
-            finite = jnp.all(jnp.stack(checks))
-            new = {k: jax.tree.map(lambda n, o: jnp.where(finite, n, o), v, state[k]) for k, v in new.items()}
-            return new, {**metrics, "finite": finite}
-        return guarded
-
-    @staticmethod
-    def step_count(state):
-        """Updates applied so far, read from the optax state (the schedule's own counter)."""
-        import jax
-        counts = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(state["opt_state"])
-                  if "count" in jax.tree_util.keystr(path)]
-        return counts[-1]
-
-    # ---- data ----
     def _iterator(self):
         import jax
         from train.data import make_train_iterator
@@ -254,137 +140,27 @@ class Trainer:
                                    seed=int(self.cfg.train.seed), process_index=jax.process_index(),
                                    process_count=jax.process_count())
 
-    def _device_batch(self, local: dict):
-        import jax
-        batch = {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v)) for k, v in local.items()}
-        if self.cfg.model.name == "ffdnet":  # fixed-sigma training: the noise map level of every sample
-            n = batch["input"].shape[0]
-            sig = np.full((n // jax.process_count(), 1, 1, 1), self.cfg.task.sigma / 255.0, np.float32)
-            batch["sigma"] = jax.make_array_from_process_local_data(self.batch_sharding, sig)
-        return batch
-
-    # ---- checkpoints ----
     @property
     def ckpt_dir(self) -> Path:
         return (self.workdir / "checkpoints").absolute()
 
-    def _manager(self):
-        import orbax.checkpoint as ocp
-        from orbax.checkpoint import checkpoint_managers as cm
+    def checkpoints(self) -> CheckpointStore:
+        return CheckpointStore(self.workdir, int(self.cfg.train.keep))
 
-        policy = cm.AnyPreservationPolicy([
-            cm.LatestN(n=int(self.cfg.train.keep)),
-            cm.BestN(get_metric_fn=lambda m: m["val_psnr"], n=1, keep_checkpoints_without_metrics=False),
-            _KeepStep(lambda: self._verified_step)])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True)
-        return ocp.CheckpointManager(self.ckpt_dir, options=options)
-
-    def _save(self, mngr, iterator, metrics=None, wait=False):
-        import orbax.checkpoint as ocp
-        if self._saved_step == self.step:  # e.g. SIGTERM right after a checkpoint step: already saved
-            if wait:
-                self._checksum_pending(mngr, block=True)
-            return
-        self._checksum_pending(mngr, block=True)  # the previous save's (orbax's save waits for it anyway)
-        data_state = iterator.get_state()
-        if isinstance(data_state, bytes):
-            data_state = {"bytes": data_state.decode("latin-1")}
-        self._saved_step = self.step
-        mngr.save(self.step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(self.state), data=ocp.args.JsonSave(data_state),
-            meta=ocp.args.JsonSave({"step": self.step, "recipe": self.cfg.recipe})), metrics=metrics, force=True)
-        if wait:
-            self._checksum_pending(mngr, block=True)
-
-    def _checksum_pending(self, mngr, block: bool) -> None:
-        """Writes the checksum of the latest save once orbax has finalised it: block=True waits for it (as
-        orbax's next save would anyway); block=False (after every step) only looks, so the window in which
-        a finalised checkpoint has no checksum yet is about one step."""
-        import jax
-        step = self._saved_step
-        if step is None or step == self._verified_step:
-            return
-        if block:
-            mngr.wait_until_finished()
-        elif mngr.is_saving_in_progress():
-            return
-        if not (self.ckpt_dir / str(step)).is_dir():  # the save failed; orbax reports it
-            return
-        if jax.process_index() == 0:
-            integrity.write_checksum(self.ckpt_dir / str(step))
-        self._verified_step = step
-        self._initial = None  # a verified checkpoint exists: the initial state's host copy is not needed
-
-    def _restore(self, mngr, iterator) -> bool:
-        """Restores the newest checkpoint that matches its checksum and holds only finite values; those
-        newer that fail are named (one line each) and moved to WORKDIR/checkpoints_rejected."""
+    def restore(self, store: CheckpointStore, iterator) -> bool:
+        """Restores the newest verified checkpoint into self.state / self.step / the iterator (see
+        CheckpointStore.restore); False when there is none."""
         import jax
         import orbax.checkpoint as ocp
-
-        root = self.ckpt_dir
-        steps = sorted((int(p.name) for p in root.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True) \
-            if root.is_dir() else []
-        legacy = bool(steps) and not any(integrity.has_checksum(root / str(s)) for s in steps)
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, self.state)
-        rejected, got, chosen = [], None, None
-        for step in steps:
-            problem = None if legacy else integrity.verify(root / str(step))
-            if problem:
-                rejected.append((step, problem))
-                continue
-            try:
-                got = mngr.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
-                    meta=ocp.args.JsonRestore()))
-            except Exception as err:  # noqa: BLE001 -- the checksum matched: the config does not fit it
-                first = (str(err).strip().splitlines() or [""])[0][:200]
-                why = "it has no checksum, so it may be damaged, or " if legacy else ""
-                raise ValueError(f"checkpoint step {step} in {root} cannot be restored into this config "
-                                 f"({type(err).__name__}: {first}); {why}rerun with the config it was written "
-                                 "with, or use another --workdir") from None
-            if not all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(jax.device_get(got["state"]))
-                       if np.issubdtype(np.asarray(x).dtype, np.inexact)):
-                rejected.append((step, "it holds NaN or infinite values"))
-                got = None
-                continue
-            chosen = step
-            break
-        using = f"using step {chosen}" if chosen is not None else "no verified checkpoint left, starting from step 0"
-        aside = self.workdir.absolute() / "checkpoints_rejected"
-        if rejected and jax.process_count() > 1:  # every process has decided before any directory moves
-            from jax.experimental import multihost_utils
-            multihost_utils.sync_global_devices("jrestore_rejected_checkpoints_decided")
-        for step, problem in rejected:
-            dest = aside / str(step)
-            n = 1
-            while dest.exists():
-                dest, n = aside / f"{step}.{n}", n + 1
-            if jax.process_index() == 0:
-                aside.mkdir(exist_ok=True)
-                (root / str(step)).rename(dest)
-                print(f"checkpoint step {step} in {root} failed verification ({problem}); moved to {dest}; {using}",
-                      file=sys.stderr)
-        if rejected:
-            if jax.process_count() > 1:
-                from jax.experimental import multihost_utils
-                multihost_utils.sync_global_devices("jrestore_rejected_checkpoints_moved")
-            mngr.reload()
+        got = store.restore(jax.tree.map(ocp.utils.to_shape_dtype_struct, self.state))
         if got is None:
             return False
-        if legacy:
-            print(f"warning: checkpoint step {chosen} in {root} has no checksum (written by a jrestore before "
-                  "checkpoint checksums); loaded it unverified (every value is finite) and wrote its checksum",
-                  file=sys.stderr)
-            if jax.process_index() == 0:
-                integrity.write_checksum(root / str(chosen))
-        self._verified_step = self._saved_step = chosen
-        self.state = got["state"]
-        data_state = got["data"]
-        if isinstance(data_state, dict) and set(data_state) == {"bytes"}:
-            data_state = data_state["bytes"].encode("latin-1")
+        self.step, self.state, data_state = got
         iterator.set_state(data_state)
-        self.step = int(got["meta"]["step"])
         return True
+
+    def save(self, store: CheckpointStore, iterator, metrics=None, wait: bool = False) -> None:
+        store.save(self.step, self.state, iterator.get_state(), self.cfg.recipe, metrics=metrics, wait=wait)
 
     # ---- validation ----
     def validate(self) -> dict:
@@ -405,7 +181,7 @@ class Trainer:
                                               scale=int(cfg.task.scale or 1) if cfg.task.kind == "sr" else 1,
                                               sigma=cfg.task.sigma, upsample=cfg.task.lr_resize)
         params = self.state.get("ema", self.state["params"])
-        nnx.update(self._eval_model, *self._states(self._abstract, jax_get(params), jax_get(self.state["rest"])))
+        nnx.update(self._eval_model, *self.setup.generator.states(jax_get(params), jax_get(self.state["rest"])))
         psnrs, ssims, samples = [], [], []
         for name, x, target in self._val:
             out = self._eval_task.restore(x, "jax")
@@ -441,11 +217,11 @@ class Trainer:
         cfg = self.cfg
         total = int(cfg.train.steps)
         iterator = self._iterator()
-        mngr = self._manager()
+        store = self.checkpoints()
         try:
-            resumed = self._restore(mngr, iterator)
+            resumed = self.restore(store, iterator)
         except BaseException:
-            mngr.close()
+            store.close()
             raise
         # a host copy of the initial state (and data position) until the first checkpoint is verified: if the
         # very first updates diverge, it is what gets checkpointed and named (the state they left is not)
@@ -458,12 +234,11 @@ class Trainer:
         tick, ticks = time.perf_counter(), 0
         try:
             while self.step < total:
-                batch = self._device_batch(next(iterator))
-                self.state, metrics = self._step_fn(self.state, batch)
+                self.state, metrics = self.train_step(self.state, self.device_batch(next(iterator)))
                 loss, finite = jax.device_get((metrics["loss"], metrics["finite"]))  # the one sync per step
                 loss = float(loss)
                 if not finite:
-                    self._stop_non_finite(mngr, iterator, loss, float(metrics["grad_norm"]))
+                    self._stop_non_finite(store, iterator, self.step + 1, loss, float(metrics["grad_norm"]))
                 self.step += 1
                 ticks += 1
                 bar.update()
@@ -474,47 +249,50 @@ class Trainer:
                             "grad_norm": float(metrics["grad_norm"]), "steps_per_s": rate}
                     log.write(last)
                     bar.set_postfix(loss=f"{loss:.4g}", lr=f"{last['lr']:.3g}", it_s=f"{rate:.2f}")
+                val_now = bool(cfg.val.source) and (self.step % cfg.train.val_every == 0 or self.step == total)
+                save_now = val_now or self.step % cfg.train.ckpt_every == 0 or self.step == total
                 val = None
-                if cfg.val.source and (self.step % cfg.train.val_every == 0 or self.step == total):
+                if val_now:
                     val = self.validate()
                     log.write({"step": self.step, **val})
                     last.update(val)
-                if val is not None or self.step % cfg.train.ckpt_every == 0 or self.step == total:
-                    self._save(mngr, iterator, metrics=val)
-                self._checksum_pending(mngr, block=False)
+                if save_now:
+                    self.save(store, iterator, metrics=val)
+                store.checksum_pending(block=False)
+                if store.verified_step is not None:
+                    self._initial = None  # a verified checkpoint exists: the initial state is not needed
                 if self.stopped_by:
-                    self._save(mngr, iterator, wait=True)
+                    self.save(store, iterator, wait=True)
                     bar.write(f"{self.stopped_by}: saved step {self.step} to {self.ckpt_dir}; stopping")
                     break
         finally:
             bar.close()
             try:
-                self._checksum_pending(mngr, block=True)
+                store.checksum_pending(block=True)
             finally:
-                mngr.close()
+                store.close()
                 log.close()
         if self.step >= total and jax.process_index() == 0:
             reporting.plot_curves(self.workdir)
         return last
 
-    def _stop_non_finite(self, mngr, iterator, loss: float, grad_norm: float):
-        """The step just computed was not applied (see _guarded). The newest checkpoint written on schedule
-        is named (its values are all finite: nothing non-finite is ever applied); the state right before
-        the failing step is not saved, as the updates that led there may already have wrecked the weights.
-        Without any checkpoint yet, the initial state is saved as step 0 and named. Raises NonFiniteLoss."""
+    def _stop_non_finite(self, store: CheckpointStore, iterator, failing: int, loss: float, grad_norm: float):
+        """Step `failing` was not applied (see train.step.guarded). The newest checkpoint written on schedule
+        is named (its values are all finite: nothing non-finite is ever applied); the current state is not
+        saved, as the updates that led there may already have wrecked the weights. Without any checkpoint
+        yet, the initial state is saved as step 0 and named. Raises NonFiniteLoss."""
         import jax
-        failing = self.step + 1
-        self._checksum_pending(mngr, block=True)
-        if self._verified_step is None and self._initial is not None:
+        store.checksum_pending(block=True)
+        if store.verified_step is None and self._initial is not None:
             state, data_state = self._initial
             self.state = jax.device_put(state, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
             iterator.set_state(data_state)
             self.step = 0
-            self._save(mngr, iterator, wait=True)
+            self.save(store, iterator, wait=True)
         raise NonFiniteLoss(
             f"step {failing}: the loss, gradients or updated state are not finite (loss {loss:.4g}, "
             f"gradient norm {grad_norm:.4g}); the update was not applied and training stopped. Checkpoint with "
-            f"every value finite: {self.ckpt_dir / str(self._verified_step)} (step {self._verified_step}); "
+            f"every value finite: {self.ckpt_dir / str(store.verified_step)} (step {store.verified_step}); "
             f"rerun on this --workdir with a lower optim.lr (now {self.cfg.optim.lr:g}) to resume from it")
 
     def _on_signal(self, signum, frame):
@@ -528,23 +306,10 @@ class Trainer:
         from flax import nnx
         from jrestore.convert import torch_state_dict
         model = nnx.clone(self.model)
-        nnx.update(model, *self._states(self._abstract, jax_get(self.state["params"]), jax_get(self.state["rest"])))
+        nnx.update(model, *self.setup.generator.states(jax_get(self.state["params"]), jax_get(self.state["rest"])))
         return torch_state_dict(model)
-
-
-class _KeepStep:
-    """orbax preservation policy: never delete the step `get_step()` returns (the newest verified one), so
-    that a newer checkpoint still being written or found damaged later always has a good one behind it."""
-
-    def __init__(self, get_step):
-        self.get_step = get_step
-
-    def should_preserve(self, checkpoints, *, context):
-        keep = self.get_step()
-        return [info.step == keep for info in checkpoints]
 
 
 def jax_get(tree):
     import jax
     return jax.tree.map(np.asarray, jax.device_get(tree))
-

@@ -32,7 +32,7 @@ def test_twenty_adam_steps_match_torch(tmp_path, act_mode):
     cfg, jt, tt = _pair(tmp_path, act_mode)
     j_loss, t_loss = [], []
     for batch in _batches(STEPS):
-        jt.state, metrics = jt._step_fn(jt.state, jt._device_batch(batch))
+        jt.state, metrics = jt.train_step(jt.state, jt.device_batch(batch))
         j_loss.append(float(metrics["loss"]))
         t_loss.append(tt.step(batch)["loss"])
     np.testing.assert_allclose(j_loss, t_loss, rtol=1e-4)
@@ -50,7 +50,7 @@ def test_twenty_adam_steps_match_torch(tmp_path, act_mode):
     if gauge:
         assert gauge == {"model.2.bias", "model.3.running_mean", "model.5.bias", "model.6.running_mean"}
         fresh = next(_batches(1, seed=99))
-        j_fresh = float(jt._step_fn(jt.state, jt._device_batch(fresh))[1]["loss"])
+        j_fresh = float(jt.train_step(jt.state, jt.device_batch(fresh))[1]["loss"])
         np.testing.assert_allclose(j_fresh, tt.step(fresh)["loss"], rtol=1e-4)
 
 
@@ -122,7 +122,7 @@ def test_short_train400_run_validates_alike_in_both_frameworks(tmp_path, shared_
     it = make_train_iterator(cfg.data, task=cfg.task, global_batch_size=16, seed=0)
     for _ in range(steps):
         batch = next(it)
-        jt.state, _ = jt._step_fn(jt.state, jt._device_batch(batch))
+        jt.state, _ = jt.train_step(jt.state, jt.device_batch(batch))
         tt.step(batch)
     kwargs = dict(cfg.model.kwargs)
     psnr = {}
@@ -155,7 +155,7 @@ def test_l1_plus_perceptual_objective_matches_torch(tmp_path):
     for _ in range(5):
         hr = rng.random((2, 32, 32, 3), dtype=np.float32)
         batch = {"input": hr[:, ::2, ::2], "target": hr}
-        jt.state, m = jt._step_fn(jt.state, jt._device_batch(batch))
+        jt.state, m = jt.train_step(jt.state, jt.device_batch(batch))
         j_loss.append(float(m["loss"]))
         t_loss.append(tt.step(batch)["loss"])
     np.testing.assert_allclose(j_loss, t_loss, rtol=1e-4)
@@ -173,7 +173,7 @@ def test_srgan_generator_and_discriminator_steps_match_torch(tmp_path):
     for _ in range(4):
         hr = rng.random((2, 32, 32, 3), dtype=np.float32)
         batch = {"input": hr[:, ::4, ::4], "target": hr}
-        jt.state, m = jt._step_fn(jt.state, jt._device_batch(batch))
+        jt.state, m = jt.train_step(jt.state, jt.device_batch(batch))
         t = tt.step(batch)
         np.testing.assert_allclose(float(m["loss"]), t["loss"], rtol=1e-4)
         np.testing.assert_allclose(float(m["l_d"]), tt.last_d_loss, rtol=1e-4)
@@ -194,7 +194,7 @@ def test_bfloat16_compute_and_ema(tmp_path):
         losses[dtype] = []
         ema = {k: np.asarray(v) for k, v in jt.state["params"]["model"][0].items()}
         for batch in _batches(3):
-            jt.state, m = jt._step_fn(jt.state, jt._device_batch(batch))
+            jt.state, m = jt.train_step(jt.state, jt.device_batch(batch))
             losses[dtype].append(float(m["loss"]))
             ema = {k: 0.5 * ema[k] + 0.5 * np.asarray(jt.state["params"]["model"][0][k]) for k in ema}
         assert jt.state["params"]["model"][0]["weight"].dtype == np.float32
