@@ -1,5 +1,5 @@
 """The trainer's parts alone: the pure step without the Trainer, the optimizer step count read from the
-optax state's structure, and the checkpoint store."""
+optax state's structure, the checkpoint store, and the loop's device -> host transfers (log steps only)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,6 +56,39 @@ def test_pure_step_without_the_trainer_matches_torch():
     got, want = torch_state_dict(model), twin.state_dict()
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=0, atol=tolerances.MODEL, err_msg=key)
+
+
+def test_pending_steps_name_the_first_non_finite_step():
+    import jax.numpy as jnp
+    from train.trainer import PendingSteps
+
+    pending = PendingSteps()
+    for step, (loss, finite) in enumerate([(0.5, True), (np.inf, False), (np.nan, False), (0.4, True)], start=11):
+        pending.add(step, {"loss": jnp.float32(loss), "grad_norm": jnp.float32(step), "finite": jnp.bool_(finite),
+                           "lr": jnp.float32(1e-3)})
+    host, first_bad = pending.fetch()
+    assert first_bad == (12, np.inf, 12.0)
+    assert host == {"loss": pytest.approx(0.4), "grad_norm": 14.0, "finite": 1.0, "lr": pytest.approx(1e-3)}
+    assert pending.steps == []
+
+
+def test_the_loop_fetches_metrics_only_at_log_and_checkpoint_steps(tmp_path, monkeypatch):
+    """10 steps, logs every 4, checkpoints every 5: fetched at steps 4, 5, 8 and 10, each time covering every
+    step since the previous fetch."""
+    from train.trainer import PendingSteps, Trainer
+
+    fetched = []
+    original = PendingSteps.fetch
+
+    def counting_fetch(self):
+        fetched.append([step for step, _ in self.steps])
+        return original(self)
+
+    monkeypatch.setattr(PendingSteps, "fetch", counting_fetch)
+    cfg = load_config("dncnn_s25:runlocal", SMALL + ["train.steps=10", "train.log_every=4", "train.ckpt_every=5"])
+    last = Trainer(cfg, tmp_path, progress=False).run()
+    assert fetched == [[1, 2, 3, 4], [5], [6, 7, 8], [9, 10]]
+    assert last["step"] == 10 and np.isfinite(last["loss"])
 
 
 def test_checkpoint_store_restores_the_newest_verified_step(tmp_path, capfd):

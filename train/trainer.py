@@ -20,6 +20,9 @@ It is split as the Flax examples split theirs, each part testable alone:
   process feeds its own rows of every global batch (`jax.make_array_from_process_local_data`).
   Multi-host: call `jax.distributed.initialize()` before building the Trainer (`jrestore train` does
   when JAX_COORDINATOR_ADDRESS / --coordinator is given).
+- Host syncs: metrics stay on the device between log steps; the loop fetches them (with every step's
+  finiteness flag since the last fetch) only at log, validation and checkpoint steps and when a signal
+  stops the run, so the device runs ahead of the host between them.
 - Checkpoints (train/checkpoint.py): every ckpt_every steps and at validation, the latest `keep` plus the
   best by validation PSNR; each holds the state, the data iterator's state and the step, so a restarted run
   continues with the same batches. Guarantees:
@@ -28,9 +31,9 @@ It is split as the Flax examples split theirs, each part testable alone:
     fails is named in one line on stderr, moved to WORKDIR/checkpoints_rejected/ (kept, never loaded)
     and the previous one is used. Rotation never deletes the newest verified checkpoint.
   - a step whose loss, gradients or new state are not finite is not applied (the jitted step returns the
-    old state), so no checkpoint ever holds a non-finite value; the run stops with one line naming the
-    newest checkpoint (the initial state, saved as step 0, when none was written yet), and a rerun with a
-    sane `optim.lr` resumes from it.
+    old state), so no checkpoint ever holds a non-finite value; at the next fetch (always before anything
+    is saved) the run stops with one line naming the first such step and the newest checkpoint (the initial
+    state, saved as step 0, when none was written yet), and a rerun with a sane `optim.lr` resumes from it.
     A checkpoint written while the run was already diverging has finite but possibly useless weights; move
     it out of WORKDIR/checkpoints to resume from an older one.
   - one trainer per workdir (WORKDIR/.lock: pid and host; a dead holder's lock is taken over).
@@ -76,6 +79,28 @@ def prepare_workdir(workdir) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"--workdir: {path} is not writable")
     return path
+
+
+class PendingSteps:
+    """The device-side outcome of the steps run since the host last looked: each step's `finite` flag, loss
+    and gradient norm stay on the device until `fetch`, which moves them (and the last step's metrics) to
+    the host in one transfer."""
+
+    def __init__(self):
+        self.steps = []  # (step number, metrics) of the steps not yet fetched
+
+    def add(self, step: int, metrics: dict) -> None:
+        self.steps.append((step, {k: metrics[k] for k in ("finite", "loss", "grad_norm")}))
+        self.last = metrics
+
+    def fetch(self):
+        """(host metrics of the last step, (step, loss, grad_norm) of the first non-finite step or None)."""
+        import jax
+        outcome, last = jax.device_get(([m for _, m in self.steps], self.last))
+        first_bad = next(((step, float(m["loss"]), float(m["grad_norm"]))
+                          for (step, _), m in zip(self.steps, outcome) if not m["finite"]), None)
+        self.steps = []
+        return {k: float(v) for k, v in last.items()}, first_bad
 
 
 class Trainer:
@@ -230,27 +255,30 @@ class Trainer:
         log = reporting.MetricsLog(self.workdir, truncate_after=self.step)
         bar = tqdm(total=total, initial=self.step, desc=cfg.recipe or cfg.model.name, unit="step",
                    disable=None if self.progress else True)
+        pending = PendingSteps()
         last = {}
         tick, ticks = time.perf_counter(), 0
         try:
             while self.step < total:
                 self.state, metrics = self.train_step(self.state, self.device_batch(next(iterator)))
-                loss, finite = jax.device_get((metrics["loss"], metrics["finite"]))  # the one sync per step
-                loss = float(loss)
-                if not finite:
-                    self._stop_non_finite(store, iterator, self.step + 1, loss, float(metrics["grad_norm"]))
                 self.step += 1
                 ticks += 1
+                pending.add(self.step, metrics)
                 bar.update()
-                if self.step % cfg.train.log_every == 0 or self.step == total:
-                    rate = ticks / (time.perf_counter() - tick)
-                    tick, ticks = time.perf_counter(), 0
-                    last = {"step": self.step, "loss": loss, "lr": float(metrics["lr"]),
-                            "grad_norm": float(metrics["grad_norm"]), "steps_per_s": rate}
-                    log.write(last)
-                    bar.set_postfix(loss=f"{loss:.4g}", lr=f"{last['lr']:.3g}", it_s=f"{rate:.2f}")
+                log_now = self.step % cfg.train.log_every == 0 or self.step == total
                 val_now = bool(cfg.val.source) and (self.step % cfg.train.val_every == 0 or self.step == total)
                 save_now = val_now or self.step % cfg.train.ckpt_every == 0 or self.step == total
+                if log_now or save_now or self.stopped_by:
+                    host, first_bad = pending.fetch()  # the only device -> host transfer of the loop
+                    if first_bad is not None:
+                        self._stop_non_finite(store, iterator, *first_bad)
+                    if log_now:
+                        rate = ticks / (time.perf_counter() - tick)
+                        tick, ticks = time.perf_counter(), 0
+                        last = {"step": self.step, "loss": host["loss"], "lr": host["lr"],
+                                "grad_norm": host["grad_norm"], "steps_per_s": rate}
+                        log.write(last)
+                        bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.3g}", it_s=f"{rate:.2f}")
                 val = None
                 if val_now:
                     val = self.validate()
