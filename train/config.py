@@ -1,5 +1,6 @@
-"""Loading a training config: a recipe name (`dncnn_s25`, `dncnn_s25:runlocal`) or a Python file with
-`get_config(variant)`, then `--set key.sub=value` overrides.
+"""Loading a training config: a recipe name (`dncnn_s25`, `dncnn_s25:runlocal`), a registered model's name
+(`dncnn`, a plugin's `tiny_denoiser:runlocal`: its spec's recipe, else the generic recipe for its kind) or a
+Python file with `get_config(variant)`, then `--set key.sub=value` overrides.
 
 Overrides are ml_collections' own typed overrides (`config_flags.DEFINE_config_dict`, the parser behind
 `--config.key=value`): the field's type picks the parser (integer, float, bool, tuple, str, dict), so
@@ -23,7 +24,7 @@ from ml_collections import ConfigDict
 from train.configs import RECIPES
 from train.settings import get
 
-__all__ = ["load_config", "apply_overrides", "flat_keys", "validate"]
+__all__ = ["load_config", "apply_overrides", "flat_keys", "validate", "generic_config"]
 
 # keys that count something and must be at least 1
 POSITIVE_INTS = ("train.steps", "train.global_batch_size", "train.log_every", "train.val_every", "train.ckpt_every",
@@ -46,7 +47,7 @@ def flat_keys(cfg: ConfigDict, prefix: str = "") -> list[str]:
 
 
 def load_config(spec: str, overrides: list[str] = ()) -> ConfigDict:
-    """spec: 'recipe' or 'path/to/file.py', optionally followed by ':runlocal'."""
+    """spec: 'recipe', 'model' or 'path/to/file.py', optionally followed by ':runlocal'."""
     name, _, variant = spec.partition(":")
     if variant not in ("", "runlocal"):
         raise ValueError(f"--config: variant expected '' or 'runlocal', got {variant!r}")
@@ -61,8 +62,62 @@ def load_config(spec: str, overrides: list[str] = ()) -> ConfigDict:
     elif name in RECIPES:
         cfg = importlib.import_module(f"train.configs.{name}").get_config(variant)
     else:
-        raise ValueError(f"--config: expected one of {list(RECIPES)} (optionally ':runlocal') or a .py file, got {spec!r}")
+        model = _model_spec(name, spec)
+        if model.recipe:
+            cfg = importlib.import_module(f"train.configs.{model.recipe}").get_config(variant)
+        else:
+            cfg = generic_config(model, variant)
     return validate(apply_overrides(cfg, overrides))
+
+
+def _model_spec(name: str, given: str):
+    """The spec of a registered restorer `name`, or one ValueError listing recipes and trainable models."""
+    from jrestore.core.spec import all_specs
+
+    models = {n: s for n, s in all_specs().items() if s.kind is not None}
+    if name not in models:
+        raise ValueError(f"--config: expected one of {list(RECIPES)}, a model of {sorted(models)} (optionally "
+                         f"':runlocal') or a .py file, got {given!r}")
+    return models[name]
+
+
+def generic_config(model, variant: str = "") -> ConfigDict:
+    """The recipe of a model without one (`spec.recipe` None), from its spec: its default constructor
+    arguments, kind, channels, scale and alignment; MSE (ISTA-Net's loss for compressed sensing), Adam 1e-4,
+    scikit-image photos as training data, no validation set. runlocal: a smoke run of a few steps on tiny
+    batches, the network built with its parity case's small arguments when the spec has one."""
+    from train.configs.common import base_config
+
+    runlocal = variant == "runlocal"
+    # runlocal: the spec's small parity case (a tiny network of the same family), when it has one
+    kwargs = model.kwargs(model.parity.small if runlocal and model.parity is not None else None)
+    from jrestore.models import MODELS
+
+    built = MODELS.resolve(model.name, kwargs)  # + the constructor's defaults: the real channels and scale
+    c = base_config()
+    c.recipe = f"{model.name}_generic"
+    c.model.name = model.name
+    c.model.kwargs = kwargs
+    c.task.update(kind=model.kind, channels="rgb" if model.channels(built) == 3 else "y")
+    c.data.update(source="skimage", path="")
+    align = max(1, int(model.align(built)))
+    if model.kind == "sr":
+        scale = model.scale(built)
+        c.task.scale = scale
+        c.data.patch_size = scale * _round_up(8 if runlocal else 24, align)  # HR patch: LR side x scale
+    elif model.kind == "cs":
+        c.data.patch_size = int(c.task.block)
+        c.loss.update(name="ista_net", kwargs={"gamma": 0.01})
+    else:
+        c.data.patch_size = _round_up(24 if runlocal else 40, align)
+    if runlocal:
+        c.data.patches_per_image = 2
+        c.train.update(steps=4, global_batch_size=4, log_every=2, val_every=4, ckpt_every=4)
+    return c
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
 
 
 def validate(cfg: ConfigDict) -> ConfigDict:

@@ -1,4 +1,5 @@
-"""The one objective: loss arguments and the compute dtype reach the GAN path in both frameworks."""
+"""The one objective: loss arguments and the compute dtype reach the GAN path in both frameworks, and the
+spec's extra inputs (FFDNet's noise level) reach the model."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,3 +53,27 @@ def test_bfloat16_compute_reaches_the_gan_path_in_both_frameworks(tmp_path):
     for framework in (0, 1):
         assert not np.array_equal(bf16[framework], f32[framework]), framework
         np.testing.assert_allclose(bf16[framework], f32[framework], rtol=BF16_LOSS_REL, err_msg=str(framework))
+
+
+def test_ffdnet_gets_its_noise_level_from_the_spec(tmp_path):
+    """FFDNet (no recipe: the generic denoising one) is fed task.sigma / 255 as its [B, 1, 1, 1] extra input:
+    the first step's loss equals MSE(model(input, sigma / 255), target) computed here, and the torch twin's."""
+    import jax.numpy as jnp
+    import jrestore.models as jmodels
+    from jrestore.convert import load_torch_state_dict
+    from train.torch_trainer import TorchTrainer
+    from train.trainer import Trainer, initial_torch_state
+
+    cfg = load_config("ffdnet:runlocal", ["task.sigma=40", "val.source=''"])
+    init = initial_torch_state(cfg)
+    jt, tt = Trainer(cfg, tmp_path, initial_state=init, progress=False), TorchTrainer(cfg, init)
+    rng = np.random.default_rng(0)
+    clean = rng.random((4, 16, 16, 1), dtype=np.float32)
+    batch = {"input": clean + rng.normal(0, 40 / 255, clean.shape).astype(np.float32), "target": clean}
+    model = load_torch_state_dict(jmodels.get("ffdnet", **dict(cfg.model.kwargs)), init)
+    model.train()
+    out = model(jnp.asarray(batch["input"]), jnp.full((4, 1, 1, 1), 40 / 255, jnp.float32))
+    want = float(jnp.mean((out - clean) ** 2))
+    _, metrics = jt.train_step(jt.state, jt.device_batch(batch))
+    np.testing.assert_allclose(float(metrics["loss"]), want, rtol=tolerances.MODEL)
+    np.testing.assert_allclose(tt.step(batch)["loss"], want, rtol=tolerances.MODEL)
