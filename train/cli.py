@@ -1,4 +1,5 @@
 """`jrestore train --config NAME_OR_FILE --workdir DIR [--set key=value ...]` (also `python -m train ...`).
+NAME is a recipe (train/configs) or a registered model's name (train.config.load_config).
 
 Multi-host: pass --coordinator HOST:PORT --num-processes N --process-id I (or set JAX_COORDINATOR_ADDRESS,
 JAX_NUM_PROCESSES, JAX_PROCESS_ID) and every process runs the same command; `jax.distributed.initialize`
@@ -11,7 +12,9 @@ import sys
 
 
 def add_parser(p):
-    p.add_argument("--config", required=True, help="recipe name (e.g. dncnn_s25 or dncnn_s25:runlocal) or a .py file")
+    p.add_argument("--config", required=True,
+                   help="recipe name (dncnn_s25, dncnn_s25:runlocal), model name (its recipe, else the generic one "
+                        "for its kind: ffdnet, ffdnet:runlocal) or a .py file")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics.jsonl, TensorBoard events, samples, plots")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (repeatable)")
     p.add_argument("--coordinator", default=os.environ.get("JAX_COORDINATOR_ADDRESS"), help="HOST:PORT of process 0")
