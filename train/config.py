@@ -122,7 +122,7 @@ def _round_up(n: int, multiple: int) -> int:
 
 def validate(cfg: ConfigDict) -> ConfigDict:
     """One ValueError for the first setting out of range: counts >= 1, learning rates finite and > 0,
-    betas and EMA decay in [0, 1), no NaN or infinity anywhere; returns cfg."""
+    betas and EMA decay in [0, 1), milestones whole step numbers, no NaN or infinity anywhere; returns cfg."""
     for key in flat_keys(cfg):
         value = get(cfg, key)
         if isinstance(value, float) and not math.isfinite(value):
@@ -140,6 +140,10 @@ def validate(cfg: ConfigDict) -> ConfigDict:
     for key in UNIT_INTERVAL:
         if not 0 <= get(cfg, key) < 1:
             raise ValueError(f"{key}: expected a number in [0, 1), got {get(cfg, key)!r}")
+    milestones = cfg.schedule.milestones
+    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in milestones):
+        # ml_collections parses a tuple field's text item by item: `milestones=abc` comes as ('abc',)
+        raise ValueError(f"schedule.milestones: expected step numbers >= 0 such as [1000, 2000], got {milestones!r}")
     if cfg.train.compute_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"train.compute_dtype: expected 'float32' or 'bfloat16', got {cfg.train.compute_dtype!r}")
     return cfg

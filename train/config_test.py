@@ -24,6 +24,9 @@ def test_set_values_take_the_type_of_their_field():
     with pytest.raises(ValueError, match=r"--set model.kwargs.nc: expected an integer \(the default is 64\), got "
                                          r"'wide'"):
         load_config("dncnn_s25", ["model.kwargs.nc=wide"])
+    with pytest.raises(ValueError, match=r"schedule.milestones: expected step numbers >= 0 such as \[1000, 2000\], "
+                                         r"got \('abc',\)"):
+        load_config("dncnn_s25", ["schedule.milestones=abc"])
     with pytest.raises(ValueError, match=r"--set: unknown key 'train'; valid keys: "):  # no whole sections
         load_config("dncnn_s25", ["train={'steps': 1}"])
     with pytest.raises(ValueError, match=r"--set: unknown key 'model.kwrags.nc'"):
