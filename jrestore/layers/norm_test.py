@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import BatchNorm2d, Conv2d, Sequential
-from jrestore.parity.tolerances import LAYER
+from jrestore.parity.tolerances import LAYER, OP
 
 
 def _np_bn_train(x, w, b, rm, rv, count, momentum, eps):
@@ -80,7 +80,7 @@ def test_statistics_do_not_depend_on_the_order_of_the_batch():
         bn(jnp.asarray(xx))
         stats.append((np.asarray(bn.running_mean[...]), np.asarray(bn.running_var[...])))
     for mean, var in stats[1:]:
-        np.testing.assert_allclose(mean, stats[0][0], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(mean, stats[0][0], rtol=OP, atol=0)
         np.testing.assert_allclose(var, stats[0][1], rtol=LAYER, atol=0)
 
 
