@@ -249,7 +249,7 @@ RECIPE_OPTIMISATION = {
     "srresnet_x4": ("adam", 1e-4, 16, "constant", [], None),
     # Ledig et al. 2017, SRGAN: 10^5 updates at lr 1e-4, then 10^5 at 1e-5
     "srgan_x4": ("adam", 1e-4, 16, "multistep", [100_000], 0.1),
-    # the WASA design (../shared/seeds): Adam 1e-4
+    # the WASA design sketch (docs/conventions.md §15): Adam 1e-4
     "wasa_x2": ("adam", 1e-4, 16, "constant", [], None),
 }
 

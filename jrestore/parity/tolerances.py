@@ -2,7 +2,7 @@
 
 CPU float32 with matmul/conv precision pinned to 'highest' on both sides (see conftest.py and
 parity_tests/conftest.py). Whole models allow ordinary float32 rounding through many layers: a different
-convolution algorithm alone moves DnCNN-17 by about 5e-5 (../shared/reference/stack_notes.md).
+convolution algorithm alone moves DnCNN-17 by about 5e-5 (docs/conventions.md §11).
 """
 OP = 1e-6  # a single pure op
 LAYER = 1e-5  # one layer / module
