@@ -12,9 +12,6 @@ It returns a report dict; `jrestore verify` prints it and the parity tests asser
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +22,7 @@ from flax import nnx
 import jrestore.models
 import torch_ref.models
 from jrestore.convert import load_torch_state_dict, torch_state_dict
+from jrestore.core.spec import ParityCase
 from jrestore.parity import tolerances
 from jrestore.parity.harness import max_abs_report, perturb_, to_nchw
 
@@ -33,21 +31,8 @@ __all__ = ["ModelCase", "compare_model", "build_pair", "ADAM_LR"]
 ADAM_LR = 1e-3
 
 
-@dataclass(frozen=True)
-class ModelCase:
-    """How to exercise one registered model.
-
-    small: constructor kwargs for the fast parity case; full: the default-size case (usually {}).
-    inputs(rng, full) -> tuple of NHWC float32 NumPy arrays (rank-4 arrays go to torch as NCHW).
-    train_mode: whether the model has a meaningful train mode (BatchNorm); eval is always checked.
-    """
-
-    small: dict
-    inputs: Callable[[np.random.Generator, bool], tuple]
-    full: dict = field(default_factory=dict)
-    train_mode: bool = True
-    grad: bool = True
-    atol: float = tolerances.MODEL
+# A model's parity case lives in its spec (jrestore/core/models/<family>.py); the old name stays importable.
+ModelCase = ParityCase
 
 
 def _to_torch(x: np.ndarray) -> torch.Tensor:
@@ -129,9 +114,11 @@ def _float32_gradient_noise(tm: torch.nn.Module, mode: str, t_in: list, t_grads:
 
 
 def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
-                  grad: bool = True, atol: float = tolerances.MODEL, weights: dict | None = None,
+                  grad: bool = True, atol: float | None = tolerances.MODEL, weights: dict | None = None,
                   source: str = "weights") -> dict:
-    """Run every parity check; returns {'eval': summary, 'train': ..., 'grad': ..., 'adam': ..., 'ok': bool}."""
+    """Run every parity check; returns {'eval': summary, 'train': ..., 'grad': ..., 'adam': ..., 'ok': bool}.
+    atol: the output tolerance (None: tolerances.MODEL, as a ParityCase without its own gives)."""
+    atol = tolerances.MODEL if atol is None else atol
     tm, jm = build_pair(name, kwargs, seed, weights, source)
     t_in = [_to_torch(x) for x in inputs]
     j_in = [jnp.asarray(x) for x in inputs]
