@@ -98,6 +98,10 @@ PSNR_TRAINED_DB = 0.05
 # bfloat16 compute against float32 for the same short run, relative: bfloat16 keeps 8 bits of mantissa
 # (eps 7.8e-3), so losses agree to a few eps.
 BFLOAT16_LOSS = 3e-2
+# Wiener deconvolution with k -> 0 on an invertible PSF must recover the image to at least this PSNR (dB): only
+# float32 rounding is left (about 118 dB on the test image), so 60 dB is far from any rounding and far above a
+# deconvolution that fails (the blurred image itself is below 25 dB).
+WIENER_RECOVERY_PSNR_DB = 60.0
 # Losses (jrestore.losses vs torch_ref.losses): value and gradient w.r.t. the prediction, max-abs relative to the
 # max |.| of the reference tensor (float32 reductions over ~1e3 elements round at ~1e-7 relative).
 LOSS = 1e-6
