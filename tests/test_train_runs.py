@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.trainer_test import _feeds_bn as feeds_bn
+from parity_tests.test_trainer_parity import _feeds_bn as feeds_bn
 
 # one worker runs them all: the baseline run is shared, and the processes they start need the cores
 
@@ -62,8 +62,8 @@ def final_params(workdir) -> dict:
 
 
 def assert_same_weights(got: dict, want: dict, atol: float = 1e-5) -> None:
-    """Equal weights, except the gauge freedoms of BatchNorm (see trainer_test): biases feeding BN, which
-    Adam moves by float noise, and the running means they shift; the matching losses cover those."""
+    """Equal weights, except the gauge freedoms of BatchNorm (see parity_tests/test_trainer_parity.py): biases
+    feeding BN, which Adam moves by float noise, and the running means they shift; the matching losses cover those."""
     assert got.keys() == want.keys()
     for k in want:
         if not (k.endswith("running_mean") or feeds_bn(k, want)):
