@@ -93,6 +93,8 @@ TRAIN_LOSS_LONG = 1e-3
 # One run's losses on 8 fake devices or 2 jax.distributed processes against 1 device, relative: the batch is
 # reduced across devices in another order.
 TRAIN_LOSS_DEVICES = 1e-5
+# The weights after that run, absolute (values of order 0.1 .. 1).
+TRAIN_WEIGHTS_DEVICES = 1e-5
 # Validation PSNR (dB) of two trained models (150 / 300 steps, one per framework) on the same images.
 PSNR_TRAINED_DB = 0.05
 # bfloat16 compute against float32 for the same short run, relative: bfloat16 keeps 8 bits of mantissa
@@ -102,6 +104,11 @@ BFLOAT16_LOSS = 3e-2
 # float32 rounding is left (about 118 dB on the test image), so 60 dB is far from any rounding and far above a
 # deconvolution that fails (the blurred image itself is below 25 dB).
 WIENER_RECOVERY_PSNR_DB = 60.0
+# Parameters after 20 float32 optimizer steps (lr 0.01, clipping and schedules included) in optax and in
+# torch.optim, absolute on values of order 1: OPTIMIZER_STEP's rounding, compounded over the steps.
+OPTIMIZER_STEPS = 2e-5
+# Absolute floor next to a relative float32 tolerance, for elements near zero (float32 eps is 1.2e-7).
+FLOAT32_ABS_FLOOR = 1e-7
 # Losses (jrestore.losses vs torch_ref.losses): value and gradient w.r.t. the prediction, max-abs relative to the
 # max |.| of the reference tensor (float32 reductions over ~1e3 elements round at ~1e-7 relative).
 LOSS = 1e-6
