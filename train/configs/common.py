@@ -8,8 +8,7 @@ def base_config() -> ConfigDict:
     c = ConfigDict()
     c.recipe = ""
     c.model = ConfigDict({"name": "", "kwargs": ConfigDict()})
-    # torch_ref's init, converted (docs/conventions.md §8, §14)
-    c.init = ConfigDict({"from": "torch", "seed": 0, "weights": ""})
+    c.init = ConfigDict({"from": "torch", "seed": 0, "weights": ""})  # torch_ref's init, converted (B8/B14)
     c.task = ConfigDict({"kind": "denoise", "sigma": 25.0, "scale": 1, "block": 33, "channels": "y",
                          "lr_resize": "matlab", "cs_matrices": ""})
     c.data = ConfigDict({"source": "skimage", "path": "", "name": "", "split": "train", "data_dir": "",
