@@ -1,4 +1,6 @@
-"""Every cross-framework tolerance, in one place (max-abs on float32 values of order 1 unless stated).
+"""Every tolerance `jrestore verify` and the tests compare with, in one place (max-abs on float32 values of
+order 1 unless stated). The tests' own unit, statistical and end-to-end tolerances form the block that
+starts with "The tests' own tolerances".
 
 CPU float32 with matmul/conv precision pinned to 'highest' on both sides (see conftest.py and
 parity_tests/conftest.py). Whole models allow ordinary float32 rounding through many layers: a different
