@@ -50,12 +50,12 @@ def test_pure_step_without_the_trainer_matches_torch():
         batch = {"input": clean + rng.normal(0, 0.1, clean.shape).astype(np.float32), "target": clean}
         state, metrics = step(state, batch, None)
         assert bool(metrics["finite"])
-        np.testing.assert_allclose(float(metrics["loss"]), twin.step(batch)["loss"], rtol=tolerances.MODEL)
+        np.testing.assert_allclose(float(metrics["loss"]), twin.step(batch)["loss"], rtol=tolerances.TRAIN_LOSS)
     model = setup.generator.merge(jax.device_get(state["params"]), jax.device_get(state["rest"]))
     from jrestore.convert import torch_state_dict
     got, want = torch_state_dict(model), twin.state_dict()
     for key in want:
-        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=tolerances.MODEL, err_msg=key)
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=tolerances.TRAIN_WEIGHTS, err_msg=key)
 
 
 def test_pending_steps_name_the_first_non_finite_step():

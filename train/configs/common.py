@@ -12,7 +12,8 @@ def base_config() -> ConfigDict:
     c = ConfigDict()
     c.recipe = ""
     c.model = ConfigDict({"name": "", "kwargs": ConfigDict()})
-    # the initial weights: `weights` (a state-dict file), else torch_ref's init under `seed`, converted (B8/B14)
+    # the initial weights: `weights` (a state-dict file), else torch_ref's init under `seed`, converted
+    # (docs/conventions.md §8, §14)
     c.init = ConfigDict({"seed": 0, "weights": ""})
     c.task = ConfigDict({"kind": "denoise", "sigma": 25.0, "scale": 1, "block": 33, "channels": "y",
                          "lr_resize": "matlab", "cs_matrices": ""})
