@@ -56,9 +56,7 @@ def run(args) -> int:
     from jrestore.convert.checkpoints import load_state_dict_file
     from jrestore.parity import tolerances
     from jrestore.parity.cases import CASES
-    from jrestore.parity.layer_trace import layer_table
-    from jrestore.parity.model_parity import _to_torch, build_pair, compare_model
-    import jax.numpy as jnp
+    from jrestore.parity.model_parity import compare_model
 
     from jrestore.convert.architecture import infer_kwargs
 
@@ -70,15 +68,11 @@ def run(args) -> int:
     kwargs = {**case.full, **inferred, **parse_sets(args.set)}
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
-                           grad=case.grad, atol=case.atol, weights=weights, source=args.weights)
-    tm, jm = build_pair(args.model, kwargs, args.seed, weights, args.weights)
-    tm.eval(); jm.eval()
-    rows = layer_table(tm, jm, [_to_torch(x) for x in inputs], [jnp.asarray(x) for x in inputs])
-    first_bad = next((r["layer"] for r in rows if r["max_abs"] > case.atol * max(1.0, r["scale"])), None)
+                           grad=case.grad, atol=case.atol, weights=weights, source=args.weights, layers=True)
     summary = {
         "model": args.model,
         "kwargs": kwargs,
-        "perturbed": weights is None,
+        "perturbed": result["perturbed"],
         "weights": args.weights,
         "inputs": [list(np.shape(x)) for x in inputs],
         "max_abs_diff": result["eval"]["max_abs"],
@@ -89,9 +83,9 @@ def run(args) -> int:
         "tolerance": {"model": case.atol, "gradient": tolerances.GRADIENT, "optimizer_step": tolerances.OPTIMIZER_STEP,
                       "gradient_float32_noise_factor": tolerances.GRADIENT_FLOAT32_NOISE_FACTOR,
                       "relative_to": "max(1, max|torch output|)"},
-        "first_layer_over_tolerance": first_bad,
+        "first_layer_over_tolerance": result["first_divergence"],
         "ok": bool(result["ok"]),
-        "layers": rows,
+        "layers": result["layers"],
     }
     if args.json:
         print(json.dumps(summary))
