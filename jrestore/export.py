@@ -42,7 +42,7 @@ from flax import nnx
 
 from jrestore._io import write_files_atomically  # noqa: F401 (public here since before _io)
 
-__all__ = ["export_model", "save_exported", "load_exported", "model_params", "default_input_shape",
+__all__ = ["model_spec", "export_model", "save_exported", "load_exported", "model_params", "default_input_shape",
            "input_names", "other_shape", "describe_inputs", "describe_outputs", "inference_fn", "write_files_atomically", "EXPORT_PLATFORMS",
            "STABLEHLO_FILE", "PARAMS_FILE", "META_FILE", "FORMAT_VERSION"]
 
@@ -53,27 +53,23 @@ SPATIAL_MULTIPLES = (1, 2, 4, 8, 16, 32)
 SYMBOLIC_NAMES = ("batch", "height", "width")
 
 
-# ---- what a model takes and returns (the few models whose call is not x -> y) ----
+# ---- what a model takes and returns: read from its spec (jrestore.core.spec) ----
 
-def _is_ffdnet(model) -> bool:
-    from jrestore.models.ffdnet import FFDNet
-    return isinstance(model, FFDNet)
-
-
-def _is_block_cs(model) -> bool:
-    from jrestore.models.classical_cs import _ClassicalCS
-    from jrestore.models.ista_net import _UnfoldedCS
-    return isinstance(model, (_UnfoldedCS, _ClassicalCS))
+def model_spec(model):
+    """The spec of a registered jrestore model instance (plugins included)."""
+    from jrestore.core.spec import get_spec
+    from jrestore.models import MODELS
+    return get_spec(MODELS.name_of(model))
 
 
 def input_names(model) -> tuple[str, ...]:
-    """The exported function's inputs after `params`: ('x',) or ('x', 'sigma') for FFDNet."""
-    return ("x", "sigma") if _is_ffdnet(model) else ("x",)
+    """The exported function's inputs after `params`: 'x', then the spec's extra inputs ('sigma' for FFDNet)."""
+    return ("x", *(e.name for e in model_spec(model).extra_inputs))
 
 
 def default_input_shape(model) -> tuple[int, int, int, int]:
     """An admissible example [B, H, W, C] for `model`: 33x33 blocks for CS, the discriminator's input size, else 64x64."""
-    if _is_block_cs(model):
+    if model_spec(model).kind == "cs":
         return (1, model.block_size, model.block_size, 1)
     size = getattr(model, "input_size", None)  # SRGAN discriminator: (H, W)
     if size is not None:
@@ -102,7 +98,7 @@ def inference_fn(model: nnx.Module) -> Callable:
     model.eval()  # BatchNorm from running statistics, no dropout
     graphdef, state = nnx.split(model)
     flat = list(nnx.to_flat_state(state))
-    block_cs = _is_block_cs(model)
+    block_cs = model_spec(model).kind == "cs"
 
     def f(params, *inputs):
         leaves = [(path, var.replace(params[".".join(str(p) for p in path)])) for path, var in flat]
@@ -156,8 +152,8 @@ def _candidates(input_shape: Sequence[int], symbolic) -> list[tuple[str, tuple[s
 def _arg_specs(model, spec: str, input_shape: Sequence[int]) -> list[jax.ShapeDtypeStruct]:
     shape = jax_export.symbolic_shape(spec) if spec else tuple(input_shape)
     args = [jax.ShapeDtypeStruct(shape, jnp.float32)]
-    if _is_ffdnet(model):
-        args.append(jax.ShapeDtypeStruct((shape[0], 1, 1, 1), jnp.float32))  # same symbolic b
+    for extra in model_spec(model).extra_inputs:  # per image: the same symbolic b
+        args.append(jax.ShapeDtypeStruct((shape[0], *extra.shape), jnp.float32))
     return args
 
 

@@ -35,6 +35,13 @@ class Registry:
             raise ValueError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}")
         return self._items[name]
 
+    def name_of(self, obj) -> str:
+        """The name `obj`'s class (exactly, not a parent) is registered under; ValueError when none is."""
+        for name, item in self._items.items():
+            if type(obj) is item:
+                return name
+        raise ValueError(f"{type(obj).__name__} is not a registered {self.kind}; registered: {', '.join(self.names())}")
+
     def arguments(self, name: str) -> list[str]:
         """Constructor argument names (keyword-settable, excluding framework plumbing such as `rngs`)."""
         obj = self.lookup(name)
@@ -42,6 +49,14 @@ class Registry:
         sig = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
         return [p for p, v in sig.parameters.items()
                 if p not in ("self", "rngs") and v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)]
+
+    def resolve(self, name: str, kwargs: dict) -> dict:
+        """`kwargs` completed with the constructor's defaults (what the built object will hold)."""
+        obj = self.lookup(name)
+        sig = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
+        defaults = {p: v.default for p, v in sig.parameters.items()
+                    if p in self.arguments(name) and v.default is not inspect.Parameter.empty}
+        return {**defaults, **kwargs}
 
     def get(self, name: str, **kwargs):
         factory = self.lookup(name)

@@ -20,7 +20,8 @@ import torch_ref.models.ista_net as tin
 from jrestore.convert import load_torch_state_dict
 from jrestore.ops.cs_blocks import blocks_to_image, image_to_blocks
 from jrestore.parity import tolerances
-from jrestore.parity.cases.cs import CASES, SMALL_BLOCK
+from jrestore.core.models.ista_net import PARITY_BLOCK as SMALL_BLOCK
+from jrestore.parity.cases import CASES
 from jrestore.parity.harness import assert_close, perturb_, torch_input
 from jrestore.parity.model_parity import compare_model
 

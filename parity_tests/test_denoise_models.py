@@ -28,13 +28,15 @@ from jrestore.convert import ConversionError, load_torch_state_dict
 from jrestore.metrics import psnr_reference
 from jrestore.ops.noise import numpy_legacy_gaussian_noise
 from jrestore.parity import tolerances
-from jrestore.parity.cases.denoise import CASES, noisy_images
+from jrestore.core.models.dncnn import noisy_images
+from jrestore.parity.cases import all_cases
 from jrestore.parity.harness import assert_close, perturb_, torch_input
 from jrestore.parity.model_parity import compare_model
 
 FAMILY = {"dncnn": (jdncnn.DnCNN, tdncnn.DnCNN), "ffdnet": (jffdnet.FFDNet, tffdnet.FFDNet),
           "attention_unet": (jatt.AttentionUNet, tatt.AttentionUNet),
           "multiscale_enhancer": (jmse.MultiScaleEnhancer, tmse.MultiScaleEnhancer)}
+CASES = {name: case for name, case in all_cases().items() if name in FAMILY}
 
 
 def _fmt(result):

@@ -1,6 +1,6 @@
 """Classic super-resolution family (SRCNN, FSRCNN, ESPCN, SRResNet, SRGAN discriminator).
 
-The registered cases (jrestore/parity/cases/sr.py) run in test_models_parity.py. Here: parity of further
+The registered cases (the `parity` of each spec in jrestore/core/models/) run in test_models_parity.py. Here: parity of further
 variants (other SRCNN layouts, FSRCNN scales, SRResNet x2, D with a square input and with calibrated BN),
 output shapes, bad input and arguments in both frameworks, the initialisation distributions, checkpoint
 key layouts, and the official FSRCNN x3 checkpoint on Set5 under the yjn870/FSRCNN-pytorch protocol
@@ -27,7 +27,7 @@ import torch_ref.models.srcnn as tsrcnn
 import torch_ref.models.srresnet as tsrresnet
 from jrestore.convert import load_torch_state_dict, torch_state_dict
 from jrestore.parity import tolerances
-from jrestore.parity.cases.sr import CASES
+from jrestore.parity.cases import all_cases
 from jrestore.parity.harness import assert_close, calibrate_batchnorm_, perturb_, torch_input
 from jrestore.parity.model_parity import compare_model
 
@@ -36,6 +36,7 @@ FAMILY = {"srcnn": (jsrcnn.SRCNN, tsrcnn.SRCNN), "fsrcnn": (jsrcnn.FSRCNN, tsrcn
           "srgan_discriminator": (jsrresnet.SRGANDiscriminator, tsrresnet.SRGANDiscriminator),
           "msrresnet": (jbasicsr.MSRResNet, tbasicsr.MSRResNet),
           "vgg_style_discriminator": (jbasicsr.VGGStyleDiscriminator, tbasicsr.VGGStyleDiscriminator)}
+CASES = {name: case for name, case in all_cases().items() if name in FAMILY}
 # BasicSR's discriminator fixes the input height (128 or 256): its case is odd in the width instead
 FIXED_HEIGHT = {"vgg_style_discriminator"}
 

@@ -1,6 +1,6 @@
 """Wavelet-attention SR (WASA) and the VGG16/19 feature extractors.
 
-The registered cases (jrestore/parity/cases/wasa_vgg.py) run in test_models_parity.py. Here: WASA x2 on one
+The registered cases (the `parity` of the wasa and vgg specs) run in test_models_parity.py. Here: WASA x2 on one
 channel, its key layout (the design's module names), the VGG taps by name and by torchvision index, the
 pre-activation conv tap, VGG's first block against a float64 NumPy convolution, torchvision state-dict
 layouts, and bad input / arguments in both frameworks.

@@ -4,7 +4,8 @@ import torch
 
 import jrestore.models
 from jrestore.convert import torch_state_dict
-from jrestore.convert.architecture import INFERABLE, infer_kwargs
+from jrestore.convert.architecture import inferable, infer_kwargs
+from jrestore.core.spec import all_specs
 
 # (name, non-default small kwargs, the inferred values that must come back[, arguments the weights do not
 # determine, passed to the rebuild only to keep it fast: ISTA-Net's default 33x33 sampling matrices])
@@ -27,6 +28,10 @@ CASES = [
     ("vgg16", dict(num_feat=4), dict(num_feat=4)),
     ("vgg19", dict(num_feat=4), dict(num_feat=4)),
     ("srgan_discriminator", dict(num_channels=1, num_feat=4, input_size=32), dict(num_channels=1, num_feat=4, input_size=32)),
+    ("msrresnet", dict(num_in_ch=1, num_out_ch=2, num_feat=8, num_block=2, upscale=3),
+     dict(num_in_ch=1, num_out_ch=2, num_feat=8, num_block=2, upscale=3)),
+    ("msrresnet", dict(num_feat=8, num_block=1, upscale=4), dict(num_feat=8, num_block=1, upscale=4)),
+    ("vgg_style_discriminator", dict(num_in_ch=1, num_feat=4, input_size=256), dict(num_in_ch=1, num_feat=4, input_size=256)),
 ]
 
 
@@ -44,10 +49,10 @@ def test_inferred_kwargs_rebuild_identical_keys_and_shapes(case):
     assert _shapes(torch_state_dict(jrestore.models.get(name, **fixed, **inferred))) == _shapes(state)
 
 
-def test_every_registered_model_with_weights_has_a_rule():
-    for name in ("dncnn", "ffdnet", "ista_net", "ista_net_plus", "srcnn", "fsrcnn", "espcn", "srresnet", "wasa",
-                 "attention_unet", "multiscale_enhancer", "vgg16", "vgg19", "srgan_discriminator"):
-        assert name in jrestore.models.names() and name in INFERABLE
+def test_every_model_with_weights_has_a_rule_and_a_case_here():
+    learned = [name for name, spec in all_specs().items() if spec.needs_weights]
+    assert sorted(learned) == sorted(inferable())
+    assert sorted(learned) == sorted({case[0] for case in CASES}), "add a case above for the new model"
 
 
 def test_unknown_names_other_models_and_undeterminable_sizes():

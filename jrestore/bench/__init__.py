@@ -13,6 +13,6 @@ on every model of the zoo at documented standard sizes, in one run on one machin
 """
 from jrestore.bench.report import write_outputs
 from jrestore.bench.run import run_bench
-from jrestore.bench.specs import IMPLS, MODES, SPECS
+from jrestore.bench.specs import IMPLS, MODES
 
-__all__ = ["run_bench", "write_outputs", "SPECS", "IMPLS", "MODES"]
+__all__ = ["run_bench", "write_outputs", "IMPLS", "MODES"]

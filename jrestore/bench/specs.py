@@ -1,5 +1,7 @@
 """The benchmark's standard sizes, its --quick sizes, and the training config each model's step is built from.
 
+The entries are the `bench` of each model spec (jrestore/core/models/<family>.py); as of this writing:
+
 Standard sizes (batch of C x h x w inputs, NCHW notation; the target is h*scale x w*scale):
 
     name           model (arguments)                                  batch  input       target      recipe
@@ -90,25 +92,26 @@ class BenchSpec:
                 "infer_input": f"{c}x{ih}x{iw}", "kwargs": {k: v for k, v in self.kwargs.items()}}
 
 
-_GAN_KWARGS = {"scale": 4, "num_channels": 3, "num_feat": 64, "num_block": 16, "d_num_feat": 64, "d_input_size": 96}
+def _derived() -> dict[str, BenchSpec]:
+    """Every model spec's bench entries (jrestore/core/models/<family>.py), plugins included."""
+    from jrestore.core.spec import all_specs
 
-SPECS: dict[str, BenchSpec] = {s.name: s for s in (
-    BenchSpec("dncnn", "dncnn", {"in_nc": 1, "out_nc": 1, "nc": 64, "nb": 17, "act_mode": "BR"}, 16, 1, (64, 64),
-              task="denoise", recipe="dncnn_s25"),
-    BenchSpec("srresnet", "srresnet", {"scale": 4, "num_channels": 3, "num_feat": 64, "num_block": 16}, 16, 3,
-              (24, 24), scale=4, recipe="srresnet_x4"),
-    BenchSpec("ista_net_plus", "ista_net_plus", {"num_phases": 9, "cs_ratio": 25}, 64, 1, (33, 33), task="cs",
-              recipe="ista_net_plus_r25"),
-    BenchSpec("wasa", "wasa", {"scale": 2, "num_channels": 3, "num_feat": 64, "num_block": 16}, 8, 3, (48, 48),
-              scale=2, hw_multiple=2),
-    BenchSpec("espcn", "espcn", {"scale_factor": 3, "num_channels": 1}, 16, 1, (32, 32), scale=3, recipe="espcn_x3"),
-    BenchSpec("fsrcnn", "fsrcnn", {"scale_factor": 3, "num_channels": 1, "d": 56, "s": 12, "m": 4}, 16, 1, (32, 32),
-              scale=3, recipe="fsrcnn_x3"),
-    BenchSpec("srcnn", "srcnn", {"num_channels": 1, "variant": "955", "padding": "same"}, 16, 1, (32, 32), scale=3,
-              recipe="srcnn_x3", infer_upsampled=True),
-    BenchSpec("srgan", "srresnet", _GAN_KWARGS, 16, 3, (24, 24), scale=4, task="gan", recipe="srgan_x4",
-              hw_multiple=4),
-)}
+    out = {}
+    for spec in all_specs().values():
+        for e in spec.bench:
+            if e.name in out:
+                raise ValueError(f"bench entry {e.name!r} is declared twice (specs {out[e.name].model!r}, {spec.name!r})")
+            out[e.name] = BenchSpec(e.name, spec.name, dict(e.kwargs), e.batch, e.channels, tuple(e.input_hw),
+                                    scale=e.scale, task=e.task or spec.kind, recipe=e.recipe,
+                                    hw_multiple=e.hw_multiple,
+                                    infer_upsampled=spec.input_transform == "bicubic_upsample")
+    return out
+
+
+def __getattr__(attr: str):
+    if attr == "SPECS":  # computed when read, so plugins registered later are included
+        return _derived()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def get_specs(names=None, quick: bool = False, size_scale: float = 1.0) -> list[BenchSpec]:
@@ -116,14 +119,15 @@ def get_specs(names=None, quick: bool = False, size_scale: float = 1.0) -> list[
 
     An unknown name raises one ValueError listing the valid ones.
     """
-    names = list(names) if names else list(SPECS)
-    bad = [n for n in names if n not in SPECS]
+    specs = _derived()
+    names = list(names) if names else list(specs)
+    bad = [n for n in names if n not in specs]
     if bad:
-        raise ValueError(f"--model: unknown {', '.join(map(repr, bad))}; expected some of {list(SPECS)}")
+        raise ValueError(f"--model: unknown {', '.join(map(repr, bad))}; expected some of {list(specs)}")
     if not (isinstance(size_scale, (int, float)) and math.isfinite(size_scale) and 0 < size_scale <= 4):
         raise ValueError(f"--size-scale: expected a number in (0, 4], got {size_scale!r}")
     factor = size_scale * (QUICK_SCALE if quick else 1.0)
-    return [SPECS[n].scaled(factor) for n in dict.fromkeys(names)]
+    return [specs[n].scaled(factor) for n in dict.fromkeys(names)]
 
 
 def generator_kwargs(spec: BenchSpec) -> dict:

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 FORMAT = "jrestore-torch-layout-v1"
-_CHANNEL_ATTRS = ("in_nc", "num_channels", "img_ch", "in_channels")
 
 
 def add_parser(p):
@@ -39,29 +38,6 @@ def add_parser(p):
     p.add_argument("--framework", choices=("both", "jax"), default="both",
                    help="both: also load and check the torch_ref model (needs torch); jax: JAX only (no torch needed; "
                         "PyTorch's dtypes are kept: int64 BatchNorm counters, the rest as read)")
-
-
-def example_inputs(name: str, model, rng) -> tuple:
-    """A small random NHWC float32 input tuple that `model` (a jrestore model named `name`) accepts."""
-    import numpy as np
-
-    if name.startswith("ista_net"):
-        bs = model.block_size
-        return (rng.uniform(0, 1, (2, bs, bs, 1)).astype(np.float32),)
-    channels = next((getattr(model, a) for a in _CHANNEL_ATTRS if isinstance(getattr(model, a, None), int)), 3)
-    h = w = 16  # even (WASA's Haar DWT), a multiple of 2**4 (U-Net pooling, VGG taps)
-    if name == "srgan_discriminator":
-        h, w = model.input_size
-    elif name.startswith("vgg"):
-        h = w = 32
-    elif name == "attention_unet":
-        h = w = max(16, 2 ** model.depth)
-    elif name == "srcnn":
-        h = w = 16 + model.shrink
-    x = rng.uniform(0, 1, (1, h, w, channels)).astype(np.float32)
-    if name == "ffdnet":
-        return x, np.full((1, 1, 1, 1), 25 / 255, np.float32)
-    return (x,)
 
 
 def _flat(out, torch_side: bool) -> list:
@@ -135,6 +111,7 @@ def run(args) -> int:
     from jrestore.cli.verify import parse_sets, pin_full_precision
     from jrestore.convert import torch_state_dict
     from jrestore.convert.architecture import infer_kwargs
+    from jrestore.core.spec import get_spec
     from jrestore.convert.checkpoints import load_state_dict_file, read_safetensors_metadata, save_safetensors
 
     pin_full_precision()
@@ -147,9 +124,8 @@ def run(args) -> int:
     check_output_folder(out.parent, "--out")  # before the weights load: a missing or read-only folder is one line
 
     state = load_state_dict_file(args.weights, what="--weights", param_key=args.param_key)
-    if args.model in ("vgg16", "vgg19"):  # torchvision checkpoints carry a classifier jrestore does not build
-        from jrestore.models.vgg import torchvision_features
-        state = torchvision_features(state, args.model)
+    spec = get_spec(args.model)
+    state = spec.rename_keys(state)  # known foreign layouts (torchvision's VGG classifier and bare features)
     inferred = infer_kwargs(args.model, state)
     overrides = parse_sets(args.set)
     kwargs = {**inferred, **overrides}
@@ -176,7 +152,7 @@ def run(args) -> int:
     metadata = {"model": args.model, "kwargs": json.dumps(kwargs, sort_keys=True, default=str),
                 "source": os.path.basename(args.weights), "format": FORMAT}
 
-    inputs = example_inputs(args.model, jm, np.random.default_rng(args.seed))
+    inputs = spec.example_inputs(jrestore.models.MODELS.resolve(args.model, kwargs), np.random.default_rng(args.seed))
     jax_before, torch_before = _run_jax(jm, inputs), (_run_torch(tm, inputs) if with_torch else [])
 
     from jrestore._io import atomic_write

@@ -44,13 +44,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _inputs(names, shape, seed: int):
-    """Example inputs: x uniform in [0, 1]; FFDNet's sigma 25/255 per image."""
+def _inputs(spec, shape, seed: int):
+    """Example inputs: x uniform in [0, 1], then the spec's extra inputs at their example values (FFDNet: sigma
+    25 per image)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = rng.random(shape, dtype=np.float32)
-    return [x] + ([np.full((shape[0], 1, 1, 1), 25 / 255, np.float32)] if "sigma" in names else [])
+    return [x] + [e.array(e.example, shape[0]) for e in spec.extra_inputs]
 
 
 def _max_diff(a, b) -> float:
@@ -101,6 +102,7 @@ def run(args) -> int:
     model.eval()
     shape = shape or jx.default_input_shape(model)
     names = jx.input_names(model)
+    spec = jx.model_spec(model)
 
     attempts = []
     exported = jx.export_model(model, shape, symbolic=None if args.concrete else "auto", log=attempts)
@@ -130,7 +132,7 @@ def run(args) -> int:
         # the twin gets exactly the jrestore model's weights (the file's, or the default init's)
         tm.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in torch_state_dict(model).items()})
         tm.eval()
-        example = tuple(torch.from_numpy(np.moveaxis(a, -1, 1).copy()) for a in _inputs(names, shape, args.seed))
+        example = tuple(torch.from_numpy(np.moveaxis(a, -1, 1).copy()) for a in _inputs(spec, shape, args.seed))
         extra[ONNX_FILE] = lambda path: onnx_info.update(export_onnx(tm, example, path))
     sizes = jx.save_exported(exported, out, meta, params=params, overwrite=args.overwrite, extra=extra)
 
@@ -141,7 +143,7 @@ def run(args) -> int:
     shapes = [tuple(shape)] + ([jx.other_shape(meta)] if jx.other_shape(meta) else [])
     checks = []
     for s in shapes:
-        a = _inputs(names, s, args.seed + 1)
+        a = _inputs(spec, s, args.seed + 1)
         checks.append({"shape": list(s), "max_abs_diff": _max_diff(fn(*a), live_fn(params, *a))})
     ok = all(c["max_abs_diff"] == 0.0 for c in checks)
 
@@ -168,7 +170,7 @@ def run(args) -> int:
         onnx_shapes = ([tuple(shape)] + ([shapes[-1]] if len(shapes) > 1 and "height" in dyn else
                                          [(shape[0] + 1, *shape[1:])] if "batch" in dyn else []))
         for s in onnx_shapes:
-            a = [torch.from_numpy(np.moveaxis(u, -1, 1).copy()) for u in _inputs(names, s, args.seed + 1)]
+            a = [torch.from_numpy(np.moveaxis(u, -1, 1).copy()) for u in _inputs(spec, s, args.seed + 1)]
             with torch.no_grad():
                 scale = max([1.0] + [float(t.abs().max()) for t in _torch_leaves(tm(*a))])
             d = check_onnx(out / ONNX_FILE, tm, a)
@@ -185,10 +187,10 @@ def run(args) -> int:
 def _check_scale_known(name: str, kwargs: dict, has_weights: bool) -> None:
     """Trained SR weights whose factor no tensor gives (FSRCNN's deconvolution stride): the constructor's
     default would export a model at a factor the weights were maybe not trained for. Refuse instead."""
-    from jrestore.inference.specs import SPECS
+    from jrestore.core.spec import get_spec
 
-    spec = SPECS.get(name)
-    if has_weights and spec is not None and spec.kind == "sr" and spec.scale_arg and spec.scale_arg not in kwargs:
+    spec = get_spec(name)
+    if has_weights and spec.kind == "sr" and spec.scale_arg and spec.scale_arg not in kwargs:
         raise ValueError(f"--set {spec.scale_arg}=N: the weights of {name} do not determine its SR factor; "
                          f"pass it (e.g. --set {spec.scale_arg}=3)")
 

@@ -61,6 +61,7 @@ def run(args) -> int:
     from jrestore.convert.architecture import infer_kwargs
 
     case = CASES[args.model]
+    atol = tolerances.MODEL if case.atol is None else case.atol
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
     # reported as that key and both shapes, not as a different architecture's missing keys
@@ -68,7 +69,7 @@ def run(args) -> int:
     kwargs = {**case.full, **inferred, **parse_sets(args.set)}
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
-                           grad=case.grad, atol=case.atol, weights=weights, source=args.weights, layers=True)
+                           grad=case.grad, atol=atol, weights=weights, source=args.weights, layers=True)
     summary = {
         "model": args.model,
         "kwargs": kwargs,
@@ -80,7 +81,7 @@ def run(args) -> int:
         "grad_max_abs_diff": result["grad"]["max_abs"] if "grad" in result else None,
         "grad_torch_float32_noise": result["grad"]["torch_float32_noise"] if "grad" in result else None,
         "adam_step_max_abs_diff": result["adam"]["max_abs"] if "adam" in result else None,
-        "tolerance": {"model": case.atol, "gradient": tolerances.GRADIENT, "optimizer_step": tolerances.OPTIMIZER_STEP,
+        "tolerance": {"model": atol, "gradient": tolerances.GRADIENT, "optimizer_step": tolerances.OPTIMIZER_STEP,
                       "gradient_float32_noise_factor": tolerances.GRADIENT_FLOAT32_NOISE_FACTOR,
                       "relative_to": "max(1, max|torch output|)"},
         "first_layer_over_tolerance": result["first_divergence"],

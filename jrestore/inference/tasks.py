@@ -122,17 +122,19 @@ def _load_weights(weights):
 
 def build_task(model: str, weights=None, *, scale: int | None = None, sigma: float | None = None,
                cs_ratio=None, cs_matrices=None, model_kwargs: dict | None = None,
-               frameworks=FRAMEWORKS, upsample: str = "matlab") -> Task:
+               frameworks=FRAMEWORKS, upsample: str = "matlab", extras: Mapping | None = None) -> Task:
     """A Task for registry model `model` (or 'bicubic'), in the requested frameworks.
 
     Args:
       weights: a weights file (see jrestore.convert.checkpoints) or a PyTorch-layout state dict; needed by
         learned models. Constructor arguments are inferred from it, then `model_kwargs` override.
       scale: SR factor (checked against what the weights were trained for).
-      sigma: noise level on the 0-255 scale (FFDNet's noise map; other denoisers ignore it).
+      sigma: noise level on the 0-255 scale (the value of an extra input named 'sigma', FFDNet's noise
+        level; models without one ignore it).
       cs_ratio, cs_matrices: CS ratio in percent and the folder holding phi_0_{R}_1089.mat and
         Initialization_Matrix_{R}.mat (required for learned CS models: they are trained with that Phi).
       upsample: the bicubic used where the pipeline upsamples ('matlab', 'pil', 'torch').
+      extras: {name: value} for the model's other extra inputs (its spec's `extra_inputs`), in user units.
     """
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1):
         raise ValueError(f"--scale: expected a positive integer SR factor, got {scale!r}")
@@ -160,18 +162,34 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
         kwargs[spec.scale_arg] = s
     if spec.kind == "cs":
         kwargs.update(_cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices))
-    if spec.kind == "denoise" and model == "ffdnet" and sigma is None:
-        raise ValueError("--sigma: ffdnet takes the noise level as input; pass it (0-255 scale)")
+    values = _extra_values(model, spec, sigma, extras)
     import jrestore.models as jmodels
     jm = jmodels.get(model, **kwargs)  # unknown arguments: one error listing the valid ones
     channels = _channels(model, spec, kwargs)
     forwards = {}
     for fw in frameworks:
         builder = _jax_forward if fw == "jax" else _torch_forward
-        forwards[fw] = builder(model, spec, kwargs, state, source, s, sigma, upsample,
+        forwards[fw] = builder(model, spec, kwargs, state, source, s, values, upsample,
                                jm if fw == "jax" else None)
     return Task(model, spec.kind, channels, s, spec.align(kwargs), spec.halo(kwargs), kwargs,
                 source, forwards)
+
+
+def _extra_values(model: str, spec: ModelSpec, sigma, extras: Mapping | None) -> dict:
+    """{extra input name: value in user units} for every extra input the spec declares; a missing one is a
+    ValueError naming the flag."""
+    given = {**({"sigma": sigma} if sigma is not None else {}), **(extras or {})}
+    values = {}
+    for extra in spec.extra_inputs:
+        if given.get(extra.name) is None:
+            raise ValueError(f"--{extra.name}: {model} takes its {extra.help or extra.name} as an input; pass it")
+        values[extra.name] = float(given[extra.name])
+    return values
+
+
+def _extra_arrays(spec: ModelSpec, values: Mapping) -> tuple:
+    """The spec's extra inputs as [1, ...] float32 NumPy arrays, in call order."""
+    return tuple(e.array(values[e.name], 1) for e in spec.extra_inputs)
 
 
 def _channels(model: str, spec: ModelSpec, kwargs: dict) -> int:
@@ -222,16 +240,18 @@ def upsampler(framework: str, kind: str, scale: int):
     return run
 
 
-def _jax_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, jm):
+def _jax_forward(model, spec, kwargs, state_dict, source, scale, extras, upsample, jm):
     from jrestore.convert import load_torch_state_dict
 
     if state_dict is not None:
         load_torch_state_dict(jm, state_dict, source=source)
-    return live_forward(jm, spec, kwargs, scale, sigma, upsample)
+    return live_forward(jm, spec, kwargs, scale, extras, upsample)
 
 
-def live_forward(jm, spec: ModelSpec, kwargs: dict, scale: int, sigma=None, upsample: str = "matlab"):
-    """fn(x [H, W, C]) -> restored, running `jm` in eval mode with its CURRENT parameters: the state is
+def live_forward(jm, spec: ModelSpec, kwargs: dict, scale: int, extras: Mapping | None = None,
+                 upsample: str = "matlab"):
+    """fn(x [H, W, C]) -> restored, running `jm` in eval mode with its CURRENT parameters (extras: the
+    values of the spec's extra inputs, in user units): the state is
     split on every call (cheap) and passed to one jitted function, so a trainer can update the model in
     place (nnx.update) and validate without recompiling."""
     import jax
@@ -251,21 +271,22 @@ def live_forward(jm, spec: ModelSpec, kwargs: dict, scale: int, sigma=None, upsa
             out = _chunked(lambda b: np.asarray(step(params, jnp.asarray(b))), np.asarray(rows), bs)
             return np.asarray(blocks_to_image(jnp.asarray(out), meta))[..., None]
         return run_cs
-    extra = (jnp.float32(sigma / 255.0),) if type(jm).__name__ == "FFDNet" else ()
+    extra = tuple(jnp.asarray(a) for a in _extra_arrays(spec, extras or {}))
     step = jax.jit(lambda p, x, *e: nnx.merge(graphdef, p)(x, *e))
-    up = upsampler("jax", upsample, scale) if spec.upsampled else (lambda x: x)
+    up = upsampler("jax", upsample, scale) if spec.input_transform == "bicubic_upsample" else (lambda x: x)
     return lambda x: np.asarray(step(nnx.state(jm), jnp.asarray(up(x))[None], *extra))[0]
 
 
-def task_from_model(name: str, jm, kwargs: dict, *, scale: int = 1, sigma=None, upsample: str = "matlab") -> Task:
+def task_from_model(name: str, jm, kwargs: dict, *, scale: int = 1, sigma=None, upsample: str = "matlab",
+                    extras: Mapping | None = None) -> Task:
     """A JAX-only Task around a live jrestore model (validation during training)."""
     spec = get_spec(name)
     channels = _channels(name, spec, kwargs)
-    fwd = {"jax": live_forward(jm, spec, kwargs, scale, sigma, upsample)}
+    fwd = {"jax": live_forward(jm, spec, kwargs, scale, _extra_values(name, spec, sigma, extras), upsample)}
     return Task(name, spec.kind, channels, scale, spec.align(kwargs), spec.halo(kwargs), kwargs, None, fwd)
 
 
-def _torch_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsample, _):
+def _torch_forward(model, spec, kwargs, state_dict, source, scale, extras, upsample, _):
     import torch
     import torch_ref.models as tmodels
 
@@ -288,8 +309,8 @@ def _torch_forward(model, spec, kwargs, state_dict, source, scale, sigma, upsamp
                                rows.numpy(), bs)
                 return blocks_to_image(torch.from_numpy(out), meta).numpy()[..., None]
         return run_cs
-    extra = (sigma / 255.0,) if model == "ffdnet" else ()
-    up = upsampler("torch", upsample, scale) if spec.upsampled else (lambda x: x)
+    extra = tuple(torch.from_numpy(a) for a in _extra_arrays(spec, extras))
+    up = upsampler("torch", upsample, scale) if spec.input_transform == "bicubic_upsample" else (lambda x: x)
 
     def run(x):
         with torch.no_grad():

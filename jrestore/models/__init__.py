@@ -5,15 +5,17 @@
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from flax import nnx
 
 from jrestore.models._registry import MODELS
 
-# Explicit imports register each family (no directory scanning).
-from jrestore.models import classical_cs, ista_net  # noqa: F401  compressed sensing
-from jrestore.models import attention_unet, dncnn, ffdnet, multiscale_enhancer  # noqa: F401  denoising
-from jrestore.models import basicsr_sr, espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
-from jrestore.models import vgg  # noqa: F401  perceptual-loss features
+# Every family module registers its models on import: a new family file is found without editing this list.
+for _family in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+                      and not m.name.endswith("_test")):
+    importlib.import_module(f"{__name__}.{_family}")
 
 __all__ = ["get", "names", "arguments"]
 

@@ -14,7 +14,6 @@ It returns a report dict; `jrestore verify` prints it and the parity tests asser
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import Callable
 
@@ -28,6 +27,7 @@ from flax import nnx
 import jrestore.models
 import torch_ref.models
 from jrestore.convert import load_torch_state_dict, torch_state_dict
+from jrestore.core.spec import ParityCase
 from jrestore.parity import tolerances
 from jrestore.parity.harness import max_abs_report, perturb_, to_nchw
 from jrestore.parity.layer_trace import layer_table
@@ -37,21 +37,8 @@ __all__ = ["ModelCase", "compare", "compare_model", "build_pair", "ADAM_LR"]
 ADAM_LR = 1e-3
 
 
-@dataclass(frozen=True)
-class ModelCase:
-    """How to exercise one registered model.
-
-    small: constructor kwargs for the fast parity case; full: the default-size case (usually {}).
-    inputs(rng, full) -> tuple of NHWC float32 NumPy arrays (rank-4 arrays go to torch as NCHW).
-    train_mode: whether the model has a meaningful train mode (BatchNorm); eval is always checked.
-    """
-
-    small: dict
-    inputs: Callable[[np.random.Generator, bool], tuple]
-    full: dict = field(default_factory=dict)
-    train_mode: bool = True
-    grad: bool = True
-    atol: float = tolerances.MODEL
+# A model's parity case lives in its spec (jrestore/core/models/<family>.py); the old name stays importable.
+ModelCase = ParityCase
 
 
 def _to_torch(x: np.ndarray) -> torch.Tensor:
@@ -176,7 +163,7 @@ def _module_path_map(torch_module: torch.nn.Module, names: dict) -> Callable[[st
 
 def compare(torch_module: torch.nn.Module, jax_module: nnx.Module, *inputs, train: bool = False,
             grads: bool = True, key_map: Mapping | Callable[[str], str] | None = None, perturb: bool = True,
-            seed: int = 0, atol: float = tolerances.MODEL, layers: bool = True) -> dict:
+            seed: int = 0, atol: float | None = tolerances.MODEL, layers: bool = True) -> dict:
     """Compare any PyTorch module with its NNX twin on `inputs`; returns a report (neither module is changed).
 
     The twins must share the naming rule (README, Conventions: a torch state_dict key is the NNX state path,
@@ -186,7 +173,7 @@ def compare(torch_module: torch.nn.Module, jax_module: nnx.Module, *inputs, trai
     Steps, on copies: perturb the torch module's parameters and buffers away from their init (`perturb`,
     seeded by `seed`: two default inits can agree by accident, e.g. zero biases), convert its state_dict to
     the jax module by rule, then check:
-      eval   - outputs in eval mode, within `atol` relative to max(1, max|torch|);
+      eval   - outputs in eval mode, within `atol` relative to max(1, max|torch|) (None: tolerances.MODEL);
       train  - (`train`) outputs in train mode and every buffer after it (BatchNorm running statistics);
       grad   - (`grads`) the loss sum(mean(out**2)) and every parameter gradient, in train mode when `train`,
                within tolerances.GRADIENT or a multiple of PyTorch's own float32 error (float64 run);
@@ -205,6 +192,7 @@ def compare(torch_module: torch.nn.Module, jax_module: nnx.Module, *inputs, trai
         raise ValueError(f"jax_module: expected a flax.nnx.Module, got {type(jax_module).__name__}")
     if not inputs:
         raise ValueError("inputs: expected at least one NHWC array, got none")
+    atol = tolerances.MODEL if atol is None else atol
     tm, jm = copy.deepcopy(torch_module), nnx.clone(jax_module)
     if perturb:
         perturb_(tm, seed)
@@ -282,10 +270,11 @@ def compare(torch_module: torch.nn.Module, jax_module: nnx.Module, *inputs, trai
 
 
 def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
-                  grad: bool = True, atol: float = tolerances.MODEL, weights: dict | None = None,
+                  grad: bool = True, atol: float | None = tolerances.MODEL, weights: dict | None = None,
                   source: str = "weights", layers: bool = False) -> dict:
     """`compare` on registered model `name` built with `kwargs` in both frameworks: from `weights` when given,
-    else from the torch init perturbed with `seed`. Returns compare's report."""
+    else from the torch init perturbed with `seed`. Returns compare's report. atol: the output tolerance
+    (None: tolerances.MODEL, as a ParityCase without its own gives)."""
     tm, jm = build_pair(name, kwargs, seed, weights, source, perturb=False)
     return compare(tm, jm, *inputs, train=train_mode, grads=grad, perturb=weights is None, seed=seed, atol=atol,
                    layers=layers)

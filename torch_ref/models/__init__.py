@@ -1,15 +1,17 @@
 """PyTorch twins of jrestore.models, registered under the same names with the same constructor arguments."""
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import torch
 
 from torch_ref.models._registry import MODELS
 
-# Explicit imports register each family.
-from torch_ref.models import classical_cs, ista_net  # noqa: F401  compressed sensing
-from torch_ref.models import attention_unet, dncnn, ffdnet, multiscale_enhancer  # noqa: F401  denoising
-from torch_ref.models import basicsr_sr, espcn, srcnn, srresnet, wasa  # noqa: F401  super-resolution
-from torch_ref.models import vgg  # noqa: F401  perceptual-loss features
+# Every family module registers its models on import: a new family file is found without editing this list.
+for _family in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
+                      and not m.name.endswith("_test")):
+    importlib.import_module(f"{__name__}.{_family}")
 
 __all__ = ["get", "names", "arguments"]
 

@@ -11,7 +11,9 @@ import numpy as np
 
 from jrestore._validate import check_choice
 
-__all__ = ["TRANSFORMS", "admm_inverse", "dct_matrix", "haar_matrix", "transform_matrix"]
+from jrestore.core.spec import ModelSpec, ParityCase
+
+__all__ = ["SPECS", "TRANSFORMS", "admm_inverse", "dct_matrix", "haar_matrix", "transform_matrix"]
 
 
 TRANSFORMS = ("dct", "haar")
@@ -56,3 +58,23 @@ def admm_inverse(phi: np.ndarray, rho: float) -> np.ndarray:
     """(Phi^T Phi + rho I)^-1 in float64, [n, n]."""
     phi = np.asarray(phi, dtype=np.float64)
     return np.linalg.inv(phi.T @ phi + rho * np.eye(phi.shape[1]))
+
+
+# --- spec (jrestore.core.spec): every block is reconstructed on its own, so tiling is by block ---------------
+# Small parity case: 7x7 blocks (jrestore.core.models.ista_net.cs_parity_blocks says why); no parameters.
+_CLASSICAL_SMALL = {"num_iters": 10, "transform": "haar", "block_size": 7}
+
+
+def _block_hw(kw: dict) -> tuple:
+    return (kw.get("block_size", 33),) * 2
+
+
+def _specs():
+    from jrestore.core.models.ista_net import cs_parity_blocks
+
+    case = ParityCase(small=_CLASSICAL_SMALL, inputs=cs_parity_blocks, train_mode=False, grad=False)
+    return tuple(ModelSpec(name, "cs", needs_weights=False, example_hw=_block_hw, parity=case)
+                 for name in ("ista", "admm"))
+
+
+SPECS = _specs()

@@ -10,8 +10,9 @@ from typing import Mapping
 import numpy as np
 
 from jrestore._validate import check_choice, check_image, check_int
+from jrestore.core.spec import ModelSpec, ParityCase, WeightShapes
 
-__all__ = ["DEFAULT_TAPS", "IMAGENET_MEAN", "IMAGENET_STD", "VGG_BLOCKS", "VGG_LAYERS", "check_vgg_args",
+__all__ = ["SPECS", "DEFAULT_TAPS", "IMAGENET_MEAN", "IMAGENET_STD", "VGG_BLOCKS", "VGG_LAYERS", "check_vgg_args",
            "check_vgg_input", "resolve_taps", "tap_index", "torchvision_features", "vgg_layer_names",
            "vgg_widths"]
 
@@ -109,3 +110,23 @@ def torchvision_features(state_dict: Mapping, arch: str) -> dict:
         raise ValueError(f"state_dict: {stray[0]!r} is outside {arch}'s features (0 .. {n - 1}); "
                          f"a vgg_bn or other-depth checkpoint?")
     return out
+
+
+# --- specs (jrestore.core.spec) -------------------------------------------------------------------------------
+def _weights_rule(s: WeightShapes) -> dict:
+    return {"num_feat": s("features.0.weight")[0]}
+
+
+def _parity_inputs(rng, full):
+    """Odd sizes, so the floor-mode pools drop rows and columns (the cases tap a conv before its ReLU,
+    conv5_4 / conv5_3, next to relu taps)."""
+    return (rng.uniform(0.0, 1.0, (1, 35, 33, 3) if full else (2, 35, 33, 3)).astype(np.float32),)
+
+
+# torchvision's checkpoints: its classifier is not built here, and a bare `features` state dict lacks the prefix
+TORCHVISION_ALIASES = ((r"classifier\..*", None), (r"(\d+\..*)", r"features.\1"))
+
+SPECS = tuple(ModelSpec(arch, None, image_channels=3, weights_rule=_weights_rule, key_aliases=TORCHVISION_ALIASES,
+                        example_hw=lambda kw: (32, 32),
+                        parity=ParityCase(small={"num_feat": 4}, inputs=_parity_inputs, train_mode=False))
+              for arch in ("vgg16", "vgg19"))

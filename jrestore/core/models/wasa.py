@@ -8,7 +8,11 @@ from __future__ import annotations
 from jrestore._validate import check_choice, check_image, check_int
 from jrestore.core.layers.attention import check_chunk_size
 
-__all__ = ["WASA_SCALES", "check_wasa_args", "check_wasa_input"]
+import numpy as np
+
+from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes
+
+__all__ = ["SPECS", "WASA_SCALES", "check_wasa_args", "check_wasa_input"]
 
 
 WASA_SCALES = (2, 4)
@@ -34,3 +38,33 @@ def check_wasa_input(x, num_channels: int, layout: str = "NHWC") -> None:
     h, w = (x.shape[1], x.shape[2]) if layout == "NHWC" else (x.shape[2], x.shape[3])
     if h % 2 or w % 2:
         raise ValueError(f"x: expected even height and width (the Haar DWT of each RWAB halves them), got {h}x{w}")
+
+
+# --- spec (jrestore.core.spec) --------------------------------------------------------------------------------
+def _weights_rule(s: WeightShapes) -> dict:
+    nf, c = s("head.weight")[:2]
+    blocks = s.indices(r"body\.(\d+)\..*")
+    ups = [i for i in s.indices(r"upsample\.(\d+)\.weight") if s(f"upsample.{i}.weight")[0] == 4 * nf]
+    out = {"num_channels": c, "num_feat": nf, "num_block": len(blocks), "scale": 2 ** len(ups)}
+    if blocks:  # channel attention squeezes 4 num_feat channels to 4 num_feat // reduction
+        hidden = s(f"body.{blocks[0]}.ca.fc.0.weight")[0]
+        if (4 * nf) % hidden == 0:
+            out["reduction"] = 4 * nf // hidden
+    return out
+
+
+def _parity_inputs(rng, full):
+    """Even sizes (the DWT halves them), non-square, 3 channels so the bicubic skip and the pixel-shuffle order
+    both show. The self-attention's gamma starts at 0, which would hide that branch: the parity harness
+    perturbs every parameter, gamma included."""
+    return (rng.uniform(0.0, 1.0, (1, 12, 8, 3) if full else (2, 10, 6, 3)).astype(np.float32),)
+
+
+SPECS = (ModelSpec(
+    "wasa", "sr", channels_arg="num_channels", scale_arg="scale", halo=lambda kw: None, align=lambda kw: 2,
+    weights_rule=_weights_rule,
+    parity=ParityCase(small={"scale": 4, "num_feat": 8, "num_block": 2, "reduction": 4}, inputs=_parity_inputs,
+                      train_mode=False),
+    bench=(BenchEntry("wasa", {"scale": 2, "num_channels": 3, "num_feat": 64, "num_block": 16}, batch=8,
+                      input_hw=(48, 48), channels=3, scale=2, hw_multiple=2),),
+    recipe="wasa_x2"),)
