@@ -55,12 +55,12 @@ def run(args) -> int:
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from jrestore.convert.checkpoints import load_state_dict_file
     from jrestore.parity import tolerances
-    from jrestore.parity.cases import CASES
+    from jrestore.parity.cases import get_case
     from jrestore.parity.model_parity import compare_model
 
     from jrestore.convert.architecture import infer_kwargs
 
-    case = CASES[args.model]
+    case = get_case(args.model)  # its spec's ParityCase (built-in or plugin); none: one clear error
     atol = tolerances.MODEL if case.atol is None else case.atol
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
