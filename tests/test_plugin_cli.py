@@ -134,3 +134,16 @@ def test_a_plugin_that_raises_is_one_line(tmp_path, capsys, plugin_sandbox):
     code, _, err = cli(capsys, "verify", "--plugin", bad, "--model", "tiny_denoiser")
     assert code == 2
     assert err == f"jrestore verify: error: --plugin '{bad}': importing it raised ImportError: needs my_private_package\n"
+
+
+def test_train_the_plugin_model_with_the_generic_recipe(tmp_path, capsys, plugin_sandbox):
+    """`--config tiny_denoiser:runlocal`: no recipe module; train.config builds the generic one for the
+    spec's kind (denoise: MSE, Adam, skimage images) and the runlocal smoke sizes."""
+    workdir = tmp_path / "run"
+    code, _, err = cli(capsys, "train", "--plugin", EXAMPLE, "--config", "tiny_denoiser:runlocal",
+                       "--workdir", workdir)
+    assert code == 0, err
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert losses and all(np.isfinite(losses)) and all(v > 0 for v in losses)
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir())  # a checkpoint was written
