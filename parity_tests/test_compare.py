@@ -71,9 +71,10 @@ def test_compare_espcn_perturbs_away_from_init_unless_told_not_to():
     with torch.no_grad():
         y_default = tm.eval()(torch_input(x))
         y_perturbed = perturb_(copy.deepcopy(tm), 5).eval()(torch_input(x))
-    assert float((y_default - y_perturbed).abs().max()) > 1e-2
-    assert perturbed["eval"]["leaves"]["eval"]["scale"] == pytest.approx(float(y_perturbed.abs().max()), rel=1e-6)
-    assert plain["eval"]["leaves"]["eval"]["scale"] == pytest.approx(float(y_default.abs().max()), rel=1e-6)
+    assert float((y_default - y_perturbed).abs().max()) > 100 * tolerances.MODEL
+    # the same float32 torch computation on the same copy of the weights: the same bits
+    assert perturbed["eval"]["leaves"]["eval"]["scale"] == float(y_perturbed.abs().max())
+    assert plain["eval"]["leaves"]["eval"]["scale"] == float(y_default.abs().max())
 
 
 # ---- a pair that does not follow the naming rule, and a broken twin ----
@@ -177,4 +178,4 @@ def test_a_broken_twin_fails_and_names_the_first_diverging_layer():
     with torch.no_grad():
         t_out = tm_check(torch_input(x)).numpy().transpose(0, 2, 3, 1)
     diff = float(np.abs(np.asarray(jm_check(jnp.asarray(x)), np.float64) - t_out).max())
-    assert report["eval"]["max_abs"] == pytest.approx(diff, rel=1e-6)
+    assert report["eval"]["max_abs"] == diff  # the same eager computations in the same process: the same bits

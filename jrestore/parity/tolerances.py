@@ -44,3 +44,8 @@ OPTIMIZER_FLOAT64 = 2e-6
 # Learning-rate schedules evaluated in float32 (optax) against their float64 formulas, relative; absolute floor
 # 1e-7 x the base lr for the zero of a warm-up and the cosine's tail near min_lr.
 SCHEDULE_FLOAT32 = 1e-5
+# Restored images written as uint8 (`jrestore restore`) against the PyTorch twin's float32 output rounded to
+# levels: outputs ~1e-7 apart round to the same level unless one lies that close to a .5 boundary (about 5e-5
+# of pixels), so at most one level apart, at a small fraction of pixels; a wrong model misses most of them.
+UINT8_ROUNDING_LEVELS = 1
+UINT8_ROUNDING_FRACTION = 0.01
