@@ -147,3 +147,13 @@ def test_train_the_plugin_model_with_the_generic_recipe(tmp_path, capsys, plugin
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses and all(np.isfinite(losses)) and all(v > 0 for v in losses)
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir())  # a checkpoint was written
+
+
+def test_the_readme_shows_the_example_as_it_is():
+    """The README's "Your own model" holds the complete example file; a change to one without the other fails."""
+    readme = (ROOT / "README.md").read_text()
+    assert EXAMPLE.read_text().strip() in readme
+    command = "jrestore verify --plugin examples/tiny_plugin.py --model tiny_denoiser --json"
+    assert command in readme
+    shown = json.loads(readme.split(command, 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0])
+    assert shown["model"] == "tiny_denoiser" and shown["ok"] is True and shown["perturbed"] is True
