@@ -15,8 +15,8 @@ from flax import nnx
 
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, register_spec
 from jrestore.layers import Conv2d
-from jrestore.models._registry import register as register_jax
-from torch_ref.models._registry import register as register_torch
+from jrestore.models import register as register_jax
+from torch_ref.models import register as register_torch
 
 NAME = "tiny_denoiser"
 

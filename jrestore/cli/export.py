@@ -100,7 +100,7 @@ def run(args) -> int:
     else:
         source = f"default initialisation (seed {args.seed}); pass --weights for trained weights"
     model.eval()
-    shape = shape or jx.default_input_shape(model)
+    shape = shape or jx.default_input_shape(model, kwargs)
     names = jx.input_names(model)
     spec = jx.model_spec(model)
 
