@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 
-from jrestore.cli.verify import parse_sets, pin_full_precision
+from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_flags
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name, or 'bicubic' for the interpolation baseline")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat)")
+    p.add_argument("--model", help="registered model name, or 'bicubic' for the interpolation baseline; optional when --weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
+                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
     p.add_argument("--data", required=True, help="folder of test images (SR: also the SelfExSR *_SRF_s_{HR,LR} layout)")
     p.add_argument("--protocol", required=True, help="ista_net | kair_dncnn | selfexsr | yjn870")
     p.add_argument("--framework", choices=("jax", "torch", "both"), default="both")
@@ -34,6 +35,7 @@ def run(args) -> int:
     if args.protocol not in PROTOCOL_KIND:
         raise ValueError(f"--protocol: expected one of {sorted(PROTOCOL_KIND)}, got {args.protocol!r}")
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     frameworks = ("jax", "torch") if args.framework == "both" else (args.framework,)
     task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
                       cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=frameworks,

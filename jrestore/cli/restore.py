@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jrestore.cli.verify import parse_sets, pin_full_precision
+from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_flags
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name, or 'bicubic'")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat)")
+    p.add_argument("--model", help="registered model name, or 'bicubic'; optional when --weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
+                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
     p.add_argument("--scale", type=int, help="SR factor")
     p.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (FFDNet's noise map)")
     p.add_argument("--cs-ratio", type=int, help="CS sampling ratio in percent (the image is measured, then reconstructed)")
@@ -54,6 +55,7 @@ def run(args) -> int:
     else:
         check_output_folder(jobs[0][1].parent, "output")
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
                       cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=(args.framework,))
     if len(jobs) == 1 and not src.is_dir():  # one file: its error is the command's error (exit 2)
