@@ -57,7 +57,8 @@ def _png16(path: Path, a: np.ndarray) -> None:
     c = a.shape[2]
     rows = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(a.shape[0]))
     ihdr = struct.pack(">IIBBBBB", a.shape[1], a.shape[0], 16, 0 if c == 1 else 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
 
 
 def _tiff16(path: Path, a: np.ndarray) -> None:

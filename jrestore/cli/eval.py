@@ -17,9 +17,11 @@ from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_fl
 
 
 def add_parser(p):
-    p.add_argument("--model", help="registered model name, or 'bicubic' for the interpolation baseline; optional when --weights records it (a model file or training workdir)")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
-                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
+    p.add_argument("--model", help="registered model name, or 'bicubic' for the interpolation baseline; optional "
+                                    "when --weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--data", required=True, help="folder of test images (SR: also the SelfExSR *_SRF_s_{HR,LR} layout)")
     p.add_argument("--protocol", required=True, help="ista_net | kair_dncnn | selfexsr | yjn870")
     p.add_argument("--framework", choices=("jax", "torch", "both"), default="both")
@@ -31,8 +33,10 @@ def add_parser(p):
     p.add_argument("--tile", type=int, help="restore in overlapping tiles of about this many input pixels")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--save-images", metavar="DIR",
-                   help="write the restored images to DIR as <input name>.png (DIR/jax, DIR/torch with --framework both)")
-    p.add_argument("--out", metavar="FILE", help="write the per-image PSNR / SSIM and the means to FILE (.csv or .json)")
+                   help="write the restored images to DIR as <input name>.png (DIR/jax, DIR/torch with "
+                        "--framework both)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the per-image PSNR / SSIM and the means to FILE (.csv or .json)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file or files in --save-images")
 
 

@@ -23,9 +23,11 @@ ONNX_RTOL = 1e-5  # ONNX Runtime's kernels are not torch's: float32 summation or
 
 
 def add_parser(p):
-    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when --weights records it (a model file or training workdir)")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
-                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--out", required=True, help="output folder (created; existing files need --overwrite)")
     p.add_argument("--shape", help="example input B,H,W,C (default: the model's, e.g. 1,64,64,C or 1,33,33,1)")

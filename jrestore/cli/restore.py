@@ -5,8 +5,9 @@ tiled result equals the whole-image one for every model with a finite receptive 
 a one-channel model on an RGB image restores MATLAB-YCbCr Y and keeps the chroma (bicubic-upscaled for SR),
 and says so once on stderr; `--per-channel` restores R, G and B each with the model instead; a
 three-channel model on a grey image sees it replicated. Bit depth: 8-bit images give 8-bit outputs; 16-bit
-grey and RGB PNG / TIFF files are restored at full precision and written as 16-bit PNG / TIFF. Outputs are written atomically (temporary file in
-the same folder, then rename), never over an existing file or the input unless --overwrite is given.
+grey and RGB PNG / TIFF files are restored at full precision and written as 16-bit PNG / TIFF. Outputs are
+written atomically (temporary file in the same folder, then rename), never over an existing file or the
+input unless --overwrite is given.
 A folder is restored file by file: a bad file is one line `jrestore restore: FILE: reason` and the rest go on;
 the summary and exit status 1 come at the end. Two inputs with one output name are refused before any work.
 """
@@ -21,9 +22,11 @@ from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_fl
 
 
 def add_parser(p):
-    p.add_argument("--model", help="registered model name, or 'bicubic'; optional when --weights records it (a model file or training workdir)")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
-                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
+    p.add_argument("--model", help="registered model name, or 'bicubic'; optional when --weights records it "
+                                    "(a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--scale", type=int, help="SR factor")
     p.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (FFDNet's noise map)")
     p.add_argument("--cs-ratio", type=int, help="CS sampling ratio in percent (the image is measured, then reconstructed)")

@@ -12,9 +12,11 @@ import sys
 
 
 def add_parser(p):
-    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when --weights records it (a model file or training workdir)")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat) or a training "
-                        "workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")

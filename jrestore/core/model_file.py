@@ -59,7 +59,8 @@ def resolve_weights(path, what: str = "--weights") -> tuple[Path, dict]:
     base, selector = _split_selector(text)
     folder = Path(base)
     if selector is not None and not folder.is_dir():
-        raise ValueError(f"{what}: {text}: ':{selector}' picks a file of a training workdir, but {base} is not a folder")
+        raise ValueError(f"{what}: {text}: ':{selector}' picks a file of a training workdir, but {base} is not a "
+                         f"folder")
     if folder.is_dir():
         name = _SELECTORS[selector or "latest"]
         file = folder / name

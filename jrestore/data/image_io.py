@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_image", "write_image", "read_image_cv2_grayscale", "peak_value", "list_images", "read_sr_pairs", "max_pixels", "IMAGE_SUFFIXES",
-           "DEFAULT_MAX_PIXELS"]
+__all__ = ["read_image", "write_image", "read_image_cv2_grayscale", "peak_value", "list_images", "read_sr_pairs",
+           "max_pixels", "IMAGE_SUFFIXES", "DEFAULT_MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS's default: 1024 * 1024 * 1024 // 4 // 3
