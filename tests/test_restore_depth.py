@@ -147,6 +147,11 @@ def test_one_channel_model_on_colour_says_luminance_once_or_restores_per_channel
         assert got.dtype == np.uint8 and np.abs(got - want).max() <= 0.5 + 255 * tolerances.MODEL
         luma = np.asarray(Image.open(tmp_path / "luma" / f"c{i}.png"))
         assert np.abs(luma.astype(int) - got).max() > 10  # the two modes really differ
+    # a model that takes colour: --per-channel cannot take effect, so it is refused, not ignored
+    assert main(["restore", "--model", "bicubic", "--scale", "2", "--per-channel", str(src / "c0.png"),
+                 str(tmp_path / "b.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--per-channel: bicubic restores any number of channels at once" in err[0], err
     # grey images with the same model: nothing to say
     Image.fromarray(colours[0][..., 0]).save(tmp_path / "g.png")
     assert main(common + [str(tmp_path / "g.png"), str(tmp_path / "g_out.png")]) == 0

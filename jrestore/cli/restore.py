@@ -66,6 +66,9 @@ def run(args) -> int:
     args.model, args.weights = resolve_model_flags(args.model, args.weights)
     task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
                       cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=(args.framework,))
+    if args.per_channel and task.channels != 1:  # a flag that cannot take effect is an error, not ignored
+        raise ValueError(f"--per-channel: {task.name} restores {task.channels or 'any number of'} channels at once; "
+                         f"the flag is for one-channel models on colour images")
     said = []
 
     def luma_note() -> None:  # once per command, not once per file
