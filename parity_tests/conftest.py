@@ -1,4 +1,4 @@
-"""Parity tests need torch; they pin full float32 precision on both sides (B11 in style_and_parity.md)."""
+"""Parity tests need torch; they pin full float32 precision on both sides (docs/conventions.md §11)."""
 import pytest
 
 torch = pytest.importorskip("torch", reason="parity tests need torch (pip install -e '.[torch]')")

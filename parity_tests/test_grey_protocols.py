@@ -287,7 +287,7 @@ def _check(result, expected, task):
     assert len(seen) == len(want_inputs)
     for got, (name, want) in zip(seen, sorted(want_inputs.items())):
         assert got.shape == want.shape, (name, got.shape, want.shape)
-        np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got, want, atol=tolerances.OP, err_msg=name)
     for fw in FRAMEWORKS:
         got, got_ssim = result[fw]["per_image"], result[fw]["per_image_ssim"]
         assert got.keys() == psnr.keys()

@@ -30,7 +30,7 @@ from jrestore.ops import cs_blocks as jcs
 from jrestore.ops import resize as jresize
 from jrestore.ops import wavelet as jwavelet
 from jrestore.ops.resize_test import _matlab_loop  # a float64 loop from imresize.m's own literals
-from jrestore.parity.tolerances import OP, STAT_Z
+from jrestore.parity.tolerances import FLOAT32_LEVELS, FLOAT32_ROUNDING, FLOAT64, OP, PIL_FLOAT32, STAT_Z
 from torch_ref.ops import color as tcolor
 from torch_ref.ops import cs_blocks as tcs
 from torch_ref.ops import resize as tresize
@@ -98,7 +98,7 @@ def test_colour_of_both_twins_against_the_original_coefficients(name, reference)
     want = reference(x)
     got_jax = np.asarray(getattr(jcolor, name)(jnp.asarray(x, jnp.float32)), np.float64)
     got_torch = _nhwc(getattr(tcolor, name)(_nchw(x.astype(np.float32)))).astype(np.float64)
-    atol = 1e-6 if name == "rgb_to_y_opencv_uint8" else OP  # integer levels / 255: only the division rounds
+    atol = OP  # one float32 op (for rgb_to_y_opencv_uint8, integer levels / 255: only the division rounds)
     np.testing.assert_allclose(got_jax, want, rtol=0, atol=atol)
     np.testing.assert_allclose(got_torch, want, rtol=0, atol=atol)
 
@@ -121,10 +121,10 @@ def test_colour_known_values():
     pixels = np.array([[[[1.0, 1, 1], [1, 0, 0]]]])
     for module, to in ((jcolor, lambda v: jnp.asarray(v, jnp.float32)), (tcolor, lambda v: _nchw(v.astype(np.float32)))):
         out = lambda f: (np.asarray(f(to(pixels))) if module is jcolor else _nhwc(f(to(pixels))))[0, 0, :, 0] * 255
-        np.testing.assert_allclose(out(module.rgb_to_y_matlab), [235.0, 16 + 65.481], atol=1e-4)
-        np.testing.assert_allclose(out(module.rgb_to_y_opencv), [255.0, 0.299 * 255], atol=1e-4)
+        np.testing.assert_allclose(out(module.rgb_to_y_matlab), [235.0, 16 + 65.481], atol=FLOAT32_LEVELS)
+        np.testing.assert_allclose(out(module.rgb_to_y_opencv), [255.0, 0.299 * 255], atol=FLOAT32_LEVELS)
         np.testing.assert_allclose(out(module.rgb_to_y_yjn870), [16 + 218.859 * 255 / 256, 16 + 64.738 * 255 / 256],
-                                   atol=1e-4)
+                                   atol=FLOAT32_LEVELS)
 
 
 # --- resize --------------------------------------------------------------------------------------------------
@@ -151,8 +151,8 @@ def test_pil_bicubic_of_both_twins_against_pil(size):
     got_jax = np.asarray(jresize.resize_bicubic_pil(jnp.asarray(img)[None, ..., None], size=size))[0, ..., 0]
     got_torch = tresize.resize_bicubic_pil(torch.from_numpy(img)[None, None], size=size)[0, 0].numpy()
     # PIL accumulates in float32 with its own coefficient rounding (measured 2e-7 .. 1e-6 here)
-    np.testing.assert_allclose(got_jax, want, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(got_torch, want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got_jax, want, rtol=0, atol=PIL_FLOAT32)
+    np.testing.assert_allclose(got_torch, want, rtol=0, atol=PIL_FLOAT32)
 
 
 def test_the_three_bicubics_differ_where_their_kernels_differ():
@@ -189,7 +189,7 @@ def _haar_iwt(y):
 def test_haar_of_both_twins_against_the_textbook_filters():
     x = np.random.default_rng(4).normal(size=(2, 6, 4, 3))
     y = np.random.default_rng(5).normal(size=(2, 3, 2, 8))
-    np.testing.assert_allclose(_haar_iwt(_haar_dwt(x)), x, atol=1e-12)  # the reference itself is consistent
+    np.testing.assert_allclose(_haar_iwt(_haar_dwt(x)), x, atol=FLOAT64)  # the reference itself is consistent
     x32, y32 = x.astype(np.float32), y.astype(np.float32)
     np.testing.assert_allclose(np.asarray(jwavelet.dwt(jnp.asarray(x32))), _haar_dwt(x), rtol=0, atol=OP)
     np.testing.assert_allclose(_nhwc(twavelet.dwt(_nchw(x32))), _haar_dwt(x), rtol=0, atol=OP)
@@ -232,7 +232,7 @@ def _check_kaiming_uniform_a_sqrt5(w, fan_in, what):
     mean(w^2) of U(-b, b) is b^2 / 3 with standard error sqrt(4 / 45) b^2 / sqrt(n)."""
     w = np.asarray(w, np.float64).ravel()
     bound = 1 / math.sqrt(fan_in)
-    assert np.abs(w).max() <= bound * (1 + 1e-6), (what, np.abs(w).max(), bound)
+    assert np.abs(w).max() <= bound * (1 + FLOAT32_ROUNDING), (what, np.abs(w).max(), bound)
     assert np.abs(w).max() >= bound * (1 - 20 / w.size), (what, np.abs(w).max(), bound)  # P(miss) ~ e^-20
     se = math.sqrt(4 / 45) * bound ** 2 / math.sqrt(w.size)
     assert abs(np.mean(w ** 2) - bound ** 2 / 3) <= STAT_Z * se, (what, np.mean(w ** 2), bound ** 2 / 3, se)
@@ -249,4 +249,5 @@ def test_default_init_is_pytorch_documented_bound(make, fan_in):
     layer = make(nnx.Rngs(0))
     _check_kaiming_uniform_a_sqrt5(layer.weight[...], fan_in, "weight")
     b = np.asarray(layer.bias[...], np.float64)  # bias: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), too few for moments
-    assert np.abs(b).max() <= 1 / math.sqrt(fan_in) * (1 + 1e-6) and np.abs(b).max() > 0.5 / math.sqrt(fan_in)
+    assert np.abs(b).max() <= 1 / math.sqrt(fan_in) * (1 + FLOAT32_ROUNDING)
+    assert np.abs(b).max() > 0.5 / math.sqrt(fan_in)

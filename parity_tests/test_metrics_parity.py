@@ -1,4 +1,6 @@
-"""torch_ref.metrics against the float64 NumPy reference and against jrestore.metrics (B14 item 6)."""
+"""torch_ref.metrics against the float64 NumPy reference and against jrestore.metrics.
+
+As docs/conventions.md §14 item 6 asks: identical uint8 pairs through both frameworks and a float64 reference."""
 import functools
 
 import jax

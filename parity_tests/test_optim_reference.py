@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from jrestore.parity.tolerances import OPTIMIZER_FLOAT64
+from jrestore.parity.tolerances import FLOAT64, FLOAT64_FEW_ROUNDINGS, OPTIMIZER_FLOAT64
 from train.optim import make_torch
 from train.optim_test import (ADAM_BETAS, ADAM_EPS, LR, SCENARIOS, STEPS, assert_close_to_reference, flatten,
                               problem, reference_lrs, scenario_config, scenario_reference)
@@ -32,8 +32,8 @@ def test_torch_optimizer_follows_float64_reference(scenario, overrides, total_st
             torch.nn.utils.clip_grad_norm_(list(tensors.values()), clip)
         opt.step()
         sched.step()
-    np.testing.assert_allclose(lrs, reference_lrs(LR, cfg.schedule.to_dict(), total_steps, STEPS), rtol=1e-12,
-                               atol=1e-15, err_msg=f"{scenario}: torch schedule (float64 in both)")
+    np.testing.assert_allclose(lrs, reference_lrs(LR, cfg.schedule.to_dict(), total_steps, STEPS), rtol=FLOAT64,
+                               atol=FLOAT64_FEW_ROUNDINGS, err_msg=f"{scenario}: torch schedule (float64 in both)")
     got = {k: t.detach().numpy() for k, t in tensors.items()}
     want = scenario_reference(cfg, params, grads, total_steps)
     assert_close_to_reference(got, want, scenario)

@@ -82,7 +82,7 @@ def test_vgg_layer_table_matches_torchvision_indices():
     assert len(jvgg.VGG_LAYERS["vgg19"]) == 37 and len(jvgg.VGG_LAYERS["vgg16"]) == 31
     assert jvgg.tap_index("vgg19", "conv5_4") == 34 and jvgg.tap_index("vgg19", "relu5_4") == 35
     assert jvgg.tap_index("vgg16", "relu4_3") == 22 and jvgg.tap_index("vgg16", "pool5") == 30
-    # the seed's perceptual loss: vgg19.features[:35] ends with conv5_4, before its ReLU
+    # the WASA sketch's perceptual loss: vgg19.features[:35] ends with conv5_4, before its ReLU
     assert jvgg.VGG_LAYERS["vgg19"][:35][-1] == "conv5_4"
     conv_keys = [k for k in tvgg.VGG19().state_dict() if k.endswith(".weight")]
     assert [int(k.split(".")[1]) for k in conv_keys] == [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]

@@ -11,6 +11,7 @@ from jrestore.bench import report
 from jrestore.bench.run import settings, xla_flags_with_devices
 from jrestore.bench.specs import IMPLS, SPECS, get_specs, make_batch
 from jrestore.cli import main
+from jrestore.parity.tolerances import FLOP_COUNT_REL
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_xla_flops_of_one_conv_match_the_analytic_count():
 
     flops = xla_flops(jax.jit(conv).lower(x, kern).compile())
     analytic = 2 * b * h * w * cin * cout * k * k
-    assert flops == pytest.approx(analytic, rel=0.05)
+    assert flops == pytest.approx(analytic, rel=FLOP_COUNT_REL)
 
 
 def test_unknown_model_is_one_clear_error(capsys):

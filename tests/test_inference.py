@@ -11,6 +11,7 @@ import torch_ref.models as tmodels
 from jrestore.cli import main
 from jrestore.inference import build_task
 from jrestore.inference.tiling import tiled_apply, window_starts
+from jrestore.parity.tolerances import MODEL, OP, TILING
 
 
 def perturbed_state(name: str, seed: int = 0, **kwargs) -> dict:
@@ -62,9 +63,9 @@ def test_tiled_restore_equals_untiled_in_both_frameworks(name, kwargs, extra, ch
     whole = task.restore(x, "jax")
     assert whole.shape == (45 * task.scale, 38 * task.scale, channels)
     tiled = task.restore(x, "jax", tile=12)
-    np.testing.assert_allclose(tiled, whole, rtol=0, atol=2e-5 * max(1.0, np.abs(whole).max()))
+    np.testing.assert_allclose(tiled, whole, rtol=0, atol=TILING * max(1.0, np.abs(whole).max()))
     torch_out = task.restore(x, "torch", tile=12)
-    np.testing.assert_allclose(torch_out, whole, rtol=0, atol=1e-4 * max(1.0, np.abs(whole).max()))
+    np.testing.assert_allclose(torch_out, whole, rtol=0, atol=MODEL * max(1.0, np.abs(whole).max()))
 
 
 def test_cs_task_reconstructs_in_block_chunks(monkeypatch):
@@ -78,8 +79,8 @@ def test_cs_task_reconstructs_in_block_chunks(monkeypatch):
     whole = task.restore(x, "jax")
     monkeypatch.setattr(tasks, "CS_CHUNK", 2)  # 3 x 2 blocks = 6 rows in chunks of 2
     task2 = build_task("ista_net_plus", sd, model_kwargs=dict(num_phases=2, phi=phi, qinit=phi.T.copy()), cs_ratio=25)
-    np.testing.assert_allclose(task2.restore(x, "jax"), whole, atol=1e-6)
-    np.testing.assert_allclose(task2.restore(x, "torch"), whole, atol=1e-4)
+    np.testing.assert_allclose(task2.restore(x, "jax"), whole, atol=OP)
+    np.testing.assert_allclose(task2.restore(x, "torch"), whole, atol=MODEL)
 
 
 def test_build_task_errors():

@@ -6,6 +6,7 @@ import torch
 
 from _matlab_v73 import dncnn_simplenn_layers, write_mat_v5, write_mat_v73
 from jrestore.convert.matconvnet import read_matconvnet_dncnn
+from jrestore.parity.tolerances import LAYER
 
 
 def _small_kair_state(seed=0, nb=4, nc=8, channels=1):
@@ -80,7 +81,7 @@ def test_bnorm_layers_are_folded_into_the_preceding_conv(tmp_path):
     folded.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     x = torch.rand(1, 1, 9, 11)
     with torch.no_grad():
-        torch.testing.assert_close(folded(x), bn_model(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(folded(x), bn_model(x), atol=LAYER, rtol=LAYER)
 
 
 def _with(layers, index, **fields):

@@ -7,6 +7,7 @@ from PIL import Image
 
 from train.data import make_train_iterator, make_val_set
 from train.data.examples import dihedral
+from jrestore.parity.tolerances import FLOAT32_LEVELS, NOISE_MEAN, NOISE_STD_REL, RESIZE_REPEAT
 
 DENOISE = {"kind": "denoise", "sigma": 25}
 
@@ -99,20 +100,20 @@ def test_augmentation_gives_all_8_dihedral_variants_and_aligned_sr_pairs(tmp_pat
     assert seen == set(range(8))
     assert batch["input"].shape == (64, 4, 4, 1)
     lr = np.asarray(imresize_matlab(batch["target"], scale=1 / 3))
-    np.testing.assert_allclose(batch["input"], lr, atol=2e-6)  # input is the downscaled target, same variant
+    np.testing.assert_allclose(batch["input"], lr, atol=RESIZE_REPEAT)  # input is the downscaled target, same variant
     pil = next(make_train_iterator(cfg, {**task, "lr_resize": "pil"}, 8, seed=0))
     for t, x in zip(pil["target"], pil["input"]):
         ref = Image.fromarray(np.rint(t[..., 0] * 255).astype(np.uint8)).resize((4, 4), Image.BICUBIC)
         np.testing.assert_array_equal(np.rint(x[..., 0] * 255), np.asarray(ref))
     quant = next(make_train_iterator(cfg, {**task, "lr_uint8": True}, 8, seed=0))["input"] * 255
-    np.testing.assert_allclose(quant, np.rint(quant), atol=1e-4)  # uint8 levels, as an LR PNG
+    np.testing.assert_allclose(quant, np.rint(quant), atol=FLOAT32_LEVELS)  # uint8 levels, as an LR PNG
 
 
 def test_noise_statistics_and_not_clipped():
     cfg = {"source": "skimage", "names": ["camera", "astronaut"], "patch_size": 40, "patches_per_image": 64}
     batch = next(make_train_iterator(cfg, DENOISE, 128, seed=0))
     noise = batch["input"] - batch["target"]
-    assert abs(noise.std() - 25 / 255) < 0.01 * 25 / 255 and abs(noise.mean()) < 1e-3
+    assert abs(noise.std() - 25 / 255) < NOISE_STD_REL * 25 / 255 and abs(noise.mean()) < NOISE_MEAN
     assert batch["input"].min() < 0 or batch["input"].max() > 1  # not clipped (DnCNN protocol)
     assert 0 <= batch["target"].min() and batch["target"].max() <= 1
     blind = next(make_train_iterator(cfg, {"kind": "denoise", "sigma": [0, 55]}, 128, seed=0))

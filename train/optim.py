@@ -1,5 +1,5 @@
 """Optimisers and learning-rate schedules with PyTorch's semantics, built from one config for both
-frameworks (style_and_parity.md B9). Schedules count optimizer updates (iterations), as BasicSR and KAIR
+frameworks (docs/conventions.md §9). Schedules count optimizer updates (iterations), as BasicSR and KAIR
 step their schedulers every iteration.
 
     name      PyTorch                                   optax

@@ -1,6 +1,6 @@
 """Activations as NNX modules with PyTorch's names, defaults and numerics (for Sequential containers).
 
-Parity notes (style_and_parity.md B6):
+Parity notes (docs/conventions.md §6):
 - PReLU: PyTorch's `nn.PReLU()` has ONE slope, initialised to 0.25; `nn.PReLU(C)` has one per channel
   (dim 1 in NCHW = the last axis here). Flax's PReLU is scalar-only with init 0.01. The leaf is `weight`,
   shape (num_parameters,), as PyTorch's. y = x if x > 0 else weight * x (PyTorch's kernel, also for the

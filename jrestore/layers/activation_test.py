@@ -8,7 +8,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import GELU, LeakyReLU, PReLU, ReLU, Sigmoid, Tanh
-from jrestore.parity.tolerances import OP
+from jrestore.parity.tolerances import LAYER, OP
 
 X = np.random.default_rng(0).normal(size=(2, 17, 15, 3)).astype(np.float32)
 X64 = X.astype(np.float64)
@@ -24,7 +24,7 @@ def test_prelu_init_and_per_channel_slopes():
     graphdef, state = nnx.split(p)
     g = jax.grad(lambda s: jnp.sum(nnx.merge(graphdef, s)(jnp.asarray(X))))(state)
     ref = [X64[..., c][X64[..., c] <= 0].sum() for c in range(3)]
-    np.testing.assert_allclose(np.asarray(g["weight"][...]), ref, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(g["weight"][...]), ref, rtol=LAYER)
 
 
 def test_parameter_free_activations():

@@ -10,7 +10,7 @@ Parity notes:
 - SelfAttention2d is the SAGAN `Self_Attn` block: 1x1 query/key convs to in_dim // 8, 1x1 value conv,
   energy = q^T k with NO 1/sqrt(d) scaling (so not flax's dot_product_attention), softmax over keys,
   out = gamma * (v attn^T) + x with gamma a shape-(1,) parameter initialised to 0 (a fresh block is the
-  identity). Pixels are flattened row-major (h * W + w) in both frameworks; the seed's
+  identity). Pixels are flattened row-major (h * W + w) in both frameworks; the WASA sketch's
   `width, height = x.size()[2:]` only names H and W the other way round. Products use precision HIGHEST.
   The attention matrix is [B, HW, HW]; `chunk_size` computes it in blocks of query rows (exact: each
   softmax row is independent), rematerialised in the backward pass, to bound memory on large inputs.

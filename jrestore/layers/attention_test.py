@@ -1,4 +1,5 @@
-"""ChannelAttention and SelfAttention2d against float64 NumPy transcriptions of the seed's PyTorch."""
+"""ChannelAttention and SelfAttention2d against float64 NumPy transcriptions of the WASA sketch's PyTorch
+(docs/conventions.md §6, §15)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,7 +105,7 @@ def test_channel_attention_sums_two_sigmoid_branches():
     w1, b1 = np.asarray(l1.weight[...], np.float64), np.asarray(l1.bias[...], np.float64)
     w2, b2 = np.asarray(l2.weight[...], np.float64), np.asarray(l2.bias[...], np.float64)
 
-    def fc(v):  # Linear, ReLU, Linear, Sigmoid, as the seed's nn.Sequential
+    def fc(v):  # Linear, ReLU, Linear, Sigmoid, as the sketch's nn.Sequential
         return 1 / (1 + np.exp(-(np.maximum(v @ w1 + b1, 0) @ w2 + b2)))
 
     x64 = x.astype(np.float64)

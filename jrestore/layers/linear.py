@@ -2,7 +2,7 @@
 
 Parity notes: the kernel is stored [in, out] (kind LinearKernel; PyTorch stores [out, in]), so conversion
 is one transpose. Init is PyTorch's default, U(-1/sqrt(in), 1/sqrt(in)) for weight and bias (Flax's
-default is lecun_normal weights and zero bias, B8).
+default is lecun_normal weights and zero bias, docs/conventions.md §8).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """BatchNorm2d with PyTorch's semantics, on NHWC arrays.
 
-Parity notes (style_and_parity.md B5):
+Parity notes (docs/conventions.md §5):
 - `momentum` is PyTorch's: running = (1 - momentum) * running + momentum * batch (Flax's momentum is
   1 - this, and its default 0.99 would be PyTorch 0.01). `momentum=None` is PyTorch's cumulative
   average: the factor is 1 / num_batches_tracked.

@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 
 from jrestore.layers import BatchNorm2d, Conv2d, Sequential
-from jrestore.parity.tolerances import LAYER
+from jrestore.parity.tolerances import LAYER, OP
 
 
 def _np_bn_train(x, w, b, rm, rv, count, momentum, eps):
@@ -53,10 +53,10 @@ def test_three_train_steps_then_eval_match_numpy(momentum, eps):
 @pytest.mark.parametrize("shape, mean, std", [((2, 17, 15, 2), 300.0, 0.01), ((16, 64, 64, 3), 1e4, 1.0),
                                               ((8, 33, 33, 4), -50.0, 0.1)])
 def test_statistics_survive_a_large_mean(shape, mean, std):
-    # E[x^2] - E[x]^2 in float32 loses the variance entirely at mean 300, std 0.01 (B5: 7.1 off), and a plain
-    # two-pass mean is off by ~1e-4 there, depending on the CPU's reduction order (1.4e-2 in the normalised
-    # output on an AVX-512 EPYC). The corrected two-pass statistics are exact to float32: the output is
-    # within a few float32 ulps of order 1, whatever the machine.
+    # E[x^2] - E[x]^2 in float32 loses the variance entirely at mean 300, std 0.01 (docs/conventions.md §5:
+    # 7.1 off), and a plain two-pass mean is off by ~1e-4 there, depending on the CPU's reduction order
+    # (1.4e-2 in the normalised output on an AVX-512 EPYC). The corrected two-pass statistics are exact to
+    # float32: the output is within a few float32 ulps of order 1, whatever the machine.
     x = (mean + std * np.random.default_rng(1).normal(size=shape)).astype(np.float32)
     bn = BatchNorm2d(shape[-1])
     y = np.asarray(bn(jnp.asarray(x)))
@@ -80,7 +80,7 @@ def test_statistics_do_not_depend_on_the_order_of_the_batch():
         bn(jnp.asarray(xx))
         stats.append((np.asarray(bn.running_mean[...]), np.asarray(bn.running_var[...])))
     for mean, var in stats[1:]:
-        np.testing.assert_allclose(mean, stats[0][0], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(mean, stats[0][0], rtol=OP, atol=0)
         np.testing.assert_allclose(var, stats[0][1], rtol=LAYER, atol=0)
 
 

@@ -1,8 +1,8 @@
 """Sub-pixel upsampling modules (NHWC), with PyTorch's pixel-shuffle channel order.
 
 Parity notes: PixelShuffle / PixelUnshuffle are torch.nn.PixelShuffle / PixelUnshuffle (channel index
-(c, i, j), B3). `Upsampler(scale, num_feat)` is the EDSR / BasicSR `Upsample` sub-pixel stack: for
-scale 2^n, n x [conv3x3 (num_feat -> 4 num_feat, padding 1), PixelShuffle(2)]; for scale 3,
+(c, i, j), docs/conventions.md §3). `Upsampler(scale, num_feat)` is the EDSR / BasicSR `Upsample` sub-pixel
+stack: for scale 2^n, n x [conv3x3 (num_feat -> 4 num_feat, padding 1), PixelShuffle(2)]; for scale 3,
 [conv3x3 (num_feat -> 9 num_feat), PixelShuffle(3)]. It is a Sequential, so its PyTorch keys are
 '0.weight', '2.weight', ... (the shuffles keep their indices). Other scales raise ValueError.
 """

@@ -3,7 +3,8 @@
 The scripts' formulas 10 log10(255^2 / MSE_255), 20 log10(255 / sqrt(MSE_255)) and 10 log10(1 / MSE_1) are one
 number up to float rounding; here it is -10 log10(MSE) on the x / data_range scale. Runs in the inputs' dtype:
 use float64 (jax x64) for numbers to report. float32 agrees with the float64 reference to about 1e-5 dB, except
-that y_round of a MATLAB / yjn870 Y may flip a near-.5 value by one level (about 1e-5 of pixels; style B10).
+that y_round of a MATLAB / yjn870 Y may flip a near-.5 value by one level (about 1e-5 of pixels;
+docs/conventions.md §10).
 """
 from __future__ import annotations
 

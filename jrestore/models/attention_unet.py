@@ -21,12 +21,12 @@ ConvBlock = [conv3x3, BN, ReLU] x 2 (attribute `conv`); W_g / W_x = conv1x1 + BN
 
 Parity notes:
 - BatchNorm2d with PyTorch's defaults (momentum 0.1, eps 1e-5), as AttU_Net. Every conv has a bias and
-  explicit PyTorch padding (B1). PyTorch default init (AttU_Net's `init_weights` helper is never called by
-  its solver).
+  explicit PyTorch padding (docs/conventions.md §1). PyTorch default init (AttU_Net's `init_weights` helper
+  is never called by its solver).
 - Max-pool 2x2 stride 2 and nearest x2 upsampling (`nn.Upsample(scale_factor=2)`) are exact in both
   frameworks (the upsampling is a repeat; jax.image.resize 'nearest' equals torch 'nearest-exact', which
-  agrees with torch 'nearest' only at integer ratios, B4). Max-pool gradients go to the first maximum of
-  each window, as PyTorch's.
+  agrees with torch 'nearest' only at integer ratios, docs/conventions.md §4). Max-pool gradients go to the
+  first maximum of each window, as PyTorch's.
 - H and W must be divisible by 2**depth (AttU_Net would fail at the concatenation); otherwise ValueError.
 - For denoising the defaults are img_ch = output_ch = 1; `residual=True` needs img_ch == output_ch.
   AttU_Net itself returns the 1x1-conv output (residual=False, the default here).

@@ -25,16 +25,16 @@ Parity notes:
   clamped edges, no antialias, with PyTorch's own float32 source coordinates (map 1 / upscale), so the
   base matches to output rounding (<= 2.4e-7); jax.image.resize rounds the x3 coordinates differently
   (1.8e-5 apart on 333 px).
-- Pixel shuffle in PyTorch's (c, i, j) channel order (B3); like BasicSR, one parameter-free
+- Pixel shuffle in PyTorch's (c, i, j) channel order (docs/conventions.md §3); like BasicSR, one parameter-free
   `pixel_shuffle` attribute serves both x4 stages. LeakyReLU slopes are passed explicitly (0.1 in G,
   0.2 in D); BasicSR's `inplace=True` and `out += base` have no JAX counterpart and change nothing.
 - Init as BasicSR: every generator conv (including the residual blocks', via ResidualBlockNoBN) gets
   `default_init_weights(..., 0.1)`: kaiming_normal_ (fan_in, a=0: std sqrt(2 / fan_in)) times 0.1, zero
   bias. The discriminator keeps PyTorch's default init (BasicSR does not re-initialise it); BatchNorm2d
-  has PyTorch's defaults (momentum 0.1, eps 1e-5, unbiased running variance; B5).
+  has PyTorch's defaults (momentum 0.1, eps 1e-5, unbiased running variance; docs/conventions.md §5).
 - Discriminator convs use explicit PyTorch padding: 4x4 stride 2 padding 1 maps n -> floor(n / 2). XLA
-  'SAME' agrees on even sizes but pads (1, 2) on odd ones and returns ceil(n / 2) (B1). The final map is
-  flattened in NCHW order (transpose before reshape), so PyTorch Linear weights convert by rule.
+  'SAME' agrees on even sizes but pads (1, 2) on odd ones and returns ceil(n / 2) (docs/conventions.md §1).
+  The final map is flattened in NCHW order (transpose before reshape), so PyTorch Linear weights convert by rule.
 - Discriminator input size: BasicSR asserts only `x.size(2) == input_size` (height); linear1 then admits
   the widths that end at 4 columns, input_size <= w < 5/4 input_size (128..159, 256..319). The same set is
   accepted here, anything else is one ValueError (BasicSR: an assertion or a shape error in linear1).

@@ -25,13 +25,13 @@ Parity notes:
   act_mode[-1] there), the tail neither.
 - BatchNorm is KAIR's `nn.BatchNorm2d(nc, momentum=0.9, eps=1e-4)`: momentum in PyTorch's convention
   (running = 0.1 running + 0.9 batch; Flax's momentum would be 0.1), eps 1e-4 not 1e-5
-  (style_and_parity.md B5), via jrestore.layers.BatchNorm2d (unbiased running variance).
-- Every conv has a bias and padding 1 (explicit PyTorch padding, B1), so any H x W works.
+  (docs/conventions.md §5), via jrestore.layers.BatchNorm2d (unbiased running variance).
+- Every conv has a bias and padding 1 (explicit PyTorch padding, docs/conventions.md §1), so any H x W works.
 - Official checkpoints have BN merged into the convs (KAIR `utils_bnorm.merge_bn`), which is exactly the
   act_mode='R' layout: load them into DnCNN(act_mode='R').
 - Init is PyTorch's default (as KAIR's class); KAIR's training script re-initialises (orthogonal, gain
   0.2, BN uniform) in `define_G` — a training choice, left to the training config.
-- Design sketch (../shared/seeds/004): its 'residual' variant is taken as written: ResidualBlock =
+- Design sketch (docs/conventions.md §15): its 'residual' variant is taken as written: ResidualBlock =
   relu(bn2(conv2(relu(bn1(conv1(x))))) + x), attributes conv1, bn1, conv2, bn2, replacing each body layer;
   the BN follows act_mode (KAIR's momentum / eps, not the sketch's PyTorch defaults, so act_mode means the
   same in every variant). Its 'separable' idea (depthwise 3x3 + pointwise 1x1, MobileNet-style) replaces

@@ -8,7 +8,8 @@ Network", CVPR 2016. Numerics match yjn870/ESPCN-pytorch `models.py`; its state 
 Parity notes:
 - 5x5 (64) - tanh - 3x3 (32) - tanh - 3x3 (C * r^2) - pixel shuffle, all with padding k//2.
 - The pixel shuffle uses PyTorch's channel order (c, i, j) (`out[c, h*r+i, w*r+j] = in[c*r*r + i*r + j]`,
-  B3), not TensorFlow's depth_to_space order, so PyTorch weights convert without a channel permutation.
+  docs/conventions.md §3), not TensorFlow's depth_to_space order, so PyTorch weights convert without a
+  channel permutation.
 - Init as yjn870: the sub-pixel conv N(0, 0.001), the other convs N(0, 2 / (out * k * k)), zero biases
   (yjn870 picks the sub-pixel conv by `in_channels == 32`; both frameworks here pick it by position).
 """

@@ -16,7 +16,7 @@ Parity notes:
 - Odd sizes: KAIR pads right / bottom by one pixel with `nn.ReplicationPad2d((0, pad_r, 0, pad_b))`
   (= jnp.pad mode 'edge' on the high side) and crops the output back, so any H x W works.
 - pixel (un)shuffle in PyTorch's channel order (c, i, j) (KAIR's own `B.PixelUnShuffle` uses the same
-  view / permute(0, 1, 3, 5, 2, 4) order as torch.nn.PixelUnshuffle), B3.
+  view / permute(0, 1, 3, 5, 2, 4) order as torch.nn.PixelUnshuffle), docs/conventions.md §3.
 - sigma is the noise standard deviation on the [0, 1] scale (sigma / 255 for 8-bit levels), one value per
   image: an array [B, 1, 1, 1] (KAIR's `sigma.repeat(1, 1, H/2, W/2)` needs exactly that) or a scalar,
   broadcast to the batch. The output is the denoised image itself (no residual), not clamped.

@@ -9,6 +9,7 @@ from flax import nnx
 
 from jrestore.models import classical_cs as ccs
 from jrestore.models import ista_net as isn
+from jrestore.parity.tolerances import FLOAT64, INIT_STD, ISTA_FLOAT32, LAYER, MODEL, OP
 
 
 # ---- sampling matrices ----
@@ -31,9 +32,9 @@ def test_shipped_matrices_have_official_row_counts(shared_data):
 def test_default_phi_is_deterministic_with_orthonormal_rows():
     phi = isn.default_phi(10)
     assert phi.shape == (109, 1089)
-    np.testing.assert_allclose(phi @ phi.T, np.eye(109), atol=1e-12)
+    np.testing.assert_allclose(phi @ phi.T, np.eye(109), atol=FLOAT64)
     np.testing.assert_array_equal(phi, isn.default_phi(10))
-    np.testing.assert_allclose(isn.default_qinit(phi), phi.T, atol=1e-12)  # pinv of orthonormal rows
+    np.testing.assert_allclose(isn.default_qinit(phi), phi.T, atol=FLOAT64)  # pinv of orthonormal rows
 
 
 # ---- ISTA-Net / ISTA-Net+ against a float64 NumPy forward ----
@@ -75,10 +76,10 @@ def test_forward_matches_float64_numpy(cls, plus):
     x = np.random.default_rng(0).random((2, 33, 33, 1)).astype(np.float32)
     out, syms = nnx.jit(lambda m, v: m(v))(model, jnp.asarray(x))
     ref, ref_syms = _np_forward(model, x.astype(np.float64), plus)
-    np.testing.assert_allclose(np.asarray(out), ref, atol=2e-5)
+    np.testing.assert_allclose(np.asarray(out), ref, atol=ISTA_FLOAT32)
     assert len(syms) == 2 and syms[0].shape == (2, 33, 33, 32 if plus else 1)
     for s, r in zip(syms, ref_syms):
-        np.testing.assert_allclose(np.asarray(s), r, atol=2e-5)
+        np.testing.assert_allclose(np.asarray(s), r, atol=ISTA_FLOAT32)
 
 
 def test_init_follows_official():
@@ -86,7 +87,7 @@ def test_init_follows_official():
     b = model.fcs[0]
     assert float(b.lambda_step[0]) == 0.5 and float(b.soft_thr[0]) == pytest.approx(0.01)
     w = np.concatenate([np.asarray(m.conv1_forward[...]).ravel() for m in model.fcs])
-    assert np.std(w) == pytest.approx(np.sqrt(2.0 / (64 * 9)), rel=0.03)  # xavier_normal_, 32 -> 32, 3x3
+    assert np.std(w) == pytest.approx(np.sqrt(2.0 / (64 * 9)), rel=INIT_STD)  # xavier_normal_, 32 -> 32, 3x3
     assert b.conv_D[...].shape == (3, 3, 1, 32) and b.conv_G[...].shape == (3, 3, 32, 1)
     params = nnx.state(model, nnx.Param)
     assert sum(v.size for v in jax.tree_util.tree_leaves(params)) == 3 * (2 + 2 * 288 + 4 * 9216)  # no Phi / Qinit
@@ -98,9 +99,9 @@ def test_learned_sampling_is_row_normalised_and_scale_free():
     x = jnp.asarray(np.random.default_rng(1).random((2, 33, 33, 1), dtype=np.float32))
     before = m(x)[0]
     m.phi[...] = m.phi[...] * jnp.linspace(0.5, 3.0, 109)[:, None]  # per-row scale: removed by normalisation
-    np.testing.assert_allclose(np.asarray(m(x)[0]), np.asarray(before), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(m(x)[0]), np.asarray(before), atol=LAYER)
     phi, qinit = m.sampling()
-    np.testing.assert_allclose(np.linalg.norm(np.asarray(phi), axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(phi), axis=1), 1.0, atol=OP)
     np.testing.assert_array_equal(np.asarray(qinit), np.asarray(phi).T)
 
 
@@ -109,10 +110,10 @@ def test_learned_sampling_is_row_normalised_and_scale_free():
 def test_transforms_are_orthonormal_and_dct_is_scipy_dct():
     x = np.random.default_rng(2).random((33, 33))
     t = ccs.transform_matrix("dct")
-    np.testing.assert_allclose(t @ x.ravel(), scipy.fft.dctn(x, norm="ortho").ravel(), atol=1e-12)
+    np.testing.assert_allclose(t @ x.ravel(), scipy.fft.dctn(x, norm="ortho").ravel(), atol=FLOAT64)
     for name in ccs.TRANSFORMS:
         t = ccs.transform_matrix(name)
-        np.testing.assert_allclose(t @ t.T, np.eye(1089), atol=1e-12)
+        np.testing.assert_allclose(t @ t.T, np.eye(1089), atol=FLOAT64)
     h = ccs.haar_matrix(4) * 2  # the textbook 4-point Haar basis
     np.testing.assert_allclose(np.abs(h), [[1, 1, 1, 1], [1, 1, 1, 1], [np.sqrt(2)] * 2 + [0, 0], [0, 0] + [np.sqrt(2)] * 2])
 
@@ -179,7 +180,7 @@ def _objective(x, y, phi, fwd, lam):
 
 def test_independent_haar_rule_is_orthonormal_and_agrees_with_the_model_up_to_order_and_sign():
     h = _haar_matrix_from_rule()
-    np.testing.assert_allclose(h @ h.T, np.eye(33), atol=1e-12)
+    np.testing.assert_allclose(h @ h.T, np.eye(33), atol=FLOAT64)
     # the model's basis may order or sign its rows differently (thresholding does not care): compare as sets
     ours = {tuple(np.round(np.abs(r), 9)) for r in ccs.haar_matrix(33)}
     assert ours == {tuple(np.round(np.abs(r), 9)) for r in h}
@@ -198,10 +199,10 @@ def test_ista_matches_independent_numpy_and_objective_decreases(transform):
         ref = inv(_soft(fwd(ref + step * (y - ref @ phi.T) @ phi), step * lam))
         objective.append(_objective(ref, y, phi, fwd, lam))
     out = np.asarray(nnx.jit(lambda m, v: m(v))(model, jnp.asarray(x))[0])
-    np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), ref, atol=1e-4)
+    np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), ref, atol=MODEL)
     assert np.all(np.diff(objective) < 0) and objective[-1] < 0.5 * objective[0]
     assert _objective(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1).astype(np.float64), y, phi, fwd, lam) == \
-        pytest.approx(objective[-1], rel=1e-4)
+        pytest.approx(objective[-1], rel=MODEL)
     # No published PSNR exists for this setting, so no dB floor; the sparsity prior must at least beat the
     # minimum-norm solution pinv(Phi) y of the same measurements.
     min_norm = np.asarray(x).reshape(42, -1).astype(np.float64) @ phi.T @ np.linalg.pinv(phi).T
@@ -223,6 +224,6 @@ def test_admm_matches_independent_numpy(transform):
         z = _soft(c, lam / rho)
         u = c - z
     out = np.asarray(model(jnp.asarray(x))[0])
-    np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), xr, atol=1e-4)
+    np.testing.assert_allclose(out[:REF_BLOCKS].reshape(REF_BLOCKS, -1), xr, atol=MODEL)
     min_norm = np.asarray(x).reshape(42, -1).astype(np.float64) @ phi.T @ np.linalg.pinv(phi).T
     assert _psnr(out, crop) > _psnr(min_norm, crop) + 1.0

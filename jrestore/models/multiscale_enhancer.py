@@ -1,6 +1,6 @@
 """A two-scale enhancement network: a full-resolution branch and a half-resolution branch, fused by a 1x1 conv.
 
-Source: the design sketch ../shared/seeds/002 (`MultiScaleEnhancer`, "multi-scale feature fusion" for
+Source: a design sketch (docs/conventions.md §15; `MultiScaleEnhancer`, "multi-scale feature fusion" for
 low-light surveillance images; no paper, no reference repository). It is built as the sketch intends, with
 the decisions below where the sketch does not run as written. The PyTorch twin
 (torch_ref.models.multiscale_enhancer) uses the sketch's module names, so its state-dict keys are the

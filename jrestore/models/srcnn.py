@@ -18,9 +18,10 @@ Parity notes:
   crop the target by half of that on each side. Init is PyTorch's default (as yjn870), not the paper's
   N(0, 0.001).
 - FSRCNN: per-channel PReLU(d) / PReLU(s) with PyTorch's init 0.25; the deconvolution is PyTorch's
-  ConvTranspose2d(d, C, 9, stride=scale, padding=4, output_padding=scale-1) via jrestore's rule (B2), so
-  the output is exactly scale x the input. Init as yjn870: conv weights N(0, 2 / (out * k * k)), the
-  deconvolution N(0, 0.001), zero biases (same distributions in both frameworks, not the same values).
+  ConvTranspose2d(d, C, 9, stride=scale, padding=4, output_padding=scale-1) via jrestore's rule
+  (docs/conventions.md §2), so the output is exactly scale x the input. Init as yjn870: conv weights
+  N(0, 2 / (out * k * k)), the deconvolution N(0, 0.001), zero biases (same distributions in both
+  frameworks, not the same values).
 - The official x3 weights give yjn870's Set5 numbers (../shared/data/expected_psnr.json) only under its
   test.py protocol, which *resizes* the whole original image with PIL bicubic to a multiple of 3 (it does
   not crop), then makes LR with PIL bicubic on uint8 (see parity_tests/test_sr_models.py).

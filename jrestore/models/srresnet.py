@@ -20,15 +20,16 @@ Parity notes:
   pixel, so clamp only when evaluating or saving.
 - BatchNorm2d with PyTorch's defaults (momentum 0.1, eps 1e-5; unbiased running variance, via
   jrestore.layers.BatchNorm2d). Convolutions followed by BN have no bias (as Lornatang). PReLU is scalar
-  (`nn.PReLU()`, one slope, init 0.25). Pixel shuffle in PyTorch's (c, i, j) channel order (B3).
+  (`nn.PReLU()`, one slope, init 0.25). Pixel shuffle in PyTorch's (c, i, j) channel order
+  (docs/conventions.md §3).
 - Init as Lornatang: kaiming_normal_ (fan_in, gain sqrt(2)) for every generator conv, zero biases; the
   discriminator keeps PyTorch's default init.
 - Discriminator input size: the dense layer sees the full flattened feature map, as in the paper (96x96
   input -> 6x6x512), so the input size is a constructor argument `input_size` (int or (h, w)); each stride-2
   conv (padding 1) maps n -> floor((n - 1) / 2) + 1. Other sizes raise ValueError. Every conv has
-  explicit PyTorch padding (XLA 'SAME' is wrong for stride 2 on even inputs, B1), and the feature map is
-  flattened in NCHW order (transpose before reshape) so PyTorch Linear weights convert by rule.
-- The design sketch in the seeds does not run as written (its generator calls `F.conv2d(x, 64, 9, ...)`
+  explicit PyTorch padding (XLA 'SAME' is wrong for stride 2 on even inputs, docs/conventions.md §1), and the
+  feature map is flattened in NCHW order (transpose before reshape) so PyTorch Linear weights convert by rule.
+- The design sketch (docs/conventions.md §15) does not run as written (its generator calls `F.conv2d(x, 64, 9, ...)`
   with no weight and has no global skip; its discriminator applies Linear(1024, 1024) to the flattened
   feature map and ends in a sigmoid); the layout above follows the paper's Fig. 4 instead.
 """

@@ -8,14 +8,14 @@ at i + 1, the max-pools at torchvision's indices), so a torchvision state dict c
 `jrestore.convert.load_torchvision_features`, which ignores the `classifier.*` keys (the head is not built).
 
 Taps are named as in BasicSR `vgg_arch.NAMES` (conv1_1, relu1_1, ..., pool1, ..., conv5_4, relu5_4, pool5)
-or given as the torchvision index (B12 in style_and_parity.md). `VGG_LAYERS[arch][i]` is the name of
+or given as the torchvision index (docs/conventions.md §12). `VGG_LAYERS[arch][i]` is the name of
 `features[i]`: the one name <-> index table (torch_ref imports it). `model(x, taps=...)` returns
 {layer name: features} and runs the network only as deep as the deepest tap.
 
 Default taps (when __call__ gets none): ('relu1_2', 'relu2_2', 'relu3_4', 'relu4_4', 'conv5_4') for
 vgg19 and ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3', 'conv5_3') for vgg16: the last activation of each of
 the first four blocks plus the last conv of block 5 *before* its ReLU, the layer of ESRGAN / BasicSR's
-perceptual loss (`'conv5_4': 1.  # before relu`, the seed's `features[:35]`). Both conv and relu taps at
+perceptual loss (`'conv5_4': 1.  # before relu`, the WASA sketch's `features[:35]`). Both conv and relu taps at
 every depth, so the registered parity case covers the pre-activation trap. Override per model with
 `default_taps=` or per call with `taps=`.
 

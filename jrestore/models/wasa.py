@@ -1,7 +1,7 @@
 """WASA: wavelet + attention super-resolution (residual wavelet-attention blocks and SAGAN self-attention).
 
 Design: "基于卷积神经网络与小波变换的医学图像超分辨率算法复现" (a CNN + wavelet + self-attention medical-image
-SR reproduction; ../shared/seeds/001, sections 3 and 4.2-4.6), which builds on MWCNN's Haar DWT
+SR reproduction; summarised in docs/conventions.md §15), which builds on MWCNN's Haar DWT
 (P. Liu et al., "Multi-level Wavelet-CNN for Image Restoration", CVPRW 2018), a channel attention with
 average and max pooling, and SAGAN's self-attention (H. Zhang et al., "Self-Attention Generative
 Adversarial Networks", ICML 2019). There is no published repository or checkpoint: numerics and module
@@ -18,24 +18,27 @@ upsample: x2 [conv3x3 F -> 4F, PixelShuffle(2), conv3x3 F -> C]; x4 the conv + s
 conv3x3 F -> C (indices 0, 2, 4). skip: conv5x5 C -> F (padding 2), conv3x3 F -> F, conv3x3 F -> C.
 
 Parity notes:
-- Sketch decisions: the seed hard-codes 3 image channels; here `num_channels` sets the head's and skip's
-  input and the upsampler's and skip's output. The seed's ChannelAttention reduction is its default 16;
+- Sketch decisions: the sketch hard-codes 3 image channels; here `num_channels` sets the head's and skip's
+  input and the upsampler's and skip's output. The sketch's ChannelAttention reduction is its default 16;
   here it is the `reduction` argument (4F // reduction >= 1). The seed leaves `upsample` undefined for
   scales other than 2 and 4 (an AttributeError at the first call): here that is a ValueError at
   construction. Its DWT/IWT modules carry no parameters (their `requires_grad = False` attribute has no
   effect), so they are the functions jrestore.ops.wavelet.dwt / iwt; its IWT writes into a float32
-  `torch.zeros(...)` buffer, torch_ref's stacks instead (same values, any dtype, CPU). The seed's in-place
+  `torch.zeros(...)` buffer, torch_ref's stacks instead (same values, any dtype, CPU). The sketch's in-place
   `x += residual` never aliases a tensor that is used again, so the sums here are out-of-place.
 - Bicubic skip input: PyTorch's default bicubic (a = -0.75, clamped edges, no antialias; `scale_factor`
-  = integer scale, so out = in * scale) = jrestore.ops.resize.resize_bicubic_torch (B4). Not MATLAB.
+  = integer scale, so out = in * scale) = jrestore.ops.resize.resize_bicubic_torch (docs/conventions.md
+  §4). Not MATLAB.
 - ChannelAttention sums two sigmoids, fc(avg) + fc(max), each in (0, 1) (not CBAM's single sigmoid);
-  SelfAttention2d has no 1/sqrt(d) scaling and gamma initialised to 0 (jrestore.layers.attention, B6).
+  SelfAttention2d has no 1/sqrt(d) scaling and gamma initialised to 0 (jrestore.layers.attention,
+  docs/conventions.md §6).
   Self-attention over the F-channel LR feature map is [B, HW, HW]: quadratic in pixels (a 512x512 LR
   input: 2.6e5 pixels, 256 GiB per image). `attention_chunk` (SelfAttention2d's chunk_size; "auto" by
   default, the naive matrix up to 4096 LR pixels) computes it in exact blocks of query rows, O(chunk * HW);
   it changes no parameter and no state-dict key.
-- Haar sub-bands are concatenated sub-band-major [LL, HL, LH, HH] (B13), which conv1 / ca / iwt rely on.
-- No normalisation layers, no output activation or clamp. Init: PyTorch's defaults (as the seed).
+- Haar sub-bands are concatenated sub-band-major [LL, HL, LH, HH] (docs/conventions.md §13), which conv1 /
+  ca / iwt rely on.
+- No normalisation layers, no output activation or clamp. Init: PyTorch's defaults (as the sketch).
 - Inputs need even H and W (the DWT halves them); odd sizes raise ValueError.
 """
 from __future__ import annotations

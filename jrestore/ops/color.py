@@ -1,6 +1,6 @@
 """RGB <-> YCbCr conversions of the papers' evaluation code, on [0, 1] images (NHWC).
 
-Three different "Y"s are in use, and PSNR moves by up to 1.3 dB between them (style_and_parity.md B10):
+Three different "Y"s are in use, and PSNR moves by up to 1.3 dB between them (docs/conventions.md §10):
 - MATLAB `rgb2ycbcr` (BT.601 studio range, Y in [16, 235] / 255): SelfExSR, KAIR, BasicSR.
 - OpenCV `cvtColor(BGR2YCrCb)` (JPEG full range, Y = 0.299 R + 0.587 G + 0.114 B): ISTA-Net's test script.
   OpenCV's uint8 path is 14-bit fixed point (`rgb_to_y_opencv_uint8`); rounding the float formula instead

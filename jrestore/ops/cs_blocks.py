@@ -1,11 +1,11 @@
 """Block compressed sensing as in the ISTA-Net authors' test script (TEST_CS_ISTA_Net_plus.py).
 
-Protocol (../shared/data/README.md, cs/; style_and_parity.md B13):
+Protocol (docs/conventions.md §13):
 - zero-pad right and bottom by `block - n % block`. This ALWAYS pads: a side that is already a multiple
   of the block grows by a whole block (a 33x33 image becomes 66x66), as the official `imread_CS_py` does;
 - cut block x block tiles in raster order (row of blocks by row of blocks), flatten each row-major into
   one row of `block**2` values (ISTA-Net later views a row as [1, 33, 33], the same order);
-- y = x Phi^T (`measure`), x0 = y Qinit^T (`initial_estimate`), at HIGHEST matmul precision (B11).
+- y = x Phi^T (`measure`), x0 = y Qinit^T (`initial_estimate`), at HIGHEST matmul precision (docs/conventions.md §11).
 
 Images are a single grey image [H, W] (the protocol) or a batch [B, H, W, 1]; batches give rows image by
 image, each image's blocks in raster order. Block ops only rearrange, so any dtype is accepted

@@ -1,6 +1,6 @@
 """Pixel shuffle (sub-pixel convolution, Shi et al. 2016) in PyTorch's channel order, on NHWC arrays.
 
-Parity notes (style_and_parity.md B3): PyTorch's order is out[n, c, h*r + i, w*r + j] =
+Parity notes (docs/conventions.md §3): PyTorch's order is out[n, c, h*r + i, w*r + j] =
 in[n, c*r*r + i*r + j, h, w], i.e. the input channel index is (c, i, j) with the output channel outermost.
 TensorFlow's depth_to_space (and einops '(r1 r2 c)') uses (i, j, c), which is a different layer: PyTorch
 weights feeding a TF-order shuffle give wrong images without error.

@@ -8,7 +8,7 @@ from jrestore.ops.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 
 
 def _np_shuffle(x, r):
-    # out[n, h*r + i, w*r + j, c] = in[n, h, w, c*r*r + i*r + j]  (B3, in NHWC)
+    # out[n, h*r + i, w*r + j, c] = in[n, h, w, c*r*r + i*r + j]  (docs/conventions.md §3, in NHWC)
     n, h, w, crr = x.shape
     c = crr // (r * r)
     out = np.empty((n, h * r, w * r, c), x.dtype)

@@ -1,6 +1,6 @@
 """Haar discrete wavelet transform in the MWCNN form used by the wavelet-attention SR design (WASA).
 
-Parity notes (style_and_parity.md B13): the sub-bands are concatenated on channels sub-band-major,
+Parity notes (docs/conventions.md §13): the sub-bands are concatenated on channels sub-band-major,
 [LL(C), HL(C), LH(C), HH(C)]. That is NOT a pixel-unshuffle, whose channel order is (c, i, j). The
 transform is orthonormal (each coefficient carries a factor 1/2), so `iwt(dwt(x)) == x` up to rounding.
 `iwt` is built with stack + reshape rather than strided writes into a zeros buffer.

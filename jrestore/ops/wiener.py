@@ -3,9 +3,9 @@
 Model: y = x (*) psf, circular, per channel, with the PSF zero-padded to the image size and circularly
 shifted so that its centre (floor(kh/2), floor(kw/2)) sits at (0, 0), as MATLAB's psf2otf does; so a
 centred PSF does not translate the image. Restoration: X = conj(H) Y / (|H|^2 + k), k the noise-to-signal
-power ratio. Parity note: the design sketch padded the PSF without the shift (the output then moves by the
-PSF's centre) and returned |ifft|; here the shift is applied and the real part is returned, which keeps
-signs (the imaginary part is rounding noise for real inputs).
+power ratio. Parity note: the design sketch (docs/conventions.md §15) padded the PSF without the shift (the
+output then moves by the PSF's centre) and returned |ifft|; here the shift is applied and the real part is
+returned, which keeps signs (the imaginary part is rounding noise for real inputs).
 The PSF generators are NumPy float64 on the host and shared by jrestore and torch_ref.
 """
 from __future__ import annotations

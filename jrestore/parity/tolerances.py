@@ -1,8 +1,10 @@
-"""Every cross-framework tolerance, in one place (max-abs on float32 values of order 1 unless stated).
+"""Every tolerance `jrestore verify` and the tests compare with, in one place (max-abs on float32 values of
+order 1 unless stated). The tests' own unit, statistical and end-to-end tolerances form the block that
+starts with "The tests' own tolerances".
 
 CPU float32 with matmul/conv precision pinned to 'highest' on both sides (see conftest.py and
 parity_tests/conftest.py). Whole models allow ordinary float32 rounding through many layers: a different
-convolution algorithm alone moves DnCNN-17 by about 5e-5 (../shared/reference/stack_notes.md).
+convolution algorithm alone moves DnCNN-17 by about 5e-5 (docs/conventions.md §11).
 """
 OP = 1e-6  # a single pure op
 LAYER = 1e-5  # one layer / module
@@ -27,6 +29,88 @@ SSIM_SKIMAGE = 1e-4
 CONVERSION = 0.0  # torch -> jrestore -> torch round trip is bit-exact
 MATMUL_REL = 1e-5  # long (e.g. 1089-term) float32 dot products against float64, relative to max |reference|
 STAT_Z = 5.0  # statistical checks of random streams allow this many standard errors (false alarm ~1 in 3.5e6)
+
+# ---- The tests' own tolerances (unit, statistical and end-to-end checks), so that every number a test compares
+# with is named here. Values are the ones the tests used before they moved here.
+# float64 identities on values of order 1 (orthonormal matrices, DCT / Haar transforms and their inverses, closed
+# forms of a learning-rate schedule): at most thousands of float64 roundings (2.2e-16 each); a misread formula
+# moves them by 1e-4 or more.
+FLOAT64 = 1e-12
+# A handful of float64 roundings: normalised filter weights summing to 1, one optimizer step or schedule value in
+# closed form.
+FLOAT64_FEW_ROUNDINGS = 1e-15
+# Relative slack of a float32 value against a bound computed in float64 (float32 eps 1.2e-7: a few roundings),
+# e.g. max |w| of U(-b, b) against b = 1 / sqrt(fan_in).
+FLOAT32_ROUNDING = 1e-6
+# float32 values on the 0..255 scale (a Y computed from 8-bit levels, level / 255 * 255, photon counts / peak *
+# peak): the ulp at 235 is 1.5e-5 and XLA multiplies by 1/255 rather than dividing; a wrong colour coefficient
+# moves Y by 0.01 or more.
+FLOAT32_LEVELS = 1e-4
+# PIL's float bicubic accumulates in float32 with its own coefficient rounding (measured 2e-7 .. 1e-6 on [0, 1]
+# images against jrestore's and torch_ref's antialiased bicubic).
+PIL_FLOAT32 = 1e-5
+# jnp SSIM in float32 against the float64 reference on two nearly equal images near 0.9 (difference ~1e-3):
+# the moments are taken of mean-shifted images, so no digits cancel; a naive E[x^2] - E[x]^2 is off by ~1e-2.
+SSIM_FLOAT32 = 5e-7
+# ISTA-Net's phases in float32 against a float64 NumPy transcription: each phase runs two 1089-term matmuls
+# (MATMUL_REL each, relative) and 3x3 convolutions, values of order 1.
+ISTA_FLOAT32 = 2e-5
+# Sample standard deviation of one freshly drawn weight tensor against its formula, relative. The tensors tested
+# have >= 9e3 elements, so the sample std's relative standard error 1/sqrt(2n) is <= 0.75 %; a wrong fan (in vs
+# out), gain (sqrt(2), 0.1) or family (PyTorch's uniform vs Flax's lecun normal: sqrt(3)) moves it by >= 25 %.
+INIT_STD = 0.03
+# The same between jrestore's and PyTorch's fresh initialisations (two generators, two independent samples, some
+# tensors of a few thousand elements; the same tests hold jrestore's alone to its formula with it), relative.
+INIT_STD_CROSS_FRAMEWORK = 0.05
+# max |w| of U(-b, b) in jrestore against PyTorch's, relative: with >= 1e4 draws each lies within 1 % of b
+# (probability of a larger gap 0.99^1e4 ~ 2e-44).
+INIT_MAX_CROSS_FRAMEWORK = 0.01
+# Initialisation statistics checked over every tensor of a model at once (about 100 mean / std checks): 6
+# standard errors keep the chance of any false alarm below 1e-7.
+INIT_STAT_Z = 6.0
+# Gaussian noise of sigma 25/255 over a batch of 128 patches of 40x40 (2e5 draws): sample std within 1 %
+# relative (standard error 0.16 %) and mean within 1e-3 (standard error 2.2e-4).
+NOISE_STD_REL = 0.01
+NOISE_MEAN = 1e-3
+# MATLAB-bicubic downscaling of the same images computed twice (in the input pipeline and in the test), float32.
+RESIZE_REPEAT = 2e-6
+# Learning-rate schedules in float32 (optax): absolute floor, times the base learning rate, for the zero of a
+# warm-up and the cosine's tail near min_lr (see SCHEDULE_FLOAT32).
+SCHEDULE_FLOAT32_FLOOR = 1e-7
+# Tiled against whole-image restoration in the same framework, relative to max(1, max |y|): tiles change how XLA
+# blocks the convolutions, so float32 sums run in another order.
+TILING = 2e-5
+# onnxruntime against PyTorch on the same exported model, relative to max(1, max |y|): other kernels, float32.
+ONNX_RUNTIME = 1e-5
+# XLA's cost analysis of a convolution against the analytic 2 * N * H * W * C_in * C_out * k * k FLOPs, relative:
+# XLA also counts the bias add and the padding.
+FLOP_COUNT_REL = 0.05
+# Training in both frameworks from the same weights and batches. Losses after a short run (<= 20 steps) relative,
+# and weights after it (values of order 0.1 .. 1) absolute: Adam normalises float32 gradient noise into lr-sized
+# steps, so rounding compounds step by step.
+TRAIN_LOSS = 1e-4
+TRAIN_WEIGHTS = 1e-4
+# Losses of the demo's 300-step run, relative: the same compounding over 15x more steps.
+TRAIN_LOSS_LONG = 1e-3
+# One run's losses on 8 fake devices or 2 jax.distributed processes against 1 device, relative: the batch is
+# reduced across devices in another order.
+TRAIN_LOSS_DEVICES = 1e-5
+# The weights after that run, absolute (values of order 0.1 .. 1).
+TRAIN_WEIGHTS_DEVICES = 1e-5
+# Validation PSNR (dB) of two trained models (150 / 300 steps, one per framework) on the same images.
+PSNR_TRAINED_DB = 0.05
+# bfloat16 compute against float32 for the same short run, relative: bfloat16 keeps 8 bits of mantissa
+# (eps 7.8e-3), so losses agree to a few eps.
+BFLOAT16_LOSS = 3e-2
+# Wiener deconvolution with k -> 0 on an invertible PSF must recover the image to at least this PSNR (dB): only
+# float32 rounding is left (about 118 dB on the test image), so 60 dB is far from any rounding and far above a
+# deconvolution that fails (the blurred image itself is below 25 dB).
+WIENER_RECOVERY_PSNR_DB = 60.0
+# Parameters after 20 float32 optimizer steps (lr 0.01, clipping and schedules included) in optax and in
+# torch.optim, absolute on values of order 1: OPTIMIZER_STEP's rounding, compounded over the steps.
+OPTIMIZER_STEPS = 2e-5
+# Absolute floor next to a relative float32 tolerance, for elements near zero (float32 eps is 1.2e-7).
+FLOAT32_ABS_FLOOR = 1e-7
 # Losses (jrestore.losses vs torch_ref.losses): value and gradient w.r.t. the prediction, max-abs relative to the
 # max |.| of the reference tensor (float32 reductions over ~1e3 elements round at ~1e-7 relative).
 LOSS = 1e-6

@@ -1,6 +1,6 @@
 """The two-scale enhancer in PyTorch (NCHW): the twin of jrestore.models.multiscale_enhancer.
 
-Source: the design sketch ../shared/seeds/002 (`MultiScaleEnhancer`), with its module names (`scale1`,
+Source: a design sketch (docs/conventions.md §15; `MultiScaleEnhancer`), with its module names (`scale1`,
 `scale2`, `fusion`), made runnable: padding 1 on the 3x3 convs, ceil-mode pooling plus a crop for odd sizes.
 Parity notes: see jrestore.models.multiscale_enhancer.
 """

@@ -1,8 +1,8 @@
 """WASA (wavelet + attention super-resolution) in PyTorch (NCHW): the twin of jrestore.models.wasa.
 
-Design: ../shared/seeds/001 sections 4.2-4.6 (its `WASA` / `RWAB` with the same module names, so its
+Design: the WASA sketch (docs/conventions.md §15; its `WASA` / `RWAB` with the same module names, so its
 state dicts load unchanged). Argument and input checks come from jrestore.models.wasa.
-Parity notes: see jrestore.models.wasa. The skip branch upsamples with the seed's
+Parity notes: see jrestore.models.wasa. The skip branch upsamples with the sketch's
 F.interpolate(scale_factor=scale, mode='bicubic', align_corners=False); DWT / IWT are torch_ref.ops.wavelet
 (the IWT stacks rather than writing into a float32 zeros buffer); sums are out-of-place.
 """

@@ -1,5 +1,6 @@
-"""The wavelet-attention SR network x2 (the design in ../shared/seeds): RGB, 96x96 HR patches, loss = L1 +
-0.1 x VGG19 perceptual loss on features[:35] (the output of conv5_4, before its ReLU, as ESRGAN), Adam 1e-4.
+"""The wavelet-attention SR network x2 (the design sketch, docs/conventions.md §15): RGB, 96x96 HR patches,
+loss = L1 + 0.1 x VGG19 perceptual loss on features[:35] (the output of conv5_4, before its ReLU, as ESRGAN),
+Adam 1e-4.
 The perceptual loss needs ImageNet VGG19 weights: --set loss.perceptual.vgg_weights=vgg19-dcbb9e9d.pth."""
 from train.configs._sr import sr_config
 

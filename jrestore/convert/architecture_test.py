@@ -1,6 +1,9 @@
-"""infer_kwargs: the constructor arguments a state dict implies rebuild a model with the same keys and shapes."""
+"""infer_kwargs: the constructor arguments a state dict implies rebuild a model with the same keys and shapes.
+
+JAX only: state dicts come from jrestore's own models (`torch_state_dict`); torch is needed only to read the
+official .pth / .pkl checkpoints in the last test, which skips without it.
+"""
 import pytest
-import torch
 
 import jrestore.models
 from jrestore.convert import torch_state_dict
@@ -67,6 +70,7 @@ def test_unknown_names_other_models_and_undeterminable_sizes():
 
 
 def test_official_checkpoints(shared_data):
+    torch = pytest.importorskip("torch", reason="the official checkpoints are PyTorch pickles")
     dncnn = torch.load(shared_data / "denoise" / "weights" / "dncnn_25.pth", weights_only=True, map_location="cpu")
     assert infer_kwargs("dncnn", dncnn) == {"in_nc": 1, "out_nc": 1, "nc": 64, "nb": 17, "act_mode": "R",
                                             "variant": "plain"}

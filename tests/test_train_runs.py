@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.trainer_test import _feeds_bn as feeds_bn
+from jrestore.parity.tolerances import TRAIN_LOSS_DEVICES, TRAIN_WEIGHTS_DEVICES
+from parity_tests.test_trainer_parity import _feeds_bn as feeds_bn
 
 # one worker runs them all: the baseline run is shared, and the processes they start need the cores
 
@@ -61,9 +62,9 @@ def final_params(workdir) -> dict:
     return out
 
 
-def assert_same_weights(got: dict, want: dict, atol: float = 1e-5) -> None:
-    """Equal weights, except the gauge freedoms of BatchNorm (see trainer_test): biases feeding BN, which
-    Adam moves by float noise, and the running means they shift; the matching losses cover those."""
+def assert_same_weights(got: dict, want: dict, atol: float = TRAIN_WEIGHTS_DEVICES) -> None:
+    """Equal weights, except the gauge freedoms of BatchNorm (see parity_tests/test_trainer_parity.py): biases
+    feeding BN, which Adam moves by float noise, and the running means they shift; the matching losses cover those."""
     assert got.keys() == want.keys()
     for k in want:
         if not (k.endswith("running_mean") or feeds_bn(k, want)):
@@ -111,7 +112,7 @@ def test_run_writes_metrics_tensorboard_samples_plot_and_checkpoints(tmp_path):
 def test_eight_fake_devices_match_one(baseline, tmp_path):
     finish(launch(tmp_path, 40, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}))
     one, eight = losses(baseline), losses(tmp_path)
-    np.testing.assert_allclose([eight[s] for s in sorted(one)], [one[s] for s in sorted(one)], rtol=1e-5)
+    np.testing.assert_allclose([eight[s] for s in sorted(one)], [one[s] for s in sorted(one)], rtol=TRAIN_LOSS_DEVICES)
     assert_same_weights(final_params(tmp_path), final_params(baseline))
 
 
@@ -125,7 +126,7 @@ def test_two_processes_match_one(baseline, tmp_path):
     for p in procs:
         finish(p)
     one, two = losses(baseline), losses(tmp_path)
-    np.testing.assert_allclose([two[s] for s in sorted(one)], [one[s] for s in sorted(one)], rtol=1e-5)
+    np.testing.assert_allclose([two[s] for s in sorted(one)], [one[s] for s in sorted(one)], rtol=TRAIN_LOSS_DEVICES)
     assert_same_weights(final_params(tmp_path), final_params(baseline))
 
 

@@ -1,6 +1,6 @@
 """Layers and models seen through the converter: their state-dict keys are PyTorch's, and init_weights works in
 PyTorch's layout. These tests use jrestore.convert, which sits above jrestore.layers in the import layers
-(pyproject.toml's [tool.importlinter]), so they live here rather than beside the layers' own unit tests.
+(pyproject.toml's [tool.importlinter]), so they live beside the converter rather than beside the layers.
 """
 import functools
 
