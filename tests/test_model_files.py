@@ -17,6 +17,7 @@ import jrestore
 import jrestore.models
 from jrestore.cli import main
 from jrestore.convert.checkpoints import save_model_file
+from jrestore.parity import tolerances
 
 DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # BR: BatchNorm counters in the file
 
@@ -71,7 +72,7 @@ def test_restore_and_eval_take_a_workdir_without_model(tmp_path, capsys, workdir
         assert main(["restore", "--weights", weights, str(img), str(out)]) == 0, capsys.readouterr().err
         want = np.round(np.clip(np.asarray(model(jnp.asarray(grey[None, :, :, None] / 255.0, jnp.float32)))[0, ..., 0],
                                 0, 1) * 255)
-        assert np.abs(np.asarray(Image.open(out)).astype(int) - want).max() <= 1
+        assert np.abs(np.asarray(Image.open(out)).astype(int) - want).max() <= tolerances.IMAGE_LEVELS
     capsys.readouterr()
     data = tmp_path / "data"
     data.mkdir()
