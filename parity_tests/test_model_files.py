@@ -90,6 +90,20 @@ def test_model_file_round_trips_with_metadata_and_torch_dtypes(workdir):
     assert np.abs(want).max() > 0.1  # not a vacuous all-zero output
 
 
+def test_arrays_in_kwargs_are_named_not_recorded(tmp_path):
+    """ISTA-Net+'s Phi comes from a .mat file: the file names it as not recorded, and loading passes it again."""
+    phi = np.random.default_rng(0).standard_normal((272, 1089)).astype(np.float32)
+    kwargs = {"cs_ratio": 25, "num_phases": np.int64(2), "phi": phi}
+    model = jrestore.models.get("ista_net_plus", **kwargs)
+    save_model_file(tmp_path / "m.safetensors", model, "ista_net_plus", kwargs)
+    meta = read_safetensors_metadata(tmp_path / "m.safetensors")
+    assert json.loads(meta["kwargs"]) == {"cs_ratio": 25, "num_phases": 2} and meta["kwargs_not_recorded"] == ["phi"]
+    again = jrestore.load(tmp_path / "m.safetensors", phi=phi)
+    np.testing.assert_array_equal(np.asarray(again.phi[...]), phi)
+    twin = torch_ref.load(tmp_path / "m.safetensors", phi=phi)
+    assert len(twin.state_dict()) == len(torch_ref.models.get("ista_net_plus", **kwargs).state_dict())
+
+
 def test_load_picks_latest_or_best_and_takes_overrides(workdir):
     d, latest, best = workdir
     x = _x(seed=1)

@@ -208,6 +208,22 @@ def model_file_arrays(model) -> dict:
             for k, v in torch_state_dict(model).items()}
 
 
+def _json_kwargs(kwargs: Mapping) -> tuple[dict, list[str]]:
+    """(the constructor arguments JSON holds exactly, the names of those it cannot). NumPy scalars become
+    Python numbers; arrays (ISTA-Net's Phi and Qinit, from .mat files) are left out rather than recorded as
+    their repr, which would load back as a string: `load(path, phi=...)` passes them again."""
+    recorded, left_out = {}, []
+    for key, value in kwargs.items():
+        value = value.item() if isinstance(value, np.generic) else value
+        try:
+            json.dumps(value)  # tuples are kept as lists; arrays and objects cannot be
+        except (TypeError, ValueError):
+            left_out.append(str(key))
+            continue
+        recorded[str(key)] = value
+    return recorded, sorted(left_out)
+
+
 def save_model_file(path, model, name: str, kwargs: Mapping, *, source: str | None = None,
                     recipe: str | None = None, step: int | None = None, val_psnr: float | None = None,
                     **metadata) -> Path:
@@ -215,8 +231,9 @@ def save_model_file(path, model, name: str, kwargs: Mapping, *, source: str | No
     file at `path` (.safetensors), atomically; returns `path`.
 
     The tensors are the PyTorch-layout state dict (`model_file_arrays`), so torch_ref loads the file with
-    `load_state_dict(strict=True)`. Metadata: model, kwargs (a JSON string, keys sorted), format, and source,
-    recipe, step, val_psnr and any other `metadata` given (JSON-encodable values); None values are left out.
+    `load_state_dict(strict=True)`. Metadata: model, kwargs (a JSON string, keys sorted; arguments JSON cannot
+    hold, such as arrays, are named in kwargs_not_recorded instead), format, and source, recipe, step, val_psnr
+    and any other `metadata` given (JSON-encodable values); None values are left out.
     The trainer calls it as save_model_file(WORKDIR / "model.safetensors", model, name, kwargs, recipe=...,
     step=..., val_psnr=...); `jrestore.load`, `torch_ref.load` and every `--weights` read it back.
     """
@@ -227,9 +244,11 @@ def save_model_file(path, model, name: str, kwargs: Mapping, *, source: str | No
         raise ValueError(f"path: expected a .safetensors file name, got {path}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"name: expected the model's registry name, got {name!r}")
+    recorded, left_out = _json_kwargs(kwargs)
     extra = {"source": source, "recipe": recipe, "step": None if step is None else int(step),
-             "val_psnr": None if val_psnr is None else float(val_psnr), **metadata}
-    meta = {"model": name, "kwargs": json.dumps(dict(kwargs), sort_keys=True, default=str), "format": FORMAT,
+             "val_psnr": None if val_psnr is None else float(val_psnr),
+             "kwargs_not_recorded": left_out or None, **metadata}
+    meta = {"model": name, "kwargs": json.dumps(recorded, sort_keys=True), "format": FORMAT,
             **{k: v for k, v in extra.items() if v is not None}}
     save_safetensors(model_file_arrays(model), path, meta)
     return path
