@@ -12,8 +12,11 @@ import sys
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
-    p.add_argument("--weights", help="a PyTorch state-dict file (.pth/.pt/.pkl, loaded with weights_only=True) or .safetensors")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -30,6 +33,18 @@ def parse_sets(items: list[str]) -> dict:
         except (ValueError, SyntaxError):
             out[key] = value
     return out
+
+
+def resolve_model_flags(model: str | None, weights: str | None) -> tuple[str, str | None]:
+    """(model name, weights file) from --model / --weights: a training workdir (WORKDIR, WORKDIR:best) becomes
+    its model file, and a missing --model is the name that file records. One-line errors: neither names the
+    model; both do and differ (`jrestore.core.model_file.resolve_model`)."""
+    from jrestore.core.model_file import resolve_model
+
+    if model == "bicubic":  # the interpolation baseline takes no weights
+        return model, weights
+    name, file, _ = resolve_model(model, weights)
+    return name, (None if file is None else str(file))
 
 
 def pin_full_precision() -> None:
@@ -52,6 +67,7 @@ def run(args) -> int:
     import torch_ref.models
 
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from jrestore.convert.checkpoints import load_state_dict_file
     from jrestore.parity import tolerances
@@ -65,7 +81,9 @@ def run(args) -> int:
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
     # reported as that key and both shapes, not as a different architecture's missing keys
-    inferred = infer_kwargs(args.model, weights) if weights is not None else {}
+    from jrestore.inference.tasks import _recorded_kwargs
+    inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)} \
+        if weights is not None else {}
     kwargs = {**case.full, **inferred, **parse_sets(args.set)}
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
