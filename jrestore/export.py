@@ -67,17 +67,15 @@ def input_names(model) -> tuple[str, ...]:
     return ("x", *(e.name for e in model_spec(model).extra_inputs))
 
 
-def default_input_shape(model) -> tuple[int, int, int, int]:
-    """An admissible example [B, H, W, C] for `model`: 33x33 blocks for CS, the discriminator's input size, else 64x64."""
-    if model_spec(model).kind == "cs":
-        return (1, model.block_size, model.block_size, 1)
-    size = getattr(model, "input_size", None)  # SRGAN discriminator: (H, W)
-    if size is not None:
-        return (1, int(size[0]), int(size[1]), model.num_channels)
-    for attr in ("in_nc", "num_channels", "img_ch", "in_channels"):
-        if isinstance(getattr(model, attr, None), int):
-            return (1, 64, 64, getattr(model, attr))
-    return (1, 64, 64, 3)  # VGG: RGB
+def default_input_shape(model, kwargs: Mapping | None = None) -> tuple[int, int, int, int]:
+    """An admissible example [B, H, W, C] for `model` built with `kwargs`: the size its spec requires (CS
+    blocks, a discriminator's input size), else 64x64; the channels its spec reads from the arguments."""
+    from jrestore.models import MODELS
+
+    spec = model_spec(model)
+    kw = MODELS.resolve(MODELS.name_of(model), dict(kwargs or {}))
+    h, w = spec.example_hw(kw) if spec.example_hw is not None else (64, 64)
+    return (1, int(h), int(w), spec.channels(kw))
 
 
 def model_params(model: nnx.Module) -> dict[str, np.ndarray]:

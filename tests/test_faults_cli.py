@@ -57,20 +57,16 @@ def bomb_png(path: Path) -> Path:
     return path
 
 
-def rgb48_png(path: Path) -> Path:
-    a = (np.arange(24 * 24 * 3).reshape(24, 24, 3) * 91 % 65536).astype(">u2")
-    path.write_bytes(png_bytes(24, 24, 16, 2, b"".join(b"\x00" + a[y].tobytes() for y in range(24))))
+def rgba64_png(path: Path) -> Path:
+    """16-bit RGBA: still refused (an alpha channel), though 16-bit grey and RGB are now read."""
+    a = (np.arange(24 * 24 * 4).reshape(24, 24, 4) * 91 % 65536).astype(">u2")
+    path.write_bytes(png_bytes(24, 24, 16, 6, b"".join(b"\x00" + a[y].tobytes() for y in range(24))))
     return path
 
 
-def rgb48_tiff(path: Path) -> Path:
-    tifffile = pytest.importorskip("tifffile")
-    tifffile.imwrite(path, (np.arange(24 * 24 * 3).reshape(24, 24, 3) * 91 % 65536).astype(np.uint16), photometric="rgb")
-    return path
-
-
-def grey16(path: Path) -> Path:
-    Image.fromarray((np.arange(24 * 24).reshape(24, 24) * 97 % 65536).astype(np.uint16)).save(path)
+def float_tiff(path: Path) -> Path:
+    """A float32 TIFF (Pillow mode F): its white level is unknown, so it is refused."""
+    Image.fromarray(np.full((24, 24), 0.3, np.float32)).save(path, format="TIFF")
     return path
 
 
@@ -169,8 +165,8 @@ def umask_022():
 BAD_FILES = {
     "bomb": (bomb_png, "decompression bomb"),
     "truncated": (truncated_png, "not a readable image"),
-    "rgb48": (rgb48_png, "16-bit RGB image"),
-    "grey16": (grey16, "16-bit"),
+    "rgba64": (rgba64_png, "alpha channel"),
+    "float": (float_tiff, "32-bit TIFF image in mode F"),
     "tiny": (lambda p: grey(p, (5, 24)), "smaller than dncnn's minimum"),
     "text": (lambda p: (p.write_text("not an image"), p)[1], "not a readable image"),
 }
@@ -350,12 +346,10 @@ def test_exif_orientation_is_applied(tmp_path, capsys, weights):
 
 
 @pytest.mark.parametrize("make,needles", [
-    (lambda d: rgb48_png(d / "rgb48.png"), ("16-bit RGB image", "only 8-bit")),
-    (lambda d: rgb48_tiff(d / "rgb48.tif"), ("16-bit RGB image", "only 8-bit")),
-    (lambda d: grey16(d / "grey16.png"), ("16-bit", "only 8-bit")),
-    (lambda d: grey16(d / "grey16.tif"), ("16-bit", "only 8-bit")),
+    (lambda d: rgba64_png(d / "rgba64.png"), ("16-bit image with an alpha channel",)),
+    (lambda d: float_tiff(d / "float.tif"), ("32-bit TIFF image in mode F", "is not read")),
     (lambda d: bomb_png(d / "bomb.png"), ("900,000,000 pixels", "over the limit of 89,478,485", "JRESTORE_MAX_PIXELS")),
-], ids=["rgb48_png", "rgb48_tiff", "grey16_png", "grey16_tiff", "bomb"])
+], ids=["rgba64_png", "float_tiff", "bomb"])
 def test_images_refused_not_truncated(tmp_path, capsys, weights, make, needles):
     img = make(tmp_path)
     out = tmp_path / "out.png"

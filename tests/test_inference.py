@@ -140,7 +140,7 @@ def test_restore_cli_grey_colour_folder_and_safety(tmp_path, dncnn_weights, caps
 
 
 BAD_IMAGES = [
-    ("sixteen.png", lambda p: Image.fromarray(np.zeros((20, 20), np.uint16) + 300).save(p), "16-bit"),
+    ("float.tif", lambda p: Image.fromarray(np.zeros((20, 20), np.float32) + 0.3).save(p), "is not read"),
     ("alpha.png", lambda p: Image.fromarray(np.zeros((20, 20, 4), np.uint8)).save(p), "alpha channel"),
     ("text.png", lambda p: p.write_text("hello"), "not a readable image"),
     ("tiny.png", lambda p: Image.fromarray(np.zeros((5, 20), np.uint8)).save(p), "smaller than dncnn's minimum"),

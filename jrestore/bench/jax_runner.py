@@ -39,6 +39,7 @@ import numpy as np
 
 from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
 from jrestore.bench.specs import BenchSpec, generator_kwargs, get_specs, make_batch, train_config
+from jrestore.core.plugins import load_plugins
 
 __all__ = ["xla_flops", "jax_train", "jax_infer", "count_flops", "run_request"]
 
@@ -241,6 +242,7 @@ def main(argv=None) -> int:
         print("usage: python -m jrestore.bench.jax_runner --serve   (JSON requests on stdin, one per line)",
               file=sys.stderr)
         return 2
+    load_plugins()  # the parent's --plugin files, passed down in $JRESTORE_PLUGINS, and installed entry points
     # the replies get the real stdout; anything else printing to stdout (libraries) goes to stderr
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

@@ -6,6 +6,11 @@ import importlib
 import sys
 
 from jrestore._command import DEBUG_ENV, DEBUG_HELP, USER_ERRORS, debug_requested, run_command  # noqa: F401
+from jrestore.core.plugins import ENTRY_POINT_GROUP, load_plugins
+
+PLUGIN_HELP = (f"a Python file that defines and registers a model of your own: its JAX class, torch twin and "
+               f"ModelSpec (repeatable; see examples/tiny_plugin.py). Installed packages' entry points in "
+               f"group {ENTRY_POINT_GROUP!r} are always loaded")
 
 # subcommand -> module in jrestore.cli (imported lazily so `jrestore --help` stays fast)
 COMMANDS = {
@@ -32,13 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         # accepted after the command too; SUPPRESS keeps `jrestore --debug CMD` from being reset to False
         sub_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        sub_parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py", help=PLUGIN_HELP)
         module.add_parser(sub_parser)
         modules[name] = module
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    return run_command(f"jrestore {args.command}", modules[args.command].run, args, debug_requested(args.debug))
+
+    def run(args):
+        load_plugins(args.plugin)  # before the command looks up --model; a bad plugin is one line, exit 2
+        return modules[args.command].run(args)
+    return run_command(f"jrestore {args.command}", run, args, debug_requested(args.debug))
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
     jrestore convert --model dncnn --weights sigma=25.mat --out dncnn_25.safetensors
     jrestore convert --model srresnet --weights net_g.pth --param-key params --out srresnet.safetensors
+    jrestore convert --weights runs/dncnn:best --out dncnn_best.safetensors   # a training run's best weights
 
 Steps: read --weights safely (`load_state_dict_file`: .pth / .pt / .pkl with weights_only=True, .safetensors,
 DnCNN MatConvNet .mat; BasicSR / KAIR wrappers unwrapped); infer the constructor arguments from the
 weights (`infer_kwargs`), then apply --set; load into the jrestore model (`load_torch_state_dict`: a
 mismatch names the file, the first key and both shapes) and into the torch_ref model; write the jrestore
-model's state as safetensors (keys and dtypes of the torch_ref state dict) with metadata {model, kwargs,
-source, format}; reload that file in both frameworks (no pickle) and check that both give exactly the
+model's state as safetensors (`save_model_file`: keys and dtypes of the torch_ref state dict) with metadata
+{model, kwargs, source, format}; reload that file in both frameworks (no pickle) and check that both give exactly the
 outputs of the originals on a small random input (`--framework jax`: the JAX side only, no torch needed).
 The file is written to a temporary name in the same folder and renamed into place only after that check,
 so --out never holds a partial or unverified file.
@@ -16,18 +17,19 @@ Exit status: 0 converted, 1 the reloaded outputs differ (nothing written), 2 bad
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
-FORMAT = "jrestore-torch-layout-v1"
+from jrestore.core.model_file import FORMAT  # noqa: F401  (kept importable from here)
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights is a model file or training workdir that records it")
     p.add_argument("--weights", required=True,
-                   help="input: .pth/.pt/.pkl (weights_only=True), .safetensors, or a DnCNN MatConvNet .mat")
+                   help="input: .pth/.pt/.pkl (weights_only=True), .safetensors, a DnCNN MatConvNet .mat, or a "
+                        "training workdir (its model.safetensors; WORKDIR:best for best.safetensors)")
     p.add_argument("--out", required=True, help="output .safetensors file (PyTorch layout)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="constructor argument, overriding the inferred one (repeatable)")
@@ -109,12 +111,14 @@ def run(args) -> int:
     import jrestore.models
     from jrestore._io import check_output_folder
     from jrestore.cli.verify import parse_sets, pin_full_precision
-    from jrestore.convert import torch_state_dict
     from jrestore.convert.architecture import infer_kwargs
     from jrestore.core.spec import get_spec
-    from jrestore.convert.checkpoints import load_state_dict_file, read_safetensors_metadata, save_safetensors
+    from jrestore.convert.checkpoints import (load_state_dict_file, model_file_arrays, read_safetensors_metadata,
+                                              save_model_file)
+    from jrestore.core.model_file import recorded_kwargs, resolve_model
 
     pin_full_precision()
+    args.model, weights_file, recorded = resolve_model(args.model, args.weights)
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing the valid ones
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -123,10 +127,11 @@ def run(args) -> int:
         raise ValueError(f"--out: expected a .safetensors file name, got {out}")
     check_output_folder(out.parent, "--out")  # before the weights load: a missing or read-only folder is one line
 
-    state = load_state_dict_file(args.weights, what="--weights", param_key=args.param_key)
+    state = load_state_dict_file(weights_file, what="--weights", param_key=args.param_key)
     spec = get_spec(args.model)
     state = spec.rename_keys(state)  # known foreign layouts (torchvision's VGG classifier and bare features)
-    inferred = infer_kwargs(args.model, state)
+    # what a model file records (FSRCNN's scale, which no tensor gives), then what the tensors determine
+    inferred = {**recorded_kwargs(recorded), **infer_kwargs(args.model, state)}
     overrides = parse_sets(args.set)
     kwargs = {**inferred, **overrides}
     source = f"--weights {args.weights}"
@@ -137,20 +142,17 @@ def run(args) -> int:
         torch.manual_seed(args.seed)
     jm, tm = _build(args.model, kwargs, state, source, with_torch)
 
-    # the file: jrestore's state in PyTorch layout, with the torch_ref state dict's dtypes (int64 counters)
-    arrays = torch_state_dict(jm)
-    # asarray, not ascontiguousarray, which would turn 0-d counters into shape (1,)
-    if with_torch:
+    # the file: jrestore's state in PyTorch layout with PyTorch's dtypes (int64 counters), as the trainer writes it
+    arrays = model_file_arrays(jm)
+    if with_torch:  # the torch_ref twin must hold exactly these keys and dtypes, or its strict load would differ
         reference = tm.state_dict()
         if set(arrays) != set(reference):
             extra = sorted(set(arrays) ^ set(reference))
             raise ValueError(f"{args.model}: jrestore and torch_ref state-dict keys differ (first {extra[0]!r})")
-        arrays = {k: np.asarray(arrays[k], dtype=ref.numpy().dtype) for k, ref in reference.items()}
-    else:  # PyTorch's dtypes without torch: BatchNorm's counters are int64, every other tensor as jrestore holds it
-        arrays = {k: np.asarray(v, dtype=np.int64 if k.endswith("num_batches_tracked") else None)
-                  for k, v in arrays.items()}
-    metadata = {"model": args.model, "kwargs": json.dumps(kwargs, sort_keys=True, default=str),
-                "source": os.path.basename(args.weights), "format": FORMAT}
+        bad = next((k for k, ref in reference.items() if arrays[k].dtype != ref.numpy().dtype), None)
+        if bad is not None:
+            raise ValueError(f"{args.model}: {bad!r} is {arrays[bad].dtype} in jrestore but "
+                             f"{reference[bad].numpy().dtype} in torch_ref")
 
     inputs = spec.example_inputs(jrestore.models.MODELS.resolve(args.model, kwargs), np.random.default_rng(args.seed))
     jax_before, torch_before = _run_jax(jm, inputs), (_run_torch(tm, inputs) if with_torch else [])
@@ -158,7 +160,7 @@ def run(args) -> int:
     from jrestore._io import atomic_write
 
     def write_verified(tmp: str) -> None:  # raising here leaves --out untouched and no temporary file
-        save_safetensors(arrays, tmp, metadata)
+        save_model_file(tmp, jm, args.model, kwargs, source=os.path.basename(str(weights_file)))
         if with_torch:
             from safetensors.torch import load_file
         else:

@@ -16,15 +16,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from jrestore.cli.verify import parse_sets, pin_full_precision
+from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_flags
 
 ONNX_FILE = "model.onnx"
 ONNX_RTOL = 1e-5  # ONNX Runtime's kernels are not torch's: float32 summation order differs
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
-    p.add_argument("--weights", help="a PyTorch state-dict file (.pth/.pt/.pkl, loaded with weights_only=True) or .safetensors")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--out", required=True, help="output folder (created; existing files need --overwrite)")
     p.add_argument("--shape", help="example input B,H,W,C (default: the model's, e.g. 1,64,64,C or 1,33,33,1)")
@@ -74,6 +77,7 @@ def run(args) -> int:
     from jrestore.convert.checkpoints import load_state_dict_file
 
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     out = Path(args.out)
     written = [n for n in (jx.STABLEHLO_FILE, jx.PARAMS_FILE, jx.META_FILE) + ((ONNX_FILE,) if args.onnx else ())
@@ -100,7 +104,7 @@ def run(args) -> int:
     else:
         source = f"default initialisation (seed {args.seed}); pass --weights for trained weights"
     model.eval()
-    shape = shape or jx.default_input_shape(model)
+    shape = shape or jx.default_input_shape(model, kwargs)
     names = jx.input_names(model)
     spec = jx.model_spec(model)
 

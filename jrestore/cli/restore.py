@@ -2,9 +2,12 @@
 
 Large images go through overlapping tiles (`--tile`, default 512 input pixels) so memory stays bounded; the
 tiled result equals the whole-image one for every model with a finite receptive field. Colour handling:
-a one-channel model on an RGB image restores MATLAB-YCbCr Y and keeps the chroma (bicubic-upscaled for SR);
-a three-channel model on a grey image sees it replicated. Outputs are written atomically (temporary file in
-the same folder, then rename), never over an existing file or the input unless --overwrite is given.
+a one-channel model on an RGB image restores MATLAB-YCbCr Y and keeps the chroma (bicubic-upscaled for SR),
+and says so once on stderr; `--per-channel` restores R, G and B each with the model instead; a
+three-channel model on a grey image sees it replicated. Bit depth: 8-bit images give 8-bit outputs; 16-bit
+grey and RGB PNG / TIFF files are restored at full precision and written as 16-bit PNG / TIFF. Outputs are
+written atomically (temporary file in the same folder, then rename), never over an existing file or the
+input unless --overwrite is given.
 A folder is restored file by file: a bad file is one line `jrestore restore: FILE: reason` and the rest go on;
 the summary and exit status 1 come at the end. Two inputs with one output name are refused before any work.
 """
@@ -15,18 +18,24 @@ from pathlib import Path
 
 import numpy as np
 
-from jrestore.cli.verify import parse_sets, pin_full_precision
+from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_flags
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name, or 'bicubic'")
-    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet .mat)")
+    p.add_argument("--model", help="registered model name, or 'bicubic'; optional when --weights records it "
+                                    "(a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--scale", type=int, help="SR factor")
     p.add_argument("--sigma", type=float, help="noise level on the 0-255 scale (FFDNet's noise map)")
     p.add_argument("--cs-ratio", type=int, help="CS sampling ratio in percent (the image is measured, then reconstructed)")
     p.add_argument("--cs-matrices", help="folder with phi_0_{R}_1089.mat and Initialization_Matrix_{R}.mat")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--framework", choices=("jax", "torch"), default="jax")
+    p.add_argument("--per-channel", action="store_true",
+                   help="one-channel model on a colour image: restore R, G and B separately (default: restore the "
+                        "luminance Y of YCbCr and keep the chroma)")
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels (0: whole image at once)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (even the input itself)")
     p.add_argument("input", help="an image file or a folder of images")
@@ -54,11 +63,28 @@ def run(args) -> int:
     else:
         check_output_folder(jobs[0][1].parent, "output")
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
                       cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=(args.framework,))
+    if args.per_channel and task.channels != 1:  # a flag that cannot take effect is an error, not ignored
+        raise ValueError(f"--per-channel: {task.name} restores {task.channels or 'any number of'} channels at once; "
+                         f"the flag is for one-channel models on colour images")
+    said = []
+
+    def luma_note() -> None:  # once per command, not once per file
+        if not said:
+            said.append(True)
+            print(f"jrestore restore: note: {task.name} restores one channel: on colour images only the luminance "
+                  f"(Y of YCbCr) is restored and the chroma kept{' (bicubic-upscaled)' if task.scale > 1 else ''}; "
+                  f"--per-channel restores R, G and B separately", file=sys.stderr)
+
+    def restore_one(inp):
+        return restore_file(task, inp, args.framework, args.tile or None, per_channel=args.per_channel,
+                            on_luma=luma_note)
+
     if len(jobs) == 1 and not src.is_dir():  # one file: its error is the command's error (exit 2)
         inp, out = jobs[0]
-        image = restore_file(task, inp, args.framework, args.tile or None)
+        image = restore_one(inp)
         write_image_atomic(image, out)
         print(f"{inp} ({_size(inp)}) -> {out} ({image.shape[1]}x{image.shape[0]})")
         return 0
@@ -67,7 +93,7 @@ def run(args) -> int:
     bar = tqdm(jobs, desc=f"{args.model} restore", unit="img", disable=None if len(jobs) > 1 else True)
     for inp, out in bar:
         try:  # one bad file never stops the folder: say which and why, go on with the others
-            write_image_atomic(restore_file(task, inp, args.framework, args.tile or None), out)
+            write_image_atomic(restore_one(inp), out)
         except (ValueError, OSError, MemoryError) as err:
             reason = str(err)
             reason = reason[len(f"{inp}: "):] if reason.startswith(f"{inp}: ") else reason
@@ -118,19 +144,30 @@ def _check_output(out: Path, overwrite: bool, inputs) -> None:
         raise ValueError(f"output: {out} is a folder")
 
 
-def restore_file(task, path: Path, framework: str, tile: int | None) -> np.ndarray:
-    """The restored uint8 [H', W'] or [H', W', 3] image of the file at `path`."""
-    from jrestore.data.image_io import read_image
+def restore_file(task, path: Path, framework: str, tile: int | None, *, per_channel: bool = False,
+                 on_luma=None) -> np.ndarray:
+    """The restored [H', W'] or [H', W', 3] image of the file at `path`, uint8 for 8-bit files and uint16 for
+    16-bit ones (computed in float32 from every bit of the input).
 
-    image = read_image(path)  # uint8 [H, W, 1 or 3]; 16-bit, alpha and unreadable files raise ValueError
-    x = image.astype(np.float32) / 255.0
+    A one-channel model on a colour image restores MATLAB-YCbCr Y and keeps the chroma (calling `on_luma()`
+    first, so the caller can say so), or with `per_channel` each of R, G and B on its own."""
+    from jrestore.data.image_io import peak_value, read_image
+
+    image = read_image(path, keep_16bit=True)  # uint8 or uint16 [H, W, 1 or 3]; alpha, float: ValueError
+    peak = peak_value(image)
+    x = image.astype(np.float32) / peak
     if task.channels == 1 and x.shape[2] == 3:
-        out = _restore_luma(task, x, framework, tile)
+        if per_channel:
+            out = np.concatenate([task.restore(x[..., c:c + 1], framework, tile=tile) for c in range(3)], axis=-1)
+        else:
+            if on_luma is not None:
+                on_luma()
+            out = _restore_luma(task, x, framework, tile)
     else:
         if task.channels == 3 and x.shape[2] == 1:
             x = np.repeat(x, 3, axis=2)
         out = task.restore(x, framework, tile=tile)
-    out = np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out = np.round(np.clip(out, 0.0, 1.0) * peak).astype(image.dtype)
     return out[..., 0] if out.shape[2] == 1 else out
 
 
@@ -149,8 +186,9 @@ def _restore_luma(task, rgb: np.ndarray, framework: str, tile: int | None) -> np
 
 
 def write_image_atomic(image: np.ndarray, out: Path) -> None:
-    """Write uint8 `image` to `out` atomically (`jrestore._io.atomic_write`); the folder must exist."""
-    from PIL import Image
+    """Write uint8 or uint16 `image` to `out` atomically (`jrestore._io.atomic_write`); the folder must exist.
+    16-bit images go to .png or .tif / .tiff only (`jrestore.data.image_io.write_image`)."""
     from jrestore._io import atomic_write
+    from jrestore.data.image_io import write_image
 
-    atomic_write(out, lambda tmp: Image.fromarray(image).save(tmp, format=Image.registered_extensions()[out.suffix.lower()]))
+    atomic_write(out, lambda tmp: write_image(image, tmp))  # the temporary name keeps out's suffix: the format

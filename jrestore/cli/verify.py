@@ -12,8 +12,11 @@ import sys
 
 
 def add_parser(p):
-    p.add_argument("--model", required=True, help="registered model name (see `jrestore.models.names()`)")
-    p.add_argument("--weights", help="a PyTorch state-dict file (.pth/.pt/.pkl, loaded with weights_only=True) or .safetensors")
+    p.add_argument("--model", help="registered model name (see `jrestore.models.names()`); optional when "
+                                    "--weights records it (a model file or training workdir)")
+    p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
+                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="constructor argument (repeatable)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -30,6 +33,18 @@ def parse_sets(items: list[str]) -> dict:
         except (ValueError, SyntaxError):
             out[key] = value
     return out
+
+
+def resolve_model_flags(model: str | None, weights: str | None) -> tuple[str, str | None]:
+    """(model name, weights file) from --model / --weights: a training workdir (WORKDIR, WORKDIR:best) becomes
+    its model file, and a missing --model is the name that file records. One-line errors: neither names the
+    model; both do and differ (`jrestore.core.model_file.resolve_model`)."""
+    from jrestore.core.model_file import resolve_model
+
+    if model == "bicubic":  # the interpolation baseline takes no weights
+        return model, weights
+    name, file, _ = resolve_model(model, weights)
+    return name, (None if file is None else str(file))
 
 
 def pin_full_precision() -> None:
@@ -52,34 +67,31 @@ def run(args) -> int:
     import torch_ref.models
 
     pin_full_precision()
+    args.model, args.weights = resolve_model_flags(args.model, args.weights)
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     from jrestore.convert.checkpoints import load_state_dict_file
     from jrestore.parity import tolerances
-    from jrestore.parity.cases import CASES
-    from jrestore.parity.layer_trace import layer_table
-    from jrestore.parity.model_parity import _to_torch, build_pair, compare_model
-    import jax.numpy as jnp
+    from jrestore.parity.cases import get_case
+    from jrestore.parity.model_parity import compare_model
 
     from jrestore.convert.architecture import infer_kwargs
 
-    case = CASES[args.model]
+    case = get_case(args.model)  # its spec's ParityCase (built-in or plugin); none: one clear error
     atol = tolerances.MODEL if case.atol is None else case.atol
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
     # reported as that key and both shapes, not as a different architecture's missing keys
-    inferred = infer_kwargs(args.model, weights) if weights is not None else {}
+    from jrestore.inference.tasks import _recorded_kwargs
+    inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)} \
+        if weights is not None else {}
     kwargs = {**case.full, **inferred, **parse_sets(args.set)}
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
-                           grad=case.grad, atol=atol, weights=weights, source=args.weights)
-    tm, jm = build_pair(args.model, kwargs, args.seed, weights, args.weights)
-    tm.eval(); jm.eval()
-    rows = layer_table(tm, jm, [_to_torch(x) for x in inputs], [jnp.asarray(x) for x in inputs])
-    first_bad = next((r["layer"] for r in rows if r["max_abs"] > atol * max(1.0, r["scale"])), None)
+                           grad=case.grad, atol=atol, weights=weights, source=args.weights, layers=True)
     summary = {
         "model": args.model,
         "kwargs": kwargs,
-        "perturbed": weights is None,
+        "perturbed": result["perturbed"],
         "weights": args.weights,
         "inputs": [list(np.shape(x)) for x in inputs],
         "max_abs_diff": result["eval"]["max_abs"],
@@ -90,9 +102,9 @@ def run(args) -> int:
         "tolerance": {"model": atol, "gradient": tolerances.GRADIENT, "optimizer_step": tolerances.OPTIMIZER_STEP,
                       "gradient_float32_noise_factor": tolerances.GRADIENT_FLOAT32_NOISE_FACTOR,
                       "relative_to": "max(1, max|torch output|)"},
-        "first_layer_over_tolerance": first_bad,
+        "first_layer_over_tolerance": result["first_divergence"],
         "ok": bool(result["ok"]),
-        "layers": rows,
+        "layers": result["layers"],
     }
     if args.json:
         print(json.dumps(summary))

@@ -9,6 +9,9 @@ Wrappers are unwrapped: BasicSR's {'params': sd, 'params_ema': sd} (`param_key`,
 when present, else 'params'), KAIR's and others' {'state_dict': sd}; nn.DataParallel's 'module.' prefixes
 are stripped. The result feeds `load_torch_state_dict` (jrestore) or `Module.load_state_dict` (torch_ref).
 
+`save_model_file(path, model, name, kwargs, **metadata)` writes a jrestore model as a *model file*: the
+format `jrestore convert` writes and the trainer writes as WORKDIR/model.safetensors and best.safetensors,
+whose metadata names the model, so `--weights FILE_OR_WORKDIR` needs no `--model` (jrestore.core.model_file).
 `save_safetensors(state_dict, path, metadata)` writes atomically (`jrestore._io.atomic_write`), so a reader
 never sees a partial file; `read_safetensors_metadata(path)` reads the
 metadata back. Metadata values are stored JSON-encoded (safetensors only holds strings).
@@ -23,51 +26,16 @@ from typing import Mapping
 import numpy as np
 
 from jrestore._io import atomic_write
+from jrestore.core.model_file import WRAPPER_KEYS, is_tensor as _is_tensor, resolve_weights, unwrap_state_dict
 
-__all__ = ["load_state_dict_file", "save_safetensors", "read_safetensors_metadata", "unwrap_state_dict",
-           "WRAPPER_KEYS"]
-
-# checkpoint wrappers, in the order `param_key=None` tries them (EMA weights first, as BasicSR tests them)
-WRAPPER_KEYS = ("params_ema", "params", "state_dict")
-
+__all__ = ["load_state_dict_file", "save_safetensors", "save_model_file", "read_safetensors_metadata",
+           "unwrap_state_dict", "WRAPPER_KEYS"]
 
 def _one_line(err: BaseException, limit: int = 240) -> str:
     """The first non-empty line of an exception message (torch's are paragraphs), shortened."""
     text = str(err).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return (line[:limit] + "...") if len(line) > limit else line
-
-
-def _is_tensor(value) -> bool:
-    return isinstance(value, np.ndarray) or type(value).__module__.startswith("torch") and hasattr(value, "shape")
-
-
-def unwrap_state_dict(state, path: str, what: str = "weights", param_key: str | None = None) -> dict:
-    """The tensor dict inside a checkpoint object: BasicSR / KAIR wrappers removed, 'module.' stripped.
-
-    param_key: the wrapper key to take ('params', 'params_ema', 'state_dict', or any other); None takes the
-    first of WRAPPER_KEYS present, or `state` itself when it already maps names to tensors.
-    """
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{what}: {path} holds a {type(state).__name__}, expected a state dict "
-                         f"(a mapping of parameter names to tensors)")
-    if param_key is not None:
-        if param_key not in state:
-            raise ValueError(f"{what}: {path} has no key {param_key!r} (--param-key); keys present: "
-                             f"{sorted(map(str, state))[:12]}")
-        state = state[param_key]
-    else:
-        key = next((k for k in WRAPPER_KEYS if k in state and isinstance(state[k], Mapping)), None)
-        if key is not None:
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{what}: {path}[{param_key!r}] holds a {type(state).__name__}, expected a state dict")
-    bad = next((k for k, v in state.items() if not _is_tensor(v)), None)
-    if bad is not None:
-        raise ValueError(f"{what}: {path}: key {bad!r} holds a {type(state[bad]).__name__}, not a tensor (a "
-                         f"training checkpoint? pick its weights with param_key / --param-key; keys present: "
-                         f"{sorted(map(str, state))[:12]})")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
 # torch's weights_only refusal names the global the pickle wants; the wording changed across releases
@@ -133,6 +101,9 @@ def _check_values_numpy(state: Mapping, path: str, what: str) -> None:
 def load_state_dict_file(path, what: str = "weights", param_key: str | None = None) -> dict:
     """A PyTorch state dict {key: torch.Tensor} from `path` (any format above), never unpickling code.
 
+    path: a weights file, or a training workdir: WORKDIR reads WORKDIR/model.safetensors, WORKDIR:best
+    WORKDIR/best.safetensors (`jrestore.core.model_file.resolve_weights`).
+
     Without torch (it is the optional `torch` extra) the values are NumPy arrays, and .safetensors and
     MatConvNet .mat files still load; a PyTorch pickle then needs torch (ValueError saying so).
     Errors (one line each, naming `what` and the file): missing file -> FileNotFoundError; a folder, a
@@ -144,10 +115,7 @@ def load_state_dict_file(path, what: str = "weights", param_key: str | None = No
     except ImportError:
         torch = None
 
-    path = str(path)
-    if Path(path).is_dir():
-        raise ValueError(f"{what}: {path} is a folder, not a weights file (.pth/.pt/.pkl, .safetensors or "
-                         f"MatConvNet .mat); a training checkpoint folder holds optimizer state, not a weights file")
+    path = str(resolve_weights(path, what)[0])  # a training workdir (WORKDIR[:best]) -> its model file
     if not Path(path).is_file():
         raise FileNotFoundError(f"{what}: no such file {path}")
     suffix = Path(path).suffix.lower()
@@ -228,3 +196,59 @@ def read_safetensors_metadata(path) -> dict:
         except (TypeError, ValueError):
             out[k] = v
     return out
+
+
+def model_file_arrays(model) -> dict:
+    """{PyTorch key: NumPy array} of a jrestore model, with the torch_ref state dict's dtypes: BatchNorm's
+    `num_batches_tracked` counters int64 (as PyTorch holds them), every other tensor as jrestore holds it."""
+    from jrestore.convert.torch_state import torch_state_dict
+
+    # asarray, not ascontiguousarray, which would turn 0-d counters into shape (1,)
+    return {k: np.asarray(v, dtype=np.int64 if k.endswith("num_batches_tracked") else None)
+            for k, v in torch_state_dict(model).items()}
+
+
+def _json_kwargs(kwargs: Mapping) -> tuple[dict, list[str]]:
+    """(the constructor arguments JSON holds exactly, the names of those it cannot). NumPy scalars become
+    Python numbers; arrays (ISTA-Net's Phi and Qinit, from .mat files) are left out rather than recorded as
+    their repr, which would load back as a string: `load(path, phi=...)` passes them again."""
+    recorded, left_out = {}, []
+    for key, value in kwargs.items():
+        value = value.item() if isinstance(value, np.generic) else value
+        try:
+            json.dumps(value)  # tuples are kept as lists; arrays and objects cannot be
+        except (TypeError, ValueError):
+            left_out.append(str(key))
+            continue
+        recorded[str(key)] = value
+    return recorded, sorted(left_out)
+
+
+def save_model_file(path, model, name: str, kwargs: Mapping, *, source: str | None = None,
+                    recipe: str | None = None, step: int | None = None, val_psnr: float | None = None,
+                    **metadata) -> Path:
+    """Write jrestore `model` (registry name `name`, built with constructor arguments `kwargs`) as a model
+    file at `path` (.safetensors), atomically; returns `path`.
+
+    The tensors are the PyTorch-layout state dict (`model_file_arrays`), so torch_ref loads the file with
+    `load_state_dict(strict=True)`. Metadata: model, kwargs (a JSON string, keys sorted; arguments JSON cannot
+    hold, such as arrays, are named in kwargs_not_recorded instead), format, and source, recipe, step, val_psnr
+    and any other `metadata` given (JSON-encodable values); None values are left out.
+    The trainer calls it as save_model_file(WORKDIR / "model.safetensors", model, name, kwargs, recipe=...,
+    step=..., val_psnr=...); `jrestore.load`, `torch_ref.load` and every `--weights` read it back.
+    """
+    from jrestore.core.model_file import FORMAT
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"path: expected a .safetensors file name, got {path}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name: expected the model's registry name, got {name!r}")
+    recorded, left_out = _json_kwargs(kwargs)
+    extra = {"source": source, "recipe": recipe, "step": None if step is None else int(step),
+             "val_psnr": None if val_psnr is None else float(val_psnr),
+             "kwargs_not_recorded": left_out or None, **metadata}
+    meta = {"model": name, "kwargs": json.dumps(recorded, sort_keys=True), "format": FORMAT,
+            **{k: v for k, v in extra.items() if v is not None}}
+    save_safetensors(model_file_arrays(model), path, meta)
+    return path

@@ -131,10 +131,6 @@ def _no_align(kw: dict) -> int:
     return 1
 
 
-def _default_hw(kw: dict) -> tuple:
-    return (16, 16)  # even, and a multiple of 2**4 (pooling networks)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """What jrestore knows about model `name` besides its code. Functions of `kw` get the constructor kwargs
@@ -153,7 +149,7 @@ class ModelSpec:
     weights_rule     WeightShapes -> constructor arguments a PyTorch-layout state dict determines
     key_aliases      ((regex, replacement or None), ...): known foreign checkpoint layouts mapped to ours; the
                      first fullmatching regex renames a key (re.sub syntax), None drops it
-    example_hw(kw)   an input size the model accepts, for checks after conversion
+    example_hw(kw)   (h, w) the model needs (CS blocks, discriminators' fixed sizes); None: any size works
     parity           the ParityCase `verify` and the parity suite run; bench: its BenchEntry tuple
     recipe           the train.configs recipe training starts from (None: the generic recipe for its kind)
     """
@@ -171,7 +167,7 @@ class ModelSpec:
     needs_weights: bool = True
     weights_rule: Optional[Callable[[WeightShapes], dict]] = None
     key_aliases: tuple = ()
-    example_hw: Callable[[dict], tuple] = _default_hw
+    example_hw: Optional[Callable[[dict], tuple]] = None
     parity: Optional[ParityCase] = None
     bench: tuple = ()
     recipe: Optional[str] = None
@@ -230,7 +226,8 @@ class ModelSpec:
 
     def example_inputs(self, kw: Mapping, rng: np.random.Generator, batch: int = 1) -> tuple:
         """Random NHWC float32 inputs in [0, 1] the model built with `kw` accepts, extra inputs included."""
-        h, w = self.example_hw(kw)
+        # any size works: 16 is even and a multiple of 2**4 (pooling networks)
+        h, w = self.example_hw(kw) if self.example_hw is not None else (16, 16)
         x = rng.uniform(0, 1, (batch, h, w, self.channels(kw))).astype(np.float32)
         return (x, *(e.array(e.example, batch) for e in self.extra_inputs))
 

@@ -58,3 +58,47 @@ def test_grey_and_equal_channel_files_keep_their_values(tmp_path):
     Image.fromarray(np.repeat(grey[..., None], 3, -1)).save(tmp_path / "equal.png")
     for name in ("grey.png", "equal.png"):
         np.testing.assert_array_equal(read_image_cv2_grayscale(tmp_path / name)[..., 0], grey)
+
+
+# ---- 16-bit ----
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_write_and_read_keep_every_bit(tmp_path, channels, suffix):
+    from jrestore.data.image_io import read_image, write_image
+
+    a = np.random.default_rng(channels).integers(0, 65536, (13, 17, channels)).astype(np.uint16)
+    path = tmp_path / f"a{suffix}"
+    write_image(a, path)
+    np.testing.assert_array_equal(read_image(path, keep_16bit=True), a)
+    with pytest.raises(ValueError, match="16-bit"):  # the protocols' reader still refuses it
+        read_image(path)
+    # other readers agree: Pillow keeps 16-bit grey; for 48-bit RGB it keeps the high bytes; tifffile all
+    with Image.open(path) as im:
+        if channels == 1:
+            np.testing.assert_array_equal(np.asarray(im).astype(np.uint16), a[..., 0])
+        else:
+            np.testing.assert_array_equal(np.asarray(im), (a >> 8).astype(np.uint8))
+    if suffix == ".tif":
+        tifffile = pytest.importorskip("tifffile")
+        np.testing.assert_array_equal(tifffile.imread(path).reshape(a.shape), a)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_16bit_rgb_tiff_from_tifffile_reads_exactly(tmp_path, compression):
+    """Pillow decodes these through its raw and libtiff decoders: both give every bit."""
+    tifffile = pytest.importorskip("tifffile")
+    from jrestore.data.image_io import read_image
+
+    a = np.random.default_rng(7).integers(0, 65536, (11, 9, 3)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", a, photometric="rgb", compression=compression)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.tif", keep_16bit=True), a)
+
+
+def test_8bit_files_read_the_same_with_keep_16bit(tmp_path):
+    from jrestore.data.image_io import read_image
+
+    Image.fromarray(_colour_8x8()).save(tmp_path / "c.png")
+    got = read_image(tmp_path / "c.png", keep_16bit=True)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, read_image(tmp_path / "c.png"))

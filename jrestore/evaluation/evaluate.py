@@ -13,7 +13,7 @@ import numpy as np
 
 from jrestore.evaluation.protocol_data import Sample, load_samples
 
-__all__ = ["evaluate", "score"]
+__all__ = ["evaluate", "score", "result_rows"]
 
 
 def score(restored: np.ndarray, target: np.ndarray, protocol: str, scale: int, framework: str) -> tuple[float, float]:
@@ -38,7 +38,7 @@ def score(restored: np.ndarray, target: np.ndarray, protocol: str, scale: int, f
 
 
 def evaluate(task, data, protocol: str, *, sigma: float | None = None, frameworks=None, tile: int | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, on_restored=None) -> dict:
     """{framework: {"per_image": {name: psnr}, "per_image_ssim": {name: ssim}, "mean_psnr", "mean_ssim"}}.
 
     Args:
@@ -48,6 +48,8 @@ def evaluate(task, data, protocol: str, *, sigma: float | None = None, framework
       sigma: noise level (0-255) for denoising protocols.
       frameworks: subset of task.frameworks (default: all of them).
       progress: a tqdm bar on stderr (hidden when stderr is not a terminal).
+      on_restored: called as on_restored(name, framework, restored [H, W, C] float32, unclipped) for every
+        image, before it is scored (`jrestore eval --save-images` writes them).
     """
     from tqdm import tqdm
 
@@ -60,6 +62,8 @@ def evaluate(task, data, protocol: str, *, sigma: float | None = None, framework
     for sample in samples:
         for fw in frameworks:
             restored = task.restore(sample.inputs, fw, tile=tile)
+            if on_restored is not None:
+                on_restored(sample.name, fw, restored)
             p, s = score(restored, sample.target, protocol, task.scale, fw)
             out[fw]["per_image"][sample.name] = p
             out[fw]["per_image_ssim"][sample.name] = s
@@ -70,3 +74,14 @@ def evaluate(task, data, protocol: str, *, sigma: float | None = None, framework
         out[fw]["mean_psnr"] = float(np.mean(list(out[fw]["per_image"].values())))
         out[fw]["mean_ssim"] = float(np.mean(list(out[fw]["per_image_ssim"].values())))
     return out
+
+
+def result_rows(results: dict) -> list[dict]:
+    """`evaluate`'s results as table rows: one per image, {"name", "psnr_<fw>", "ssim_<fw>", ...} in framework
+    order, then the row named "mean" with the means."""
+    fws = list(results)
+    names = list(results[fws[0]]["per_image"])
+    rows = [{"name": n, **{f"{m}_{fw}": results[fw][key][n] for fw in fws
+                           for m, key in (("psnr", "per_image"), ("ssim", "per_image_ssim"))}} for n in names]
+    rows.append({"name": "mean", **{f"{m}_{fw}": results[fw][f"mean_{m}"] for fw in fws for m in ("psnr", "ssim")}})
+    return rows

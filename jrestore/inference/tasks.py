@@ -95,20 +95,14 @@ def _resolve_scale(name: str, spec: ModelSpec, kwargs: dict, inferred: dict, sca
 
 
 def _recorded_kwargs(model: str, weights) -> dict:
-    """Constructor arguments `jrestore convert` recorded in a safetensors file's metadata for `model`
-    (e.g. FSRCNN's scale_factor, which no tensor shape gives); {} for other files."""
-    if not isinstance(weights, (str, Path)) or Path(weights).suffix.lower() != ".safetensors":
+    """Constructor arguments a model file (what `jrestore convert` and the trainer write) records in its
+    metadata for `model` (e.g. FSRCNN's scale_factor, which no tensor shape gives); {} for other files.
+    weights: a file, or a training workdir (WORKDIR, WORKDIR:best)."""
+    if not isinstance(weights, (str, Path)):
         return {}
-    import json
-    from jrestore.convert.checkpoints import read_safetensors_metadata
-    meta = read_safetensors_metadata(weights)
-    kwargs = meta.get("kwargs")
-    if isinstance(kwargs, str):  # convert stores kwargs as a JSON string inside the JSON-encoded metadata
-        try:
-            kwargs = json.loads(kwargs)
-        except ValueError:
-            kwargs = None
-    return dict(kwargs) if meta.get("model") == model and isinstance(kwargs, dict) else {}
+    from jrestore.core.model_file import recorded_kwargs, recorded_model, resolve_weights
+    file, meta = resolve_weights(weights)
+    return recorded_kwargs(meta) if recorded_model(meta) == model else {}
 
 
 def _load_weights(weights):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from typing import Callable
 
 import jax
 import numpy as np
@@ -79,14 +80,20 @@ def jax_trace(model: nnx.Module, inputs) -> "OrderedDict[str, np.ndarray]":
     return outputs
 
 
-def layer_table(tm: torch.nn.Module, jm: nnx.Module, t_inputs, j_inputs) -> list[dict]:
-    """Rows {layer, shape, max_abs, scale} in torch execution order, for layers traced in both frameworks."""
+def layer_table(tm: torch.nn.Module, jm: nnx.Module, t_inputs, j_inputs,
+                module_path: Callable[[str], str] | None = None) -> list[dict]:
+    """Rows {layer, shape, max_abs, scale} in torch execution order, for layers traced in both frameworks.
+
+    `module_path` maps a torch module name to its NNX path when the two differ (default: the same name);
+    rows carry the torch name.
+    """
     t_out, j_out = torch_trace(tm, t_inputs), jax_trace(jm, j_inputs)
     rows = []
     for name, t in t_out.items():
-        if name not in j_out:
+        path = module_path(name) if module_path is not None else name
+        if path not in j_out:
             continue
-        j = j_out[name]
+        j = j_out[path]
         if t.ndim == 4:
             t = t.transpose(0, 2, 3, 1)
         if t.shape != j.shape:

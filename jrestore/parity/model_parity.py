@@ -1,17 +1,22 @@
-"""Whole-model parity: one torch_ref model, perturbed, converted, run in both frameworks.
+"""Whole-model parity: a PyTorch module and its NNX twin, the torch state converted by rule, run in both.
 
-`compare_model(name, kwargs, inputs)` checks, in order:
+`compare(torch_module, jax_module, *inputs)` works on any pair that follows the naming rule (or a `key_map`);
+`compare_model(name, kwargs, inputs)` builds a registered model in both frameworks and calls it. Checks:
   eval   - outputs in eval mode;
   train  - outputs in train mode and the updated buffers (BatchNorm running statistics);
   grad   - the loss value and every parameter gradient (loss = sum over outputs of mean(out**2)), within
            tolerances.GRADIENT or, for ill-conditioned models, a small multiple of PyTorch's own float32
            error (its float64 gradients of the same model are the reference);
-  adam   - every parameter after one Adam step (torch.optim.Adam vs optax.adam, same hyper-parameters).
+  adam   - every parameter after one Adam step (torch.optim.Adam vs optax.adam, same hyper-parameters);
+  layers - per-layer max-abs of every submodule's output and the first layer over tolerance.
 It returns a report dict; `jrestore verify` prints it and the parity tests assert on it.
 """
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,8 +30,9 @@ from jrestore.convert import load_torch_state_dict, torch_state_dict
 from jrestore.core.spec import ParityCase
 from jrestore.parity import tolerances
 from jrestore.parity.harness import max_abs_report, perturb_, to_nchw
+from jrestore.parity.layer_trace import layer_table
 
-__all__ = ["ModelCase", "compare_model", "build_pair", "ADAM_LR"]
+__all__ = ["ModelCase", "compare", "compare_model", "build_pair", "ADAM_LR"]
 
 ADAM_LR = 1e-3
 
@@ -40,8 +46,10 @@ def _to_torch(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(to_nchw(x) if x.ndim == 4 else x))
 
 
-def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = None, source: str = "weights"):
-    """torch_ref model (from `weights` or perturbed away from its init) and the converted jrestore model.
+def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = None, source: str = "weights",
+               perturb: bool = True):
+    """torch_ref model (from `weights`, else its init perturbed unless `perturb` is False) and the converted
+    jrestore model.
 
     A `weights` dict that does not fit raises ConversionError naming `source`, the first key and both shapes.
     """
@@ -52,7 +60,8 @@ def build_pair(name: str, kwargs: dict, seed: int = 0, weights: dict | None = No
         load_torch_state_dict(jm, weights, source=source)  # checks keys and shapes first, with one clear error
         tm.load_state_dict(weights)
     else:
-        perturb_(tm, seed)
+        if perturb:
+            perturb_(tm, seed)
         load_torch_state_dict(jm, tm.state_dict(), source=f"torch_ref.models.get({name!r})")
     return tm, jm
 
@@ -113,36 +122,109 @@ def _float32_gradient_noise(tm: torch.nn.Module, mode: str, t_in: list, t_grads:
     return noise
 
 
-def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
-                  grad: bool = True, atol: float | None = tolerances.MODEL, weights: dict | None = None,
-                  source: str = "weights") -> dict:
-    """Run every parity check; returns {'eval': summary, 'train': ..., 'grad': ..., 'adam': ..., 'ok': bool}.
-    atol: the output tolerance (None: tolerances.MODEL, as a ParityCase without its own gives)."""
+def _key_names(torch_keys, key_map) -> dict:
+    """{torch state_dict key: jax state path} for every key, by `key_map` (None, a dict or a callable).
+
+    A dict renames the keys it lists and keeps the others; a callable is asked about every key. A dict key
+    that the torch module does not have is a ValueError (a typo would otherwise rename nothing, silently).
+    """
+    torch_keys = list(torch_keys)
+    if key_map is None:
+        return {k: k for k in torch_keys}
+    if isinstance(key_map, Mapping):
+        unknown = [k for k in key_map if k not in torch_keys]
+        if unknown:
+            raise ValueError(f"key_map: expected keys of the torch module's state_dict, got {unknown[:5]} "
+                             f"(it has {torch_keys[:5]}{' ...' if len(torch_keys) > 5 else ''})")
+        return {k: key_map.get(k, k) for k in torch_keys}
+    if callable(key_map):
+        names = {k: key_map(k) for k in torch_keys}
+        bad = {k: v for k, v in names.items() if not isinstance(v, str)}
+        if bad:
+            key, value = next(iter(bad.items()))
+            raise ValueError(f"key_map: expected a callable returning a str jax key, got {value!r} for {key!r}")
+        return names
+    raise ValueError(f"key_map: expected None, a dict or a callable (torch key -> jax key), "
+                     f"got {type(key_map).__name__}")
+
+
+def _module_path_map(torch_module: torch.nn.Module, names: dict) -> Callable[[str], str]:
+    """torch module name -> NNX module path, read off the key map: module `m` owning key `m.rest` that
+    maps to `p.rest` sits at `p` (its own leaves first, as state_dict lists them); otherwise unchanged."""
+    paths = {}
+    for module_name, _ in torch_module.named_modules():
+        for torch_key, jax_key in names.items():
+            rest = torch_key[len(module_name):]
+            if module_name and torch_key.startswith(module_name + ".") and jax_key.endswith(rest):
+                paths[module_name] = jax_key[:-len(rest)]
+                break
+    return lambda name: paths.get(name, name)
+
+
+def compare(torch_module: torch.nn.Module, jax_module: nnx.Module, *inputs, train: bool = False,
+            grads: bool = True, key_map: Mapping | Callable[[str], str] | None = None, perturb: bool = True,
+            seed: int = 0, atol: float | None = tolerances.MODEL, layers: bool = True) -> dict:
+    """Compare any PyTorch module with its NNX twin on `inputs`; returns a report (neither module is changed).
+
+    The twins must share the naming rule (README, Conventions: a torch state_dict key is the NNX state path,
+    layouts fixed by the leaf kinds of jrestore.layers), or `key_map` says how names differ: torch key ->
+    jax key, as a dict (unlisted keys keep their name) or a callable.
+
+    Steps, on copies: perturb the torch module's parameters and buffers away from their init (`perturb`,
+    seeded by `seed`: two default inits can agree by accident, e.g. zero biases), convert its state_dict to
+    the jax module by rule, then check:
+      eval   - outputs in eval mode, within `atol` relative to max(1, max|torch|) (None: tolerances.MODEL);
+      train  - (`train`) outputs in train mode and every buffer after it (BatchNorm running statistics);
+      grad   - (`grads`) the loss sum(mean(out**2)) and every parameter gradient, in train mode when `train`,
+               within tolerances.GRADIENT or a multiple of PyTorch's own float32 error (float64 run);
+      adam   - (`grads`) every parameter after one Adam step from those gradients;
+      layers - (`layers`) per-layer max-abs of every submodule's output in eval mode (torch execution order,
+               eager JAX), and the first layer over `atol`.
+
+    inputs: NHWC float32 arrays (rank-4 ones go to torch as NCHW; others as they are, e.g. a noise level).
+    Returns {"ok", "perturbed", "eval", "train"?, "grad"?, "adam"?, "layers"?, "first_divergence"?}; each
+    check is {"ok", "max_abs", "max_rel", "first_bad", "leaves": {name: max_abs_report row}}, named by the
+    torch keys; "layers" rows are {"layer", "shape", "max_abs", "scale"}.
+    """
+    if not isinstance(torch_module, torch.nn.Module):
+        raise ValueError(f"torch_module: expected a torch.nn.Module, got {type(torch_module).__name__}")
+    if not isinstance(jax_module, nnx.Module):
+        raise ValueError(f"jax_module: expected a flax.nnx.Module, got {type(jax_module).__name__}")
+    if not inputs:
+        raise ValueError("inputs: expected at least one NHWC array, got none")
     atol = tolerances.MODEL if atol is None else atol
-    tm, jm = build_pair(name, kwargs, seed, weights, source)
+    tm, jm = copy.deepcopy(torch_module), nnx.clone(jax_module)
+    if perturb:
+        perturb_(tm, seed)
+    names = _key_names(tm.state_dict().keys(), key_map)
+    load_torch_state_dict(jm, {names[k]: v for k, v in tm.state_dict().items()},
+                          source=f"{type(torch_module).__name__}.state_dict()" + (" (after key_map)" if key_map else ""))
+
+    def jax_by_torch_key(state: dict) -> dict:
+        return {k: state[names[k]] for k in names if names[k] in state}
+
     t_in = [_to_torch(x) for x in inputs]
     j_in = [jnp.asarray(x) for x in inputs]
-    result = {}
+    result = {"perturbed": bool(perturb)}
 
     tm.eval(); jm.eval()
     with torch.no_grad():
         t_out = tm(*t_in)
     result["eval"] = _summary(max_abs_report(jm(*j_in), t_out, "eval"), atol)
 
-    if train_mode:
+    if train:
         tm_t, jm_t = copy.deepcopy(tm), nnx.clone(jm)
         tm_t.train(); jm_t.train()
         with torch.no_grad():
             t_out = tm_t(*t_in)
-        j_out = jm_t(*j_in)
-        outs = max_abs_report(j_out, t_out, "train")
-        bufs = max_abs_report(dict(torch_state_dict(jm_t)), {k: v for k, v in tm_t.state_dict().items()}, "state",
+        outs = max_abs_report(jm_t(*j_in), t_out, "train")
+        bufs = max_abs_report(jax_by_torch_key(torch_state_dict(jm_t)), dict(tm_t.state_dict()), "state",
                               layout="none")
         result["train"] = _summary({**outs, **bufs}, atol)
 
-    if grad:
+    if grads:
         tm_g, jm_g = copy.deepcopy(tm), nnx.clone(jm)
-        mode = "train" if train_mode else "eval"
+        mode = "train" if train else "eval"
         getattr(tm_g, mode)(); getattr(jm_g, mode)()
         t_loss = _loss_torch(tm_g(*t_in))
         tm_g.zero_grad()
@@ -155,7 +237,7 @@ def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, trai
             return _loss_jax(m(*j_in))
 
         j_loss, j_grads = jax.jit(jax.value_and_grad(loss_fn))(params)  # the compiled path users run
-        j_grad_sd = _as_state_dict_of(jm_g, graphdef, j_grads, rest)
+        j_grad_sd = jax_by_torch_key(_as_state_dict_of(jm_g, graphdef, j_grads, rest))
         report = max_abs_report({k: j_grad_sd[k] for k in t_grads}, t_grads, "grad", layout="none")
         report["loss"] = max_abs_report(float(j_loss), float(t_loss.detach()), "loss")["loss"]
         noise = _float32_gradient_noise(tm, mode, t_in, t_grads)
@@ -169,7 +251,7 @@ def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, trai
         tx = optax.adam(ADAM_LR)
         updates, _ = tx.update(j_grads, tx.init(params), params)
         new_params = optax.apply_updates(params, updates)
-        j_sd = _as_state_dict_of(jm_g, graphdef, new_params, rest)
+        j_sd = jax_by_torch_key(_as_state_dict_of(jm_g, graphdef, new_params, rest))
         t_sd = dict(tm_g.named_parameters())
         # Adam's first step is ~lr * sign(g): compare where both frameworks' gradients have a clear sign
         live = {k: np.abs(t_grads[k].numpy()) > max(tolerances.ADAM_GRAD_FLOOR, 2 * report[f"grad.{k}"]["max_abs"])
@@ -179,4 +261,20 @@ def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, trai
         result["adam"] = _summary(report, tolerances.OPTIMIZER_STEP)
 
     result["ok"] = all(v["ok"] for v in result.values() if isinstance(v, dict))
+    if layers:
+        rows = layer_table(tm, jm, t_in, j_in, module_path=_module_path_map(tm, names))
+        result["layers"] = rows
+        result["first_divergence"] = next((r["layer"] for r in rows if r["max_abs"] > atol * max(1.0, r["scale"])),
+                                          None)
     return result
+
+
+def compare_model(name: str, kwargs: dict, inputs: tuple, *, seed: int = 0, train_mode: bool = True,
+                  grad: bool = True, atol: float | None = tolerances.MODEL, weights: dict | None = None,
+                  source: str = "weights", layers: bool = False) -> dict:
+    """`compare` on registered model `name` built with `kwargs` in both frameworks: from `weights` when given,
+    else from the torch init perturbed with `seed`. Returns compare's report. atol: the output tolerance
+    (None: tolerances.MODEL, as a ParityCase without its own gives)."""
+    tm, jm = build_pair(name, kwargs, seed, weights, source, perturb=False)
+    return compare(tm, jm, *inputs, train=train_mode, grads=grad, perturb=weights is None, seed=seed, atol=atol,
+                   layers=layers)

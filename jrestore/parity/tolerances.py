@@ -128,3 +128,13 @@ OPTIMIZER_FLOAT64 = 2e-6
 # Learning-rate schedules evaluated in float32 (optax) against their float64 formulas, relative; absolute floor
 # 1e-7 x the base lr for the zero of a warm-up and the cosine's tail near min_lr.
 SCHEDULE_FLOAT32 = 1e-5
+# Restored images written as integer levels (8- or 16-bit) against a float reference run another way (the
+# other framework, the model called directly): float32 differences (MODEL) can move a value across a rounding
+# boundary, so outputs may be one level apart; a wrong scale (255 vs 65535), channel or model is many levels off.
+IMAGE_LEVELS = 1
+# ... and the two agree exactly on at least this fraction of pixels (only values within MODEL of a rounding
+# boundary can differ: well under 1 % of them).
+IMAGE_LEVELS_EQUAL_FRACTION = 0.99
+# A 16-bit restore that lost the input's low bytes gives multiples of 257 (an 8-bit level scaled to 16 bits);
+# a full-precision one almost never (1 value in 257 by chance): at least this fraction of its values are not.
+NOT_8BIT_FRACTION = 0.9
