@@ -9,8 +9,9 @@ Order of the data (a pure function of the images, seed, global_batch_size, patch
 Sharding: with process_count P, B_local = B / P and process p gets rows [p * B_local, (p + 1) * B_local) of
     every global batch, so concatenating the P processes' k-th batches gives the 1-process k-th batch.
     (Implemented as batches of B_local positions, of which process p takes every P-th, from the p-th.)
-State: {"format", "next_batch", "fingerprint"}; next_batch counts global batches, so a state saved by any
-    process of a P-process run restores on any process count or worker count.
+State: {"format", "next_batch", "fingerprint", "source"}; next_batch counts global batches, so a state saved by
+    any process of a P-process run restores on any process count or worker count. "source" (what the data
+    is read from: it.source_info) is for people and reports, and is not compared on restore.
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ import time
 import grain
 import numpy as np
 
-from train.data.examples import crop_sizes, make_example, parse_task
+from train.data.examples import crop_sizes, make_example, make_paired_example, parse_task
 from train.data.sources import describe, open_source, resolve_folder
 
 __all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
 
-DATA_KEYS = ("source", "path", "cache", "names", "name", "split", "data_dir", "image_key", "patch_size",
+DATA_KEYS = ("source", "path", "cache", "lq_path", "filename_tmpl", "names", "name", "split", "data_dir", "image_key",
+             "lq_key", "patch_size",
              "patches_per_image", "augment", "num_epochs", "worker_count", "num_threads", "prefetch")
 _STATE_FORMAT = "jrestore.train.data/1"
 
@@ -53,6 +55,9 @@ class _Example:
     def __call__(self, g: int, item: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, g // self.items, int(item)])  # (seed, epoch, record)
         image = int(item) // self.per_image
+        if self.source.paired:
+            lq, gt = self.source[image]
+            return make_paired_example(lq, gt, rng, self.spec, self.crop, self.augment, self.source.names[image])
         return make_example(self.source[image], rng, self.spec, self.crop, self.augment, self.source.names[image])
 
 
@@ -61,12 +66,15 @@ class TrainIterator:
 
     get_state() -> JSON-serialisable dict; set_state(dict | JSON str | bytes) continues with exactly the
     batches that followed get_state(), on this object or a fresh one built with the same arguments.
+    source_info: what the batches are read from, e.g. {"source": "folder", "path": "/abs/dir", "images": 8}
+    ("paired": also lq_path; "tfds": name, split, data_dir), for start banners and checkpoints.
     Raises StopIteration after num_batches (None: infinite). Close it (or use `with`) to stop workers.
     """
 
     def __init__(self, batches: grain.MapDataset, fingerprint: str, num_batches: int | None, worker_count: int,
-                 read_options: grain.ReadOptions, worker_buffer: int):
+                 read_options: grain.ReadOptions, worker_buffer: int, source_info: dict | None = None):
         self._batches, self.fingerprint, self.num_batches = batches, fingerprint, num_batches
+        self.source_info = dict(source_info or {})
         self._workers, self._read, self._worker_buffer = worker_count, read_options, worker_buffer
         self._it, self._next = None, 0
 
@@ -92,7 +100,8 @@ class TrainIterator:
         return batch
 
     def get_state(self) -> dict:
-        return {"format": _STATE_FORMAT, "next_batch": self._next, "fingerprint": self.fingerprint}
+        return {"format": _STATE_FORMAT, "next_batch": self._next, "fingerprint": self.fingerprint,
+                "source": self.source_info}
 
     def set_state(self, state) -> None:
         if isinstance(state, (bytes, str)):
@@ -122,8 +131,8 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
                         process_count: int = 1) -> TrainIterator:
     """This process's share of the training batches (see the module docstring for order and sharding).
 
-    data_cfg (dict or ConfigDict): source ("folder" | "skimage" | "tfds", see train.data.sources) and its
-    fields; patch_size (the TARGET patch: HR size for sr, a multiple of scale; unset or = block for cs);
+    data_cfg (dict or ConfigDict): source ("folder" | "paired" | "skimage" | "tfds", or "" to choose from the
+    settings: see train.data.sources) and its fields; patch_size (the TARGET patch: HR size for sr, a multiple of scale; unset or = block for cs);
     patches_per_image (1); augment (True: the 8 flips/rotations); num_epochs (None: infinite); worker_count
     (0: in this process); num_threads (2: threads computing batches); prefetch (4: batches buffered).
     task: see train.data.examples (denoise / sr / cs).
@@ -152,7 +161,7 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
     augment = bool(_get(data_cfg, "augment", True))
     crop, _ = crop_sizes(spec, _get(data_cfg, "patch_size"))
 
-    source = open_source(data_cfg, spec.channels)
+    source = open_source(data_cfg, spec.channels, spec)
     small = [f"{source.names[i]} ({h}x{w})" for i, (h, w) in enumerate(source.sizes()) if min(h, w) < crop]
     if small:
         raise ValueError(f"patch_size: {len(small)} image(s) are smaller than the {crop}x{crop} crop, e.g. "
@@ -174,7 +183,7 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
              "per_image": per_image, "augment": augment, "epochs": epochs, "batch": batch, "seed": seed}
     fingerprint = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     read = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)
-    return TrainIterator(ds, fingerprint, num_batches, workers, read, prefetch)
+    return TrainIterator(ds, fingerprint, num_batches, workers, read, prefetch, source.info)
 
 
 def val_protocol(val_cfg, task) -> str:
