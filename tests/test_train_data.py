@@ -94,3 +94,25 @@ def test_tfds_recipe_trains_from_a_folder_prepared_offline(tmp_path, monkeypatch
     assert last["step"] == 3 and math.isfinite(last["loss"])
     assert _recorded_source(tmp_path / "run") == {"source": "tfds", "name": "restoration_folder", "split": "train",
                                                   "data_dir": str(data_dir), "images": 3}
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["data.source='skimage'", "data.path=DIR"],
+     "data.path: set to 'DIR', but the 'skimage' source does not read it (it reads names); unset it "
+     "(--set data.path='') or pick the source that reads it; leave data.source unset ('') to choose the source "
+     "from the settings"),
+    (["data.path=DIR", "data.names=['camera']"],
+     "data.names: set to ['camera'], but the 'folder' source does not read it (it reads path, cache, lq_path, "
+     "filename_tmpl); unset it or pick the source that reads it"),
+])
+def test_a_data_setting_that_cannot_take_effect_is_a_one_line_cli_error(tmp_path, capfd, sets, message):
+    from jrestore.cli import main
+
+    argv = ["train", "--config", "srresnet_x4:runlocal", "--workdir", str(tmp_path / "w")]
+    for item in sets:
+        argv += ["--set", item.replace("DIR", str(tmp_path))]
+    capfd.readouterr()
+    rc = main(argv)
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
+    assert rc == 2 and err == [f"jrestore train: error: {message.replace('DIR', str(tmp_path))}"]
+    assert not (tmp_path / "w").exists()  # refused before anything was written

@@ -187,9 +187,10 @@ def check_data_config(cfg, task=None) -> str:
     for key in dict.fromkeys(foreign):
         how = ("; leave data.source unset ('') to choose the source from the settings"
                if _get(cfg, "source") is not None else "")
-        raise ValueError(f"data.{key}: set to {_get(cfg, key)!r}, but the {source!r} source does not read it (it "
-                         f"reads {', '.join(reads)}); unset it (--set data.{key}=\'\') or pick the source that "
-                         f"reads it{how}")
+        value = _get(cfg, key)
+        unset = f" (--set data.{key}=\'\')" if isinstance(value, str) else ""
+        raise ValueError(f"data.{key}: set to {value!r}, but the {source!r} source does not read it (it reads "
+                         f"{', '.join(reads)}); unset it{unset} or pick the source that reads it{how}")
     if source in ("folder", "paired") and not _is_set(cfg, "lq_path") and _is_set(cfg, "filename_tmpl"):
         raise ValueError(f"data.filename_tmpl: {_get(cfg, 'filename_tmpl')!r} names LQ files, but no data.lq_path "
                          f"is set (an unpaired folder)")
