@@ -164,6 +164,8 @@ def test_worker_processes_give_the_same_batches(folder):
     ({"path": "/nonexistent/folder"}, FileNotFoundError, "no such folder"),
     ({"shuffle_buffer": 10}, ValueError, "unknown keys"),
     ({"source": "tfds", "name": "cifar10"}, FileNotFoundError, "not prepared"),
+    ({"source": "tfds", "name": "restoration_folder/paired"}, FileNotFoundError,
+     r"python -m train.data.tfds_folder FOLDER --paired --data_dir DIR"),
 ])
 def test_bad_config(folder, tmp_path, change, error, match):
     cfg = _cfg(folder, **change)

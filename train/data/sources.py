@@ -285,10 +285,13 @@ def _tfds(cfg, channels: str):
     name, split, ddir = _get(cfg, "name"), _get(cfg, "split", "train"), _get(cfg, "data_dir")
     if not name:
         raise ValueError("name: a tfds source needs `name`, e.g. 'div2k/bicubic_x2' or 'restoration_folder'")
-    how = (f"prepare it once in array_record format: a folder with `python -m train.data.tfds_folder FOLDER "
-           f"--data_dir DIR`; a catalog dataset (needs TensorFlow and the network): pip install tensorflow-cpu; "
-           f"tfds build {name} --file_format=array_record{f' --data_dir={ddir}' if ddir else ''}; then pass "
-           f"that data_dir")
+    if str(name).split("/")[0] == "restoration_folder":
+        paired = " --paired" if str(name).endswith("/paired") else ""
+        how = f"prepare an image folder once with `python -m train.data.tfds_folder FOLDER{paired} --data_dir DIR`"
+    else:
+        how = (f"prepare it once in array_record format (needs TensorFlow and the network): pip install "
+               f"tensorflow-cpu; tfds build {name} --file_format=array_record{f' --data_dir={ddir}' if ddir else ''}")
+    how += "; then pass that data_dir"
     try:
         ds = tfds.data_source(name, split=split, data_dir=ddir, builder_kwargs={"file_format": "array_record"},
                               download=False)  # never download: with no network that hangs ~200 s
