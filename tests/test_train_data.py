@@ -64,9 +64,11 @@ def test_paired_folder_recipe_trains(tmp_path):
         noisy = np.clip(clean + rng.normal(0, 15, clean.shape), 0, 255).round().astype(np.uint8)
         Image.fromarray(clean).save(gt_dir / f"s{i}.png")
         Image.fromarray(noisy).save(lq_dir / f"s{i}.png")
-    cfg = load_config("dncnn_real:runlocal", [f"data.path={gt_dir}", f"data.lq_path={lq_dir}"])
+    cfg = load_config("dncnn_real:runlocal", [f"data.path={gt_dir}", f"data.lq_path={lq_dir}", "val.source=folder",
+                                              f"val.path={gt_dir}", f"val.lq_path={lq_dir}"])
     last = Trainer(cfg, tmp_path / "run", progress=False).run()
     assert last["step"] == 3 and all(math.isfinite(v) for v in _losses(tmp_path / "run"))
+    assert 10 < last["val_psnr"] < 40  # scored on the noisy/clean pairs (the noisy input alone: about 24.6 dB)
     assert _recorded_source(tmp_path / "run") == {"source": "paired", "path": str(gt_dir.resolve()), "images": 3,
                                                   "lq_path": str(lq_dir.resolve())}
 

@@ -82,9 +82,11 @@ def validate(cfg: ConfigDict) -> ConfigDict:
             raise ValueError(f"{key}: expected a number in [0, 1), got {_get(cfg, key)!r}")
     if cfg.train.compute_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"train.compute_dtype: expected 'float32' or 'bfloat16', got {cfg.train.compute_dtype!r}")
+    from train.data.pipeline import check_val_config
     from train.data.sources import check_data_config  # every data setting takes effect (no file is read)
 
     check_data_config(cfg.data, cfg.task)
+    check_val_config(cfg.val)
     return cfg
 
 

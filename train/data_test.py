@@ -474,3 +474,26 @@ def test_tfds_folder_builder_prepares_array_record_and_trains(tmp_path, no_netwo
     pair = next(make_train_iterator(pcfg, {"kind": "sr", "scale": 2}, 1, seed=0))
     np.testing.assert_array_equal(np.rint(pair["target"][0, ..., 0].astype(np.float64) * 65535), gt)
     np.testing.assert_array_equal(np.rint(pair["input"][0, ..., 0] * 255), lq)
+
+
+def test_paired_validation_set(pairs, tmp_path):
+    """SR pairs: the input is the LQ file, the target the GT file cropped to 2x the LQ (here 17x21 -> 16x20)."""
+    root, images = pairs
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for i, (_, gt) in images.items():  # one extra row and column: cropped away, as BasicSR's mod_crop
+        Image.fromarray(np.pad(gt, ((0, 1), (0, 1), (0, 0)))).save(odd / f"{i:04d}.png")
+    val = make_val_set({"source": "folder", "path": str(odd), "lq_path": str(root / "lq"), "filename_tmpl": "{}x2",
+                        "limit": 2}, {"kind": "sr", "scale": 2, "channels": "rgb"})
+    assert [v[0] for v in val] == ["0000.png", "0001.png"]
+    for (_, x, y), i in zip(val, range(2)):
+        lq, gt = images[i]
+        np.testing.assert_array_equal(np.rint(x * 255), lq)
+        np.testing.assert_array_equal(np.rint(y * 255), gt)
+    with pytest.raises(ValueError, match="val_cfg.sigma: 25 cannot take effect"):
+        make_val_set({"path": str(odd), "lq_path": str(root / "lq"), "filename_tmpl": "{}x2", "sigma": 25},
+                     {"kind": "sr", "scale": 2})
+    from train.config import load_config
+
+    with pytest.raises(ValueError, match=r"val.lq_path: set to .*, but validation is off"):
+        load_config("dncnn_s25:runlocal", ["val.source=''", f"val.lq_path={root}"])

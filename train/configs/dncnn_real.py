@@ -4,10 +4,10 @@ when the noisy names differ, e.g. "{}_NOISY"); SIDD / DND / PolyU-style crops, o
 The network is KAIR's colour blind DnCNN (CDnCNN-B: 20 layers, 64 channels, BN, residual), trained as
 train_dncnn.json does (Adam 1e-4, halved at 200k, 400k, 600k, 800k; batch 128 of 40x40 patches); the noise
 is the data's own, so task.sigma has no effect on the training pairs.
-No validation is built in (the published protocols add synthetic noise): give a noisy/clean test folder to
-`jrestore eval` after training, or --set val.source=folder val.path=... for a synthetic-noise check.
+Validation needs a held-out pair of folders of the same kind (the published protocols add synthetic noise):
 
-    jrestore train --config dncnn_real --set data.path=GT_DIR --set data.lq_path=NOISY_DIR
+    jrestore train --config dncnn_real --set data.path=GT_DIR --set data.lq_path=NOISY_DIR \
+        --set val.source=folder --set val.path=VAL_GT_DIR --set val.lq_path=VAL_NOISY_DIR
 """
 from train.configs.common import base_config
 

@@ -25,7 +25,7 @@ import numpy as np
 from train.data.examples import crop_sizes, make_example, make_paired_example, parse_task
 from train.data.sources import describe, open_source, resolve_folder
 
-__all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
+__all__ = ["make_train_iterator", "make_val_set", "check_val_config", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
 
 DATA_KEYS = ("source", "path", "cache", "lq_path", "filename_tmpl", "names", "name", "split", "data_dir", "image_key",
              "lq_key", "patch_size",
@@ -204,10 +204,14 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     after task.lr_resize); sigma (denoise; default the task's fixed sigma, required for a blind range); limit
     (the first N images; 0: all). Channels follow task.channels ("y": one channel, which for RGB images is
     the protocol's own Y or grey, e.g. MATLAB Y for selfexsr).
+    Paired (real degradations): lq_path (the degraded images of the `path` images, matched by name with
+    filename_tmpl, as the paired training source); input = LQ / peak, target = GT / peak (8 or 16 bits; an SR
+    GT cropped to scale x the LQ), channels as in training; the protocol then only scores (kair_dncnn: PSNR
+    on every pixel; selfexsr: Y, scale-pixel border), and sigma cannot take effect.
     """
     from jrestore.evaluation.protocol_data import load_samples
 
-    keys = ("source", "path", "protocol", "sigma", "limit")
+    keys = ("source", "path", "protocol", "sigma", "limit", "lq_path", "filename_tmpl")
     unknown = sorted(set(val_cfg.keys()) - set(keys))
     if unknown:
         raise ValueError(f"val_cfg: unknown keys {unknown}; valid keys are {list(keys)}")
@@ -217,16 +221,59 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     folder = resolve_folder(_get(val_cfg, "path"))
     protocol = val_protocol(val_cfg, spec)
     sigma = _get(val_cfg, "sigma")
+    limit = _int(_get(val_cfg, "limit", 0), "limit", 0)
+    if _get(val_cfg, "lq_path") is not None:
+        if sigma is not None:
+            raise ValueError(f"val_cfg.sigma: {sigma!r} cannot take effect on a paired validation set (its noise is "
+                             f"the data's own); unset it")
+        return _paired_val_set(folder, resolve_folder(_get(val_cfg, "lq_path")), _get(val_cfg, "filename_tmpl", "{}"),
+                               spec, limit)
+    if _get(val_cfg, "filename_tmpl", "{}") != "{}":
+        raise ValueError(f"val_cfg.filename_tmpl: {_get(val_cfg, 'filename_tmpl')!r} names LQ files, but no "
+                         f"val_cfg.lq_path is set")
     if spec.kind == "denoise" and sigma is None:
         if spec.sigma[0] != spec.sigma[1]:
             raise ValueError(f"sigma: the task trains on a sigma range {list(spec.sigma)}; give val_cfg.sigma")
         sigma = spec.sigma[0]
     samples = load_samples(folder, protocol, kind=spec.kind, channels=1 if spec.channels == "y" else 3,
                            scale=spec.scale or 1, sigma=sigma)
-    limit = _int(_get(val_cfg, "limit", 0), "limit", 0)
     if limit:
         samples = samples[:limit]
     return [(s.name, s.inputs, s.target) for s in samples]
+
+
+def check_val_config(val_cfg) -> None:
+    """A paired validation setting with validation off cannot take effect: one ValueError (reads no file)."""
+    if _get(val_cfg, "source") is None:
+        for key, neutral in (("lq_path", None), ("filename_tmpl", "{}")):
+            if _get(val_cfg, key, neutral) != neutral:
+                raise ValueError(f"val.{key}: set to {_get(val_cfg, key)!r}, but validation is off (val.source is "
+                                 f"''); set val.source=folder and val.path to the clean images")
+
+
+def _paired_val_set(gt_folder, lq_folder, filename_tmpl: str, spec, limit: int):
+    """(name, LQ float32 [h, w, C], GT float32 [H, W, C]) of matched files (see make_val_set)."""
+    from jrestore.data.image_io import list_images
+    from train.data.images import read_training_image
+    from train.data.sources import match_pairs, to_channels
+
+    if spec.kind == "cs":
+        raise ValueError("val_cfg.lq_path: a cs model measures clean blocks itself; a paired set cannot take effect")
+    gt_paths = list_images(gt_folder)
+    lq_paths = match_pairs(gt_paths, list_images(lq_folder), filename_tmpl)
+    scale = spec.scale if spec.kind == "sr" else 1
+    out = []
+    for gt_path, lq_path in list(zip(gt_paths, lq_paths))[:limit or None]:
+        gt = to_channels(read_training_image(gt_path), spec.channels)
+        lq = to_channels(read_training_image(lq_path), spec.channels)
+        (h, w), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if not (h * scale <= gh < (h + 1) * scale and w * scale <= gw < (w + 1) * scale):
+            raise ValueError(f"val_cfg.lq_path: {gt_path.name}: GT {gh}x{gw} is not "
+                             f"{f'{scale}x ' if scale > 1 else ''}the LQ size {h}x{w}")
+        peak_lq, peak_gt = (65535.0 if x.dtype == np.uint16 else 255.0 for x in (lq, gt))
+        out.append((gt_path.name, (lq / peak_lq).astype(np.float32),
+                    (gt[:h * scale, :w * scale] / peak_gt).astype(np.float32)))
+    return out
 
 
 def benchmark_pipeline(data_cfg, task, global_batch_size: int, steps: int = 50, *, seed: int = 0,
