@@ -36,21 +36,37 @@ def _grey_folder(path: Path, n: int = 4, size: int = 48) -> Path:
     return path
 
 
-def test_dncnn_runlocal_trains_on_data_path_alone(tmp_path):
-    """`--set data.path=DIR` and nothing else: the run reads DIR (not Train400, not the skimage photos)."""
+@pytest.fixture(scope="module")
+def data_path_run(tmp_path_factory):
+    """dncnn_s25:runlocal with `--set data.path=DIR` and nothing else (plus val.source='' only where the
+    reference data, and so Set12, is absent): (DIR, workdir, overrides, the run's last metrics). Module-scoped
+    so that further checks of a trained workdir can share this one run."""
     from jrestore.data.paths import data_dir
 
-    folder = _grey_folder(tmp_path / "mine")
+    root = tmp_path_factory.mktemp("data_path_run")
+    folder = _grey_folder(root / "mine")
     overrides = [f"data.path={folder}"]
     if data_dir() is None or not (data_dir() / "denoise" / "Set12").is_dir():
-        overrides.append("val.source=''")  # the recipe validates on Set12, absent here
+        overrides.append("val.source=''")
     cfg = load_config("dncnn_s25:runlocal", overrides)
-    last = Trainer(cfg, tmp_path / "run", progress=False).run()
-    assert last["step"] == cfg.train.steps and math.isfinite(last["loss"])
-    assert _recorded_source(tmp_path / "run") == {"source": "folder", "path": str(folder.resolve()), "images": 4}
-    Image.fromarray(np.zeros((20, 20), np.uint8)).save(folder / "tiny.png")  # now below the 40x40 patch
-    with pytest.raises(ValueError, match=r"tiny.png \(20x20\)"):  # the trainer's own iterator reads the folder
-        Trainer(load_config("dncnn_s25:runlocal", overrides), tmp_path / "run2", progress=False)._iterator()
+    last = Trainer(cfg, root / "run", progress=False).run()
+    return folder, root / "run", overrides, last
+
+
+def test_dncnn_runlocal_trains_on_data_path_alone(data_path_run, tmp_path):
+    """The run reads DIR (not Train400, not the skimage photos): the iterator's reported source, as its
+    checkpoint stored it, is DIR; and a too-small image added to DIR is what the trainer's iterator refuses."""
+    folder, workdir, overrides, last = data_path_run
+    assert last["step"] == 40 and math.isfinite(last["loss"])
+    assert _recorded_source(workdir) == {"source": "folder", "path": str(folder.resolve()), "images": 4}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for p in folder.iterdir():
+        (mine / p.name).write_bytes(p.read_bytes())
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(mine / "tiny.png")  # below the 40x40 patch
+    with pytest.raises(ValueError, match=r"tiny.png \(20x20\)"):
+        Trainer(load_config("dncnn_s25:runlocal", [f"data.path={mine}", *overrides[1:]]), tmp_path / "run",
+                progress=False)._iterator()
 
 
 def test_paired_folder_recipe_trains(tmp_path):

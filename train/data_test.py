@@ -497,3 +497,19 @@ def test_paired_validation_set(pairs, tmp_path):
 
     with pytest.raises(ValueError, match=r"val.lq_path: set to .*, but validation is off"):
         load_config("dncnn_s25:runlocal", ["val.source=''", f"val.lq_path={root}"])
+
+
+def test_tfds_folder_splits_are_its_subfolders(tmp_path, no_network):
+    pytest.importorskip("tensorflow_datasets")
+    from train.data.sources import open_source
+    from train.data.tfds_folder import prepare_folder
+
+    for split, n in (("train", 2), ("validation", 1)):
+        (tmp_path / "imgs" / split).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((8, 8), 10 * i + n, np.uint8)).save(tmp_path / "imgs" / split / f"{i}.png")
+    prepare_folder(tmp_path / "imgs", tmp_path / "tfds")
+    cfg = {"source": "tfds", "name": "restoration_folder", "data_dir": str(tmp_path / "tfds")}
+    assert len(open_source(cfg)) == 2
+    only = open_source({**cfg, "split": "validation"})
+    assert len(only) == 1 and only[0].dtype == np.uint8 and np.all(only[0] == 1)
