@@ -513,3 +513,24 @@ def test_tfds_folder_splits_are_its_subfolders(tmp_path, no_network):
     assert len(open_source(cfg)) == 2
     only = open_source({**cfg, "split": "validation"})
     assert len(only) == 1 and only[0].dtype == np.uint8 and np.all(only[0] == 1)
+
+
+def test_catalog_div2k_pairs_through_the_tfds_source(no_network):
+    """A prepared catalog dataset (div2k/bicubic_x2, mocked: its records as tfds.data_source gives them) trains
+    as a paired source with lq_key="lr": the input is the dataset's own LR crop, the target the HR crop at 2x."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    rng = np.random.default_rng(11)
+    records = [{"hr": rng.integers(0, 256, (12, 16, 3), dtype=np.uint8),
+                "lr": rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)} for _ in range(2)]
+    with tfds.testing.mock_data(as_data_source_fn=lambda *args, **kwargs: records):
+        cfg = {"source": "tfds", "name": "div2k/bicubic_x2", "lq_key": "lr", "patch_size": 4}
+        it = make_train_iterator(cfg, {"kind": "sr", "scale": 2, "channels": "rgb"}, 8, seed=0)
+        batch = next(it)
+    assert it.source_info["lq_key"] == "lr" and it.source_info["images"] == 2
+    for x, t in zip(batch["input"], batch["target"]):
+        x8, t8 = np.rint(x * 255).astype(np.uint8), np.rint(t * 255).astype(np.uint8)
+        owner = [r for r in records if any(np.array_equal(dihedral(r["lr"][a:a + 2, b:b + 2], k), x8)
+                                           for k in range(8) for a in range(5) for b in range(7))]
+        assert len(owner) == 1
+        y0, x0, k = _find(x8, owner[0]["lr"])
+        np.testing.assert_array_equal(t8, dihedral(owner[0]["hr"][2 * y0:2 * y0 + 4, 2 * x0:2 * x0 + 4], k))
