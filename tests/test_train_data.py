@@ -119,9 +119,9 @@ def test_tfds_recipe_trains_from_a_folder_prepared_offline(tmp_path, monkeypatch
      "data.path: set to 'DIR', but the 'skimage' source does not read it (it reads names); unset it "
      "(--set data.path='') or pick the source that reads it; leave data.source unset ('') to choose the source "
      "from the settings"),
-    (["data.path=DIR", "data.names=['camera']"],
-     "data.names: set to ['camera'], but the 'folder' source does not read it (it reads path, cache, lq_path, "
-     "filename_tmpl); unset it or pick the source that reads it"),
+    (["data.path=DIR", "data.split=test"],
+     "data.split: set to 'test', but the 'folder' source does not read it (it reads path, cache, lq_path, "
+     "filename_tmpl); unset it (--set data.split='') or pick the source that reads it"),
 ])
 def test_a_data_setting_that_cannot_take_effect_is_a_one_line_cli_error(tmp_path, capfd, sets, message):
     from jrestore.cli import main
