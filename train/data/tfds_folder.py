@@ -132,7 +132,9 @@ def main(argv=None) -> None:
         parser.exit(2, f"error: {err}\n")
     name = "restoration_folder/paired" if args.paired else "restoration_folder"
     print(f"prepared {path}\ntrain with: --set data.source=tfds --set data.name={name} "
-          f"--set data.data_dir={args.data_dir}" + (" --set data.lq_key=lq" if args.paired else ""))
+          f"--set data.data_dir={args.data_dir}" + (" --set data.lq_key=lq" if args.paired else "")
+          + " (and --set data.path='' where the recipe names a folder)"
+          + ("" if args.paired else f"; e.g. jrestore train --config dncnn_s25_tfds --set data.data_dir={args.data_dir}"))
 
 
 if __name__ == "__main__":
