@@ -99,7 +99,7 @@ def generic_config(model, variant: str = "") -> ConfigDict:
     c.model.name = model.name
     c.model.kwargs = kwargs
     c.task.update(kind=model.kind, channels="rgb" if model.channels(built) == 3 else "y")
-    c.data.update(source="skimage", path="")
+    c.data.update(source="", path="")  # "": data.path picks the folder source, as in every recipe
     align = max(1, int(model.align(built)))
     if model.kind == "sr":
         scale = model.scale(built)
@@ -146,6 +146,11 @@ def validate(cfg: ConfigDict) -> ConfigDict:
         raise ValueError(f"schedule.milestones: expected step numbers >= 0 such as [1000, 2000], got {milestones!r}")
     if cfg.train.compute_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"train.compute_dtype: expected 'float32' or 'bfloat16', got {cfg.train.compute_dtype!r}")
+    from train.data.pipeline import check_val_config
+    from train.data.sources import check_data_config  # every data setting takes effect (no file is read)
+
+    check_data_config(cfg.data, cfg.task)
+    check_val_config(cfg.val)
     return cfg
 
 

@@ -251,6 +251,10 @@ RECIPE_OPTIMISATION = {
     "srgan_x4": ("adam", 1e-4, 16, "multistep", [100_000], 0.1),
     # the WASA design sketch (docs/conventions.md §15): Adam 1e-4
     "wasa_x2": ("adam", 1e-4, 16, "constant", [], None),
+    # KAIR train_dncnn.json again (its colour blind CDnCNN-B run), on real noisy/clean pairs
+    "dncnn_real": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
+    # dncnn_s25 itself, read through tfds
+    "dncnn_s25_tfds": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
 }
 
 

@@ -17,7 +17,7 @@ def sr_config(recipe: str, model: str, kwargs: dict, scale: int, channels: str, 
     c.optim.update(name="adam", lr=lr)
     c.train.update(steps=steps, global_batch_size=batch, val_every=5000, ckpt_every=5000)
     if variant == "runlocal":
-        c.data.update(source="skimage", path="", patches_per_image=2)
+        c.data.update(source="", path="", patches_per_image=2)  # "": skimage photos unless data.path etc. is set
         c.val.limit = 2
         c.train.update(steps=4, global_batch_size=4, log_every=2, val_every=4, ckpt_every=4)
     return c

@@ -21,6 +21,10 @@ def base_config() -> ConfigDict:
                          "patch_size": 40, "patches_per_image": 1, "augment": True, "worker_count": 0,
                          "names": config_dict.placeholder(tuple), "num_epochs": config_dict.placeholder(int)})
     c.val = ConfigDict({"source": "", "path": "", "protocol": "", "limit": 0})
+    # source "": chosen from what is set (lq_path: paired, path: folder, name: tfds, else skimage; see
+    # train.data.sources); lq_path / filename_tmpl: the degraded images of a paired folder; lq_key: of a tfds one
+    c.data.update(source="", lq_path="", filename_tmpl="{}", lq_key="")
+    c.val.update(lq_path="", filename_tmpl="{}")  # a paired validation set (real degradations)
     c.loss = ConfigDict({"name": "mse", "kwargs": ConfigDict(), "pixel_weight": 1.0})
     # + weight x VGG perceptual loss (BasicSR PerceptualLoss); vgg_weights: a torchvision VGG state-dict file
     c.loss.perceptual = ConfigDict({"weight": 0.0, "layer_weights": ConfigDict({"conv5_4": 1.0}), "vgg_type": "vgg19",

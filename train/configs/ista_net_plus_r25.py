@@ -20,7 +20,7 @@ def get_config(variant: str = ""):
     if variant == "runlocal":
         c.model.kwargs.update(num_phases=2)
         c.task.cs_matrices = ""
-        c.data.update(source="skimage", path="")
+        c.data.update(source="", path="")  # "": skimage photos unless data.path etc. is set
         c.val.update(source="", path="")
         c.train.update(steps=6, global_batch_size=8, log_every=2, val_every=6, ckpt_every=6)
     return c

@@ -5,7 +5,8 @@
     state = it.get_state()  # JSON-serialisable dict; it.set_state(state) resumes with the same batches
     val = make_val_set({"path": "set12"}, task={"kind": "denoise", "sigma": 25})
 
-sources.py opens the images (folder, skimage, tfds), examples.py turns one image into one training pair
+sources.py opens the images (folder, paired folders, skimage, tfds; 8- or 16-bit through images.py), examples.py
+turns one image (or a real degraded/clean pair) into one training pair
 (crop, dihedral augmentation, noise / MATLAB or PIL bicubic LR / CS block), pipeline.py wires grain.
 """
 from train.data.examples import TaskSpec, make_example, parse_task

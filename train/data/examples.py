@@ -1,4 +1,5 @@
-"""One training pair from one clean uint8 image: random crop, dihedral augmentation, then the task's degradation.
+"""One training pair from one clean image (uint8 or uint16): random crop, dihedral augmentation, then the task's
+degradation; or from a real (degraded, clean) pair of images: the same crop and augmentation of both.
 
 Tasks (a dict or ConfigDict; `channels` is "y" or "rgb" for every kind, default "y"; fields of other kinds,
 e.g. scale in a denoise task, are ignored; None or "" means unset):
@@ -18,6 +19,10 @@ and evaluation see the same channel); grey images stay grey (their Y is the grey
 
 Randomness: one np.random.Generator per record, drawn in a fixed order (crop row, crop column, dihedral index,
 sigma, noise), so a record's pair is a pure function of (image, generator seed).
+
+Precision: targets are image / 255 for uint8 images and image / 65535 for uint16 ones (16-bit MRI/CT slices
+keep all their levels); sigma stays on the 0-255 scale of the [0, 1] range; "lr_uint8" rounds the LR to the
+image's own levels (8 or 16 bits); "pil" resizing is PIL's uint8 path, so it refuses 16-bit images.
 """
 from __future__ import annotations
 
@@ -27,8 +32,8 @@ import numpy as np
 
 from train.settings import get
 
-__all__ = ["TaskSpec", "parse_task", "make_example", "dihedral", "crop_sizes", "KINDS", "CHANNELS", "LR_RESIZES",
-           "TASK_KEYS"]
+__all__ = ["TaskSpec", "parse_task", "make_example", "make_paired_example", "dihedral", "crop_sizes", "KINDS",
+           "CHANNELS", "LR_RESIZES", "TASK_KEYS"]
 
 KINDS = ("denoise", "sr", "cs")
 CHANNELS = ("y", "rgb")
@@ -133,13 +138,26 @@ def _pil_down(hr: np.ndarray, scale: int) -> np.ndarray:
     return np.stack(chans, axis=-1)
 
 
+def _peak(img: np.ndarray, name: str) -> float:
+    if img.dtype == np.uint8:
+        return 255.0
+    if img.dtype == np.uint16:
+        return 65535.0
+    raise ValueError(f"{name}: expected a uint8 or uint16 image, got {img.dtype}")
+
+
 def make_example(img: np.ndarray, rng: np.random.Generator, spec: TaskSpec, patch: int, augment: bool,
                  name: str = "image") -> dict[str, np.ndarray]:
-    """One training pair from img uint8 [H, W, C].
+    """One training pair from img uint8 or uint16 [H, W, C].
 
     Returns {"input": float32 [h, w, C], "target": float32 [patch, patch, C]} with h = w = patch // scale for
-    sr, else patch. Target = crop / 255 (computed in float64 as KAIR's uint2single).
+    sr, else patch. Target = crop / 255 (uint8) or crop / 65535 (uint16), computed in float64 as KAIR's
+    uint2single.
     """
+    white = _peak(img, name)
+    if spec.kind == "sr" and spec.lr_resize == "pil" and white != 255.0:
+        raise ValueError(f"task.lr_resize: 'pil' resizes 8-bit images (PIL's uint8 path), but {name} is 16-bit; "
+                         f"use 'matlab' to keep its precision")
     h, w = img.shape[:2]
     if h < patch or w < patch:
         raise ValueError(f"patch_size: {name} is {h}x{w}, smaller than the {patch}x{patch} crop")
@@ -149,7 +167,7 @@ def make_example(img: np.ndarray, rng: np.random.Generator, spec: TaskSpec, patc
     if augment:
         crop = dihedral(crop, int(rng.integers(8)))
     crop = np.ascontiguousarray(crop)
-    target = (crop / 255.0).astype(np.float32)
+    target = (crop / white).astype(np.float32)
     if spec.kind == "denoise":
         lo, hi = spec.sigma
         sigma = lo if lo == hi else rng.uniform(lo, hi)
@@ -159,8 +177,42 @@ def make_example(img: np.ndarray, rng: np.random.Generator, spec: TaskSpec, patc
         if spec.lr_resize == "pil":
             lr = _pil_down(crop, spec.scale) / 255.0
         else:
-            lr = _matlab_down(crop / 255.0, spec.scale)
-            if spec.lr_uint8:  # what an LR PNG stores (jrestore.ops.resize.quantize_uint8)
-                lr = np.round(np.clip(lr, 0.0, 1.0) * 255.0) / 255.0
+            lr = _matlab_down(crop / white, spec.scale)
+            if spec.lr_uint8:  # what an LR PNG of the same bit depth stores (jrestore.ops.resize.quantize_uint8)
+                lr = np.round(np.clip(lr, 0.0, 1.0) * white) / white
         return {"input": lr.astype(np.float32), "target": target}
     return {"input": target, "target": target}
+
+
+def make_paired_example(lq: np.ndarray, gt: np.ndarray, rng: np.random.Generator, spec: TaskSpec, patch: int,
+                        augment: bool, name: str = "image") -> dict[str, np.ndarray]:
+    """One training pair from a real pair: lq [h, w, C] (degraded) and gt [H, W, C] (clean), uint8 or uint16
+    each, with H, W = h, w (denoise) or h * scale .. h * scale + scale - 1 (sr: a GT not cropped to a multiple
+    of the scale is cropped here, as BasicSR's mod_crop).
+
+    As BasicSR's paired_random_crop + augment: the LQ crop of patch // scale at (y, x) and the GT crop of patch
+    at (y * scale, x * scale), then one dihedral variant of both; the draws are those of make_example (crop
+    row, crop column, dihedral index), so a record's pair is a pure function of (images, generator seed).
+    Returns {"input": float32 [patch // scale, ..., C] = lq crop / its peak, "target": float32 [patch, patch, C]}.
+    """
+    if spec.kind == "cs":
+        raise ValueError("data: a cs task trains on clean blocks; a paired source cannot take effect there")
+    scale = spec.scale if spec.kind == "sr" else 1
+    (h, w), (gh, gw) = lq.shape[:2], gt.shape[:2]
+    if not (h * scale <= gh < (h + 1) * scale and w * scale <= gw < (w + 1) * scale):  # scale 1: equal sizes
+        want = f"{scale}x the LQ size" if scale > 1 else "the LQ size"
+        raise ValueError(f"lq_path: {name}: GT {gh}x{gw} is not {want} (LQ {h}x{w})")
+    if lq.shape[-1] != gt.shape[-1]:
+        raise ValueError(f"lq_path: {name}: LQ has {lq.shape[-1]} channel(s), GT {gt.shape[-1]}")
+    small = patch // scale
+    if h < small or w < small:
+        raise ValueError(f"patch_size: {name} is {gh}x{gw}, smaller than the {patch}x{patch} crop")
+    y0 = int(rng.integers(h - small + 1))
+    x0 = int(rng.integers(w - small + 1))
+    lq_crop = lq[y0:y0 + small, x0:x0 + small]
+    gt_crop = gt[y0 * scale:y0 * scale + patch, x0 * scale:x0 * scale + patch]
+    if augment:
+        k = int(rng.integers(8))
+        lq_crop, gt_crop = dihedral(lq_crop, k), dihedral(gt_crop, k)
+    return {"input": (lq_crop / _peak(lq, name)).astype(np.float32),
+            "target": (gt_crop / _peak(gt, name)).astype(np.float32)}

@@ -9,8 +9,9 @@ Order of the data (a pure function of the images, seed, global_batch_size, patch
 Sharding: with process_count P, B_local = B / P and process p gets rows [p * B_local, (p + 1) * B_local) of
     every global batch, so concatenating the P processes' k-th batches gives the 1-process k-th batch.
     (Implemented as batches of B_local positions, of which process p takes every P-th, from the p-th.)
-State: {"format", "next_batch", "fingerprint"}; next_batch counts global batches, so a state saved by any
-    process of a P-process run restores on any process count or worker count.
+State: {"format", "next_batch", "fingerprint", "source"}; next_batch counts global batches, so a state saved by
+    any process of a P-process run restores on any process count or worker count. "source" (what the data
+    is read from: it.source_info) is for people and reports, and is not compared on restore.
 """
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ import time
 import grain
 import numpy as np
 
-from train.data.examples import crop_sizes, make_example, parse_task
+from train.data.examples import crop_sizes, make_example, make_paired_example, parse_task
 from train.data.sources import describe, open_source, resolve_folder
 from train.settings import get
 
-__all__ = ["make_train_iterator", "make_val_set", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
+__all__ = ["make_train_iterator", "make_val_set", "check_val_config", "val_protocol", "benchmark_pipeline", "TrainIterator", "DATA_KEYS"]
 
-DATA_KEYS = ("source", "path", "cache", "names", "name", "split", "data_dir", "image_key", "patch_size",
+DATA_KEYS = ("source", "path", "cache", "lq_path", "filename_tmpl", "names", "name", "split", "data_dir", "image_key",
+             "lq_key", "patch_size",
              "patches_per_image", "augment", "num_epochs", "worker_count", "num_threads", "prefetch")
 _STATE_FORMAT = "jrestore.train.data/1"
 
@@ -48,6 +50,9 @@ class _Example:
     def __call__(self, g: int, item: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, g // self.items, int(item)])  # (seed, epoch, record)
         image = int(item) // self.per_image
+        if self.source.paired:
+            lq, gt = self.source[image]
+            return make_paired_example(lq, gt, rng, self.spec, self.crop, self.augment, self.source.names[image])
         return make_example(self.source[image], rng, self.spec, self.crop, self.augment, self.source.names[image])
 
 
@@ -56,12 +61,15 @@ class TrainIterator:
 
     get_state() -> JSON-serialisable dict; set_state(dict | JSON str | bytes) continues with exactly the
     batches that followed get_state(), on this object or a fresh one built with the same arguments.
+    source_info: what the batches are read from, e.g. {"source": "folder", "path": "/abs/dir", "images": 8}
+    ("paired": also lq_path; "tfds": name, split, data_dir), for start banners and checkpoints.
     Raises StopIteration after num_batches (None: infinite). Close it (or use `with`) to stop workers.
     """
 
     def __init__(self, batches: grain.MapDataset, fingerprint: str, num_batches: int | None, worker_count: int,
-                 read_options: grain.ReadOptions, worker_buffer: int):
+                 read_options: grain.ReadOptions, worker_buffer: int, source_info: dict | None = None):
         self._batches, self.fingerprint, self.num_batches = batches, fingerprint, num_batches
+        self.source_info = dict(source_info or {})
         self._workers, self._read, self._worker_buffer = worker_count, read_options, worker_buffer
         self._it, self._next = None, 0
 
@@ -87,7 +95,8 @@ class TrainIterator:
         return batch
 
     def get_state(self) -> dict:
-        return {"format": _STATE_FORMAT, "next_batch": self._next, "fingerprint": self.fingerprint}
+        return {"format": _STATE_FORMAT, "next_batch": self._next, "fingerprint": self.fingerprint,
+                "source": self.source_info}
 
     def set_state(self, state) -> None:
         if isinstance(state, (bytes, str)):
@@ -117,8 +126,8 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
                         process_count: int = 1) -> TrainIterator:
     """This process's share of the training batches (see the module docstring for order and sharding).
 
-    data_cfg (dict or ConfigDict): source ("folder" | "skimage" | "tfds", see train.data.sources) and its
-    fields; patch_size (the TARGET patch: HR size for sr, a multiple of scale; unset or = block for cs);
+    data_cfg (dict or ConfigDict): source ("folder" | "paired" | "skimage" | "tfds", or "" to choose from the
+    settings: see train.data.sources) and its fields; patch_size (the TARGET patch: HR size for sr, a multiple of scale; unset or = block for cs);
     patches_per_image (1); augment (True: the 8 flips/rotations); num_epochs (None: infinite); worker_count
     (0: in this process); num_threads (2: threads computing batches); prefetch (4: batches buffered).
     task: see train.data.examples (denoise / sr / cs).
@@ -147,7 +156,7 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
     augment = bool(get(data_cfg, "augment", True))
     crop, _ = crop_sizes(spec, get(data_cfg, "patch_size"))
 
-    source = open_source(data_cfg, spec.channels)
+    source = open_source(data_cfg, spec.channels, spec)
     small = [f"{source.names[i]} ({h}x{w})" for i, (h, w) in enumerate(source.sizes()) if min(h, w) < crop]
     if small:
         raise ValueError(f"patch_size: {len(small)} image(s) are smaller than the {crop}x{crop} crop, e.g. "
@@ -169,7 +178,7 @@ def make_train_iterator(data_cfg, task, global_batch_size: int, seed: int = 0, p
              "per_image": per_image, "augment": augment, "epochs": epochs, "batch": batch, "seed": seed}
     fingerprint = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
     read = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)
-    return TrainIterator(ds, fingerprint, num_batches, workers, read, prefetch)
+    return TrainIterator(ds, fingerprint, num_batches, workers, read, prefetch, source.info)
 
 
 def val_protocol(val_cfg, task) -> str:
@@ -190,10 +199,14 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     after task.lr_resize); sigma (denoise; default the task's fixed sigma, required for a blind range); limit
     (the first N images; 0: all). Channels follow task.channels ("y": one channel, which for RGB images is
     the protocol's own Y or grey, e.g. MATLAB Y for selfexsr).
+    Paired (real degradations): lq_path (the degraded images of the `path` images, matched by name with
+    filename_tmpl, as the paired training source); input = LQ / peak, target = GT / peak (8 or 16 bits; an SR
+    GT cropped to scale x the LQ), channels as in training; the protocol then only scores (kair_dncnn: PSNR
+    on every pixel; selfexsr: Y, scale-pixel border), and sigma cannot take effect.
     """
     from jrestore.evaluation.protocol_data import load_samples
 
-    keys = ("source", "path", "protocol", "sigma", "limit")
+    keys = ("source", "path", "protocol", "sigma", "limit", "lq_path", "filename_tmpl")
     unknown = sorted(set(val_cfg.keys()) - set(keys))
     if unknown:
         raise ValueError(f"val_cfg: unknown keys {unknown}; valid keys are {list(keys)}")
@@ -203,16 +216,59 @@ def make_val_set(val_cfg, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
     folder = resolve_folder(get(val_cfg, "path"))
     protocol = val_protocol(val_cfg, spec)
     sigma = get(val_cfg, "sigma")
+    limit = _int(get(val_cfg, "limit", 0), "limit", 0)
+    if get(val_cfg, "lq_path") is not None:
+        if sigma is not None:
+            raise ValueError(f"val_cfg.sigma: {sigma!r} cannot take effect on a paired validation set (its noise is "
+                             f"the data's own); unset it")
+        return _paired_val_set(folder, resolve_folder(get(val_cfg, "lq_path")), get(val_cfg, "filename_tmpl", "{}"),
+                               spec, limit)
+    if get(val_cfg, "filename_tmpl", "{}") != "{}":
+        raise ValueError(f"val_cfg.filename_tmpl: {get(val_cfg, 'filename_tmpl')!r} names LQ files, but no "
+                         f"val_cfg.lq_path is set")
     if spec.kind == "denoise" and sigma is None:
         if spec.sigma[0] != spec.sigma[1]:
             raise ValueError(f"sigma: the task trains on a sigma range {list(spec.sigma)}; give val_cfg.sigma")
         sigma = spec.sigma[0]
     samples = load_samples(folder, protocol, kind=spec.kind, channels=1 if spec.channels == "y" else 3,
                            scale=spec.scale or 1, sigma=sigma)
-    limit = _int(get(val_cfg, "limit", 0), "limit", 0)
     if limit:
         samples = samples[:limit]
     return [(s.name, s.inputs, s.target) for s in samples]
+
+
+def check_val_config(val_cfg) -> None:
+    """A paired validation setting with validation off cannot take effect: one ValueError (reads no file)."""
+    if get(val_cfg, "source") is None:
+        for key, neutral in (("lq_path", None), ("filename_tmpl", "{}")):
+            if get(val_cfg, key, neutral) != neutral:
+                raise ValueError(f"val.{key}: set to {get(val_cfg, key)!r}, but validation is off (val.source is "
+                                 f"''); set val.source=folder and val.path to the clean images")
+
+
+def _paired_val_set(gt_folder, lq_folder, filename_tmpl: str, spec, limit: int):
+    """(name, LQ float32 [h, w, C], GT float32 [H, W, C]) of matched files (see make_val_set)."""
+    from jrestore.data.image_io import list_images
+    from train.data.images import read_training_image
+    from train.data.sources import match_pairs, to_channels
+
+    if spec.kind == "cs":
+        raise ValueError("val_cfg.lq_path: a cs model measures clean blocks itself; a paired set cannot take effect")
+    gt_paths = list_images(gt_folder)
+    lq_paths = match_pairs(gt_paths, list_images(lq_folder), filename_tmpl)
+    scale = spec.scale if spec.kind == "sr" else 1
+    out = []
+    for gt_path, lq_path in list(zip(gt_paths, lq_paths))[:limit or None]:
+        gt = to_channels(read_training_image(gt_path), spec.channels)
+        lq = to_channels(read_training_image(lq_path), spec.channels)
+        (h, w), (gh, gw) = lq.shape[:2], gt.shape[:2]
+        if not (h * scale <= gh < (h + 1) * scale and w * scale <= gw < (w + 1) * scale):
+            raise ValueError(f"val_cfg.lq_path: {gt_path.name}: GT {gh}x{gw} is not "
+                             f"{f'{scale}x ' if scale > 1 else ''}the LQ size {h}x{w}")
+        peak_lq, peak_gt = (65535.0 if x.dtype == np.uint16 else 255.0 for x in (lq, gt))
+        out.append((gt_path.name, (lq / peak_lq).astype(np.float32),
+                    (gt[:h * scale, :w * scale] / peak_gt).astype(np.float32)))
+    return out
 
 
 def benchmark_pipeline(data_cfg, task, global_batch_size: int, steps: int = 50, *, seed: int = 0,
