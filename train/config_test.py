@@ -12,8 +12,8 @@ PLUGIN = "trainer_test_denoiser"
 
 
 def test_set_values_take_the_type_of_their_field():
-    cfg = load_config("dncnn_s25:runlocal", ["schedule.milestones=[5, 12]", "data.source=skimage", "data.path=''", "data.names=['camera']", "val.source=''",
-                                             "model.kwargs.act_mode='R'", "optim.lr=1", "loss.kwargs.eps=1e-3",
+    cfg = load_config("dncnn_s25:runlocal", ["schedule.milestones=[5, 12]", "data.source=skimage", "data.path=''",
+                                             "data.names=['camera']", "val.source=''", "model.kwargs.act_mode='R'", "optim.lr=1", "loss.kwargs.eps=1e-3",
                                              "data.num_epochs=2", "train.steps=3", "train.steps=4"])
     assert cfg.schedule.milestones == (5, 12) and cfg.data.names == ("camera",) and cfg.val.source == ""
     assert cfg.model.kwargs.act_mode == "R" and cfg.optim.lr == 1.0 and isinstance(cfg.optim.lr, float)
