@@ -234,7 +234,10 @@ def test_diverging_lr_stops_naming_a_finite_checkpoint_and_a_sane_lr_trains_on(t
     named = int(line.split("Checkpoint with every value finite: ")[1].split(" (step ")[1].split(")")[0])
     assert named in steps_on_disk(tmp_path)
     assert all(np.isfinite(v).all() for v in saved_state(tmp_path, named).values())
-    rc, out, err = run_cli(capfd, cli(tmp_path, "optim.lr=1e-4", "train.ckpt_every=5", steps=named + 3))
+    rc, _, err = run_cli(capfd, cli(tmp_path, "optim.lr=1e-4", "train.ckpt_every=5", steps=named + 3))
+    assert rc == 2 and "optim.lr: 1000000.0 -> 0.0001" in one_line(err) and "--allow-config-change" in err
+    rc, out, err = run_cli(capfd, [*cli(tmp_path, "optim.lr=1e-4", "train.ckpt_every=5", steps=named + 3),
+                                   "--allow-config-change"])
     assert rc == 0, err
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, named + 4))  # rows of the diverged part were dropped

@@ -3,6 +3,7 @@ data.path alone, a paired (degraded/clean) folder recipe, and a tfds recipe prep
 Each run is runlocal-sized; what it trained on is read back from the data state its checkpoint records."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -39,8 +40,9 @@ def _grey_folder(path: Path, n: int = 4, size: int = 48) -> Path:
 @pytest.fixture(scope="module")
 def data_path_run(tmp_path_factory):
     """dncnn_s25:runlocal with `--set data.path=DIR` and nothing else (plus val.source='' only where the
-    reference data, and so Set12, is absent): (DIR, workdir, overrides, the run's last metrics). Module-scoped
-    so that further checks of a trained workdir can share this one run."""
+    reference data, and so Set12, is absent), its stdout going to a file as a piped run's does:
+    (DIR, workdir, overrides, the run's last metrics, the Trainer, the stdout file). Module-scoped so that
+    further checks of a trained workdir can share this one run."""
     from jrestore.data.paths import data_dir
 
     root = tmp_path_factory.mktemp("data_path_run")
@@ -49,14 +51,17 @@ def data_path_run(tmp_path_factory):
     if data_dir() is None or not (data_dir() / "denoise" / "Set12").is_dir():
         overrides.append("val.source=''")
     cfg = load_config("dncnn_s25:runlocal", overrides)
-    last = Trainer(cfg, root / "run", progress=False).run()
-    return folder, root / "run", overrides, last
+    stdout = root / "stdout.txt"
+    with open(stdout, "w") as f, contextlib.redirect_stdout(f):
+        trainer = Trainer(cfg, root / "run", progress=False)
+        last = trainer.run()
+    return folder, root / "run", overrides, last, trainer, stdout
 
 
 def test_dncnn_runlocal_trains_on_data_path_alone(data_path_run, tmp_path):
     """The run reads DIR (not Train400, not the skimage photos): the iterator's reported source, as its
     checkpoint stored it, is DIR; and a too-small image added to DIR is what the trainer's iterator refuses."""
-    folder, workdir, overrides, last = data_path_run
+    folder, workdir, overrides, last, _, _ = data_path_run
     assert last["step"] == 40 and math.isfinite(last["loss"])
     assert _recorded_source(workdir) == {"source": "folder", "path": str(folder.resolve()), "images": 4}
     mine = tmp_path / "mine"
@@ -134,3 +139,46 @@ def test_a_data_setting_that_cannot_take_effect_is_a_one_line_cli_error(tmp_path
     err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
     assert rc == 2 and err == [f"jrestore train: error: {message.replace('DIR', str(tmp_path))}"]
     assert not (tmp_path / "w").exists()  # refused before anything was written
+
+
+def test_a_trained_workdir_is_a_model_and_a_log_people_can_follow(data_path_run, tmp_path, capfd):
+    """Issue 14's run-to-model check: the workdir holds config.json, train.log, model.safetensors (and
+    best.safetensors once validation ran); restore and eval take --weights WORKDIR without --model;
+    jrestore.load(WORKDIR) computes what the trainer's own model computes; the piped stdout has the banner,
+    one plain line per log step and the validation lines."""
+    import jrestore
+    from jrestore.cli import main as jrestore_main
+    from jrestore.convert.checkpoints import read_safetensors_metadata
+
+    folder, workdir, overrides, last, trainer, stdout = data_path_run
+    validated = not any(o.startswith("val.source") for o in overrides)
+    for name in ("config.json", "train.log", "model.safetensors") + (("best.safetensors",) if validated else ()):
+        assert (workdir / name).is_file(), name
+    assert json.loads((workdir / "config.json").read_text())["data"]["path"] == str(folder)
+    meta = read_safetensors_metadata(workdir / "model.safetensors")
+    assert meta["model"] == "dncnn" and meta["step"] == 40 and meta["recipe"] == "dncnn_s25"
+
+    piped = stdout.read_text().splitlines()
+    assert piped[0].startswith("jrestore train: recipe dncnn_s25") and "4 images" in piped[0], piped[0]
+    assert piped[1] == "starting at step 0"
+    assert [ln.split()[1] for ln in piped if ln.startswith("step ") and "loss" in ln] == [
+        f"{s}/40" for s in range(5, 41, 5)]
+    if validated:
+        assert sum("validation: PSNR" in ln for ln in piped) == 2
+    logged = (workdir / "train.log").read_text()
+    assert all(ln in logged for ln in piped[:3])
+
+    # the trainer's own (EMA-free) model and the loaded file agree exactly on an image
+    x = np.random.default_rng(0).uniform(0, 1, (1, 24, 20, 1)).astype(np.float32)
+    loaded = jrestore.load(workdir)
+    assert np.array_equal(np.asarray(loaded(x)), np.asarray(trainer.current_model()(x)))
+
+    Image.fromarray((x[0, :, :, 0] * 255).round().astype(np.uint8)).save(tmp_path / "in.png")
+    capfd.readouterr()
+    assert jrestore_main(["restore", "--weights", str(workdir), str(tmp_path / "in.png"), str(tmp_path / "out.png")]) == 0
+    assert np.asarray(Image.open(tmp_path / "out.png")).shape == (24, 20)
+    capfd.readouterr()
+    assert jrestore_main(["eval", "--weights", str(workdir), "--data", str(folder), "--protocol", "kair_dncnn",
+                          "--sigma", "25", "--json", "--framework", "jax"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["model"] == "dncnn" and math.isfinite(report["results"]["jax"]["mean_psnr"]), report

@@ -21,6 +21,8 @@ def add_parser(p):
     p.add_argument("--num-processes", type=int, default=int(os.environ.get("JAX_NUM_PROCESSES", "1")))
     p.add_argument("--process-id", type=int, default=int(os.environ.get("JAX_PROCESS_ID", "0")))
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a --workdir whose config.json differs from this config (the changed keys are named)")
 
 
 def run(args) -> int:
@@ -38,7 +40,7 @@ def run(args) -> int:
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
     try:
-        trainer = Trainer(cfg, args.workdir)
+        trainer = Trainer(cfg, args.workdir, allow_config_change=args.allow_config_change)
         last = trainer.run()
     except NonFiniteLoss as err:
         raise ValueError(str(err)) from None

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from train import integrity, reporting
+from train import integrity, reporting, run_files
 from train.checkpoint import CheckpointStore
 from train.objective import Objective
 from train.state import create_train_state, initial_torch_state, model_kwargs
@@ -104,7 +104,8 @@ class PendingSteps:
 
 
 class Trainer:
-    def __init__(self, cfg, workdir, *, initial_state: dict | None = None, progress: bool = True):
+    def __init__(self, cfg, workdir, *, initial_state: dict | None = None, progress: bool = True,
+                 allow_config_change: bool = False):
         import jax
 
         self.objective = Objective(cfg)
@@ -134,6 +135,7 @@ class Trainer:
         # (state, batch, frozen) -> (state, metrics), state donated; the benchmark AOT-compiles this very jit
         self.jitted_step = jax.jit(guarded(step), out_shardings=(repl, repl), donate_argnums=(0,))
         self.step = 0
+        self.allow_config_change = allow_config_change
         self.stopped_by = None  # "SIGTERM" or "SIGINT" when a signal ended run()
         self._initial = None  # (state, data state) on the host while no checkpoint is verified (run())
 
@@ -241,6 +243,9 @@ class Trainer:
 
         cfg = self.cfg
         total = int(cfg.train.steps)
+        chief = jax.process_index() == 0
+        # every process checks (a refusal stops them all alike); process 0 writes config.json
+        run_files.check_config(self.workdir, cfg, self.allow_config_change, write=chief)
         iterator = self._iterator()
         store = self.checkpoints()
         try:
@@ -248,6 +253,13 @@ class Trainer:
         except BaseException:
             store.close()
             raise
+        runlog = run_files.RunLog(self.workdir, enabled=chief)
+        model_files = run_files.ModelFiles(self.workdir, cfg.model.name, self.kwargs, cfg.recipe, enabled=chief)
+        n_params = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(self.state["params"]))
+        runlog.line(run_files.banner(cfg, params=n_params, devices=self.mesh.size, processes=jax.process_count(),
+                                     data=getattr(iterator, "source_info", {}), workdir=self.workdir), always=True)
+        runlog.line(f"resumed at step {self.step} from {self.ckpt_dir / str(self.step)}" if resumed
+                    else "starting at step 0", always=True)
         # a host copy of the initial state (and data position) until the first checkpoint is verified: if the
         # very first updates diverge, it is what gets checkpointed and named (the state they left is not)
         self._initial = None if resumed else (jax.device_get(self.state), iterator.get_state())
@@ -279,19 +291,28 @@ class Trainer:
                                 "grad_norm": host["grad_norm"], "steps_per_s": rate}
                         log.write(last)
                         bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.3g}", it_s=f"{rate:.2f}")
+                        runlog.line(f"step {self.step}/{total}  loss {last['loss']:.5g}  lr {last['lr']:.3g}  "
+                                    f"grad_norm {last['grad_norm']:.3g}  {rate:.2f} steps/s", write=bar.write)
                 val = None
                 if val_now:
                     val = self.validate()
                     log.write({"step": self.step, **val})
                     last.update(val)
+                    runlog.line(f"step {self.step}/{total}  validation: PSNR {val['val_psnr']:.3f} dB  "
+                                f"SSIM {val['val_ssim']:.4f}", write=bar.write)
+                    if chief:
+                        reporting.plot_curves(self.workdir)  # redrawn at every validation
                 if save_now:
                     self.save(store, iterator, metrics=val)
+                    model_files.write(self.current_model(), self.step, (val or {}).get("val_psnr"))
                 store.checksum_pending(block=False)
                 if store.verified_step is not None:
                     self._initial = None  # a verified checkpoint exists: the initial state is not needed
                 if self.stopped_by:
                     self.save(store, iterator, wait=True)
-                    bar.write(f"{self.stopped_by}: saved step {self.step} to {self.ckpt_dir}; stopping")
+                    model_files.write(self.current_model(), self.step)
+                    runlog.line(f"{self.stopped_by}: saved step {self.step} to {self.ckpt_dir}; stopping",
+                                always=True, write=bar.write)
                     break
         finally:
             bar.close()
@@ -300,8 +321,11 @@ class Trainer:
             finally:
                 store.close()
                 log.close()
-        if self.step >= total and jax.process_index() == 0:
+        if self.step >= total and chief:
             reporting.plot_curves(self.workdir)
+            runlog.line(f"finished at step {self.step}: {self.workdir / run_files.MODEL_FILE}"
+                        + (f", best {self.workdir / run_files.BEST_FILE} ({model_files.best:.3f} dB)"
+                           if model_files.best is not None else ""), always=True)
         return last
 
     def _stop_non_finite(self, store: CheckpointStore, iterator, failing: int, loss: float, grad_norm: float):
@@ -321,7 +345,8 @@ class Trainer:
             f"step {failing}: the loss, gradients or updated state are not finite (loss {loss:.4g}, "
             f"gradient norm {grad_norm:.4g}); the update was not applied and training stopped. Checkpoint with "
             f"every value finite: {self.ckpt_dir / str(store.verified_step)} (step {store.verified_step}); "
-            f"rerun on this --workdir with a lower optim.lr (now {self.cfg.optim.lr:g}) to resume from it")
+            f"rerun on this --workdir with a lower optim.lr (now {self.cfg.optim.lr:g}) and --allow-config-change "
+            f"to resume from it")
 
     def _on_signal(self, signum, frame):
         name = signal.Signals(signum).name
@@ -329,13 +354,19 @@ class Trainer:
             raise KeyboardInterrupt
         self.stopped_by = name
 
-    def params_torch_layout(self) -> dict:
-        """The current parameters and buffers as a PyTorch-layout state dict (NumPy)."""
+    def current_model(self, ema: bool = True):
+        """A copy of the model holding the current weights (the EMA ones when EMA is on and `ema`), eval mode."""
         from flax import nnx
-        from jrestore.convert import torch_state_dict
         model = nnx.clone(self.model)
-        nnx.update(model, *self.setup.generator.states(jax_get(self.state["params"]), jax_get(self.state["rest"])))
-        return torch_state_dict(model)
+        params = self.state.get("ema", self.state["params"]) if ema else self.state["params"]
+        nnx.update(model, *self.setup.generator.states(jax_get(params), jax_get(self.state["rest"])))
+        model.eval()
+        return model
+
+    def params_torch_layout(self) -> dict:
+        """The current parameters and buffers (not the EMA ones) as a PyTorch-layout state dict (NumPy)."""
+        from jrestore.convert import torch_state_dict
+        return torch_state_dict(self.current_model(ema=False))
 
 
 def jax_get(tree):
