@@ -89,10 +89,10 @@ class RunLog:
 def banner(cfg, *, params: int, devices: int, processes: int, data: dict, workdir) -> str:
     """One line: recipe, model (arguments), parameter count, devices and processes, data source and size, workdir."""
     kwargs = {k: v for k, v in dict(cfg.model.kwargs).items() if not hasattr(v, "shape")}
-    where = data.get("path") or data.get("name") or ""
+    where = f" {data.get('path') or data.get('name')}" if data.get("path") or data.get("name") else ""
     size = f", {data['images']} images" if data.get("images") is not None else ""
     return (f"jrestore train: recipe {cfg.recipe or '-'}; model {cfg.model.name} {kwargs}, {params:,} parameters; "
-            f"{devices} device(s), {processes} process(es); data {data.get('source', '?')} {where}{size}; "
+            f"{devices} device(s), {processes} process(es); data {data.get('source', '?')}{where}{size}; "
             f"batch {int(cfg.train.global_batch_size)}, {int(cfg.train.steps)} steps; workdir {Path(workdir).absolute()}")
 
 
