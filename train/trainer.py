@@ -152,14 +152,6 @@ class Trainer:
         return {k: jax.make_array_from_process_local_data(self.batch_sharding, np.asarray(v))
                 for k, v in local.items()}
 
-    # the names jrestore.bench.jax_runner and jrestore.cli.demo call (outside train/)
-    _device_batch = device_batch
-    _step_fn = train_step
-
-    @property
-    def _frozen(self):
-        return self.frozen
-
     def _iterator(self):
         import jax
         from train.data import make_train_iterator

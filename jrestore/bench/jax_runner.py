@@ -93,15 +93,15 @@ def jax_train(spec: BenchSpec, devices: int):
     # initial weights from jrestore's own init (same shapes and cost as torch_ref's)
     init = torch_state_dict(jmodels.get(spec.model, **generator_kwargs(spec)))
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="jrestore_bench_"), initial_state=init, progress=False)
-    batch = trainer._device_batch(make_batch(spec, "train"))
+    batch = trainer.device_batch(make_batch(spec, "train"))
     aot = _AOT(trainer.jitted_step)  # the trainer's jit (state replicated, donated): its executable counts FLOPs
     holder = {"state": trainer.state}
 
     def step():
-        holder["state"], metrics = aot(holder["state"], batch, trainer._frozen)  # state donated, as in Trainer.run
+        holder["state"], metrics = aot(holder["state"], batch, trainer.frozen)  # state donated, as in Trainer.run
         jax.block_until_ready((holder["state"], metrics))
 
-    return step, aot, spec.batch, lambda: (holder["state"], batch, trainer._frozen)
+    return step, aot, spec.batch, lambda: (holder["state"], batch, trainer.frozen)
 
 
 def jax_infer(spec: BenchSpec, devices: int):

@@ -6,7 +6,7 @@
                          eager training code (AOTAutograd compiles the model's backward with its forward).
                          Its first call, timed as compile_s, includes the Dynamo/Inductor compilation.
 
-train: train.torch_trainer.TorchTrainer.step_tensors (zero_grad, train.objective.torch_loss, backward,
+train: train.torch_trainer.TorchTrainer.step_tensors (zero_grad, train.objective.Objective.torch_loss, backward,
 gradient norm, clipping when configured, the train.optim optimizer and scheduler; srgan: train/gan.py's
 generator then discriminator update) with the same config, model arguments and batch as the JAX rows.
 infer: the model in eval mode under torch.no_grad(). Batches are converted to NCHW tensors once, outside

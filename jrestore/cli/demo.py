@@ -51,7 +51,7 @@ def _training_rows(steps: int, workdir: Path):
     losses = []
     for step in tqdm(range(1, steps + 1), desc="training DnCNN in JAX and PyTorch", unit="step", leave=False):
         batch = next(it)
-        jt.state, m = jt._step_fn(jt.state, jt._device_batch(batch))
+        jt.state, m = jt.train_step(jt.state, jt.device_batch(batch))
         t = tt.step(batch)
         if step == 1 or step % max(1, steps // 5) == 0:
             losses.append({"step": step, "loss_jax": float(m["loss"]), "loss_torch": t["loss"]})
