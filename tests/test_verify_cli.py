@@ -2,7 +2,8 @@
 import json
 
 import pytest
-import torch
+
+torch = pytest.importorskip("torch", reason="needs torch (pip install -e '.[torch]')")
 
 from jrestore.cli import main
 
