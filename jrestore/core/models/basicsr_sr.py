@@ -5,9 +5,9 @@ PyTorch (see jrestore.core).
 """
 from __future__ import annotations
 
-from jrestore._validate import check_choice, check_image, check_int
 import math
 
+from jrestore._validate import check_choice, check_image, check_int
 from jrestore.core.spec import ModelSpec, ParityCase, WeightShapes, sr_images
 
 __all__ = ["SPECS", "MSRRESNET_UPSCALES", "VGG_DISCRIMINATOR_SIZES", "check_msrresnet_args",

@@ -10,7 +10,6 @@ import functools
 import numpy as np
 
 from jrestore._validate import check_choice
-
 from jrestore.core.spec import ModelSpec, ParityCase
 
 __all__ = ["SPECS", "TRANSFORMS", "admm_inverse", "dct_matrix", "haar_matrix", "transform_matrix"]

@@ -5,11 +5,11 @@ PyTorch (see jrestore.core).
 """
 from __future__ import annotations
 
-from jrestore._validate import check_choice, check_int
 import re
 
 import numpy as np
 
+from jrestore._validate import check_choice, check_int
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes
 
 __all__ = ["SPECS", "ACT_MODES", "DNCNN_VARIANTS", "KAIR_BN", "LEAKY_SLOPE", "check_act_mode", "check_dncnn_args"]

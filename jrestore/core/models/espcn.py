@@ -5,9 +5,9 @@ PyTorch (see jrestore.core).
 """
 from __future__ import annotations
 
-from jrestore._validate import check_int
 import math
 
+from jrestore._validate import check_int
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes, sr_images
 
 __all__ = ["SPECS", "check_espcn_args"]

@@ -5,12 +5,10 @@ PyTorch (see jrestore.core).
 """
 from __future__ import annotations
 
-from jrestore._validate import check_float, check_int
-from jrestore.core.models.dncnn import check_act_mode
-
 import numpy as np
 
-from jrestore.core.models.dncnn import batchnorm_act_mode, noisy_images
+from jrestore._validate import check_float, check_int
+from jrestore.core.models.dncnn import batchnorm_act_mode, check_act_mode, noisy_images
 from jrestore.core.spec import ExtraInput, ModelSpec, ParityCase, WeightShapes
 
 __all__ = ["SPECS", "SF", "check_ffdnet_args", "check_sigma", "even_padding"]

@@ -10,7 +10,6 @@ import math
 import numpy as np
 
 from jrestore._validate import check_float, check_image, check_positive
-
 from jrestore.core.spec import BenchEntry, MissingWeight, ModelSpec, ParityCase, WeightShapes
 
 __all__ = ["SPECS", "DEFAULT_PHI_SEED", "OFFICIAL_MEASUREMENTS", "check_blocks", "check_measurements", "default_phi",

@@ -6,7 +6,6 @@ PyTorch (see jrestore.core).
 from __future__ import annotations
 
 from jrestore._validate import check_int
-
 from jrestore.core.models.dncnn import noisy_images
 from jrestore.core.spec import ModelSpec, ParityCase, WeightShapes
 

@@ -5,11 +5,10 @@ PyTorch (see jrestore.core).
 """
 from __future__ import annotations
 
-from jrestore._validate import check_choice, check_image, check_int
-from jrestore.core.layers.attention import check_chunk_size
-
 import numpy as np
 
+from jrestore._validate import check_choice, check_image, check_int
+from jrestore.core.layers.attention import check_chunk_size
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes
 
 __all__ = ["SPECS", "WASA_SCALES", "check_wasa_args", "check_wasa_input"]
