@@ -67,6 +67,7 @@ VARIANTS = [  # eval only: BN train mode, gradients and Adam run in the register
     ("srcnn", {"variant": "915", "padding": "same", "num_channels": 3}, (2, 9, 7, 3)),
     ("fsrcnn", {"scale_factor": 4, "num_channels": 3, "d": 8, "s": 4, "m": 0}, (2, 7, 6, 3)),
     ("espcn", {"scale_factor": 3}, (2, 7, 6, 1)),
+    ("espcn", {"scale_factor": 2, "activation": "relu"}, (2, 7, 6, 1)),  # the design document's ESPCN
     ("srresnet", {"scale": 2, "num_feat": 8, "num_block": 1}, (2, 9, 7, 3)),
 ]
 
@@ -302,3 +303,26 @@ def test_official_fsrcnn_x3_set5_psnr(shared_data):
         assert abs(psnr["jax"][-1] - psnr["torch"][-1]) <= tolerances.PSNR_CROSS_FRAMEWORK_DB, psnr
     for fw in psnr:
         assert abs(np.mean(psnr[fw]) - expected["mean"]) <= tolerances.PSNR_PUBLISHED_MEAN_DB, (fw, psnr[fw])
+
+
+def test_espcn_relu_is_the_design_documents_forward():
+    """activation='relu' computes seed 002's ESPCN.forward (relu(conv1), relu(conv2), conv3, pixel_shuffle),
+    written out with torch.nn.functional on the twin's own weights; the default stays tanh, and an unknown
+    activation is one ValueError in both frameworks."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    tm = perturb_(tespcn.ESPCN(scale_factor=2, activation="relu"), 0).eval()
+    x = torch_input(_images(4, (2, 9, 7, 1)))
+    c1, c2, c3 = tm.first_part[0], tm.first_part[2], tm.last_part[0]
+    with torch.no_grad():
+        h = F.relu(F.conv2d(x, c1.weight, c1.bias, padding=2))
+        h = F.relu(F.conv2d(h, c2.weight, c2.bias, padding=1))
+        expected = F.pixel_shuffle(F.conv2d(h, c3.weight, c3.bias, padding=1), 2)
+        assert torch.equal(tm(x), expected)
+        tanh = tespcn.ESPCN(scale_factor=2)
+        tanh.load_state_dict(tm.state_dict())
+        assert (tanh.eval()(x) - expected).abs().max() > tolerances.LAYER  # the option changes the network
+    for make in (lambda: tespcn.ESPCN(activation="gelu"), lambda: jespcn.ESPCN(activation="gelu", rngs=nnx.Rngs(0))):
+        with pytest.raises(ValueError, match="activation"):
+            make()

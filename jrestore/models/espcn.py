@@ -7,6 +7,9 @@ Network", CVPR 2016. Numerics match yjn870/ESPCN-pytorch `models.py`; its state 
 
 Parity notes:
 - 5x5 (64) - tanh - 3x3 (32) - tanh - 3x3 (C * r^2) - pixel shuffle, all with padding k//2.
+- `activation='relu'` is the design document's variant (seed 002: `F.relu` after conv1 and conv2, the rest
+  the same); 'tanh' stays the default, as in the paper and yjn870. Parameter names and init are unchanged,
+  so a checkpoint of either loads into either (the activation is not in the weights).
 - The pixel shuffle uses PyTorch's channel order (c, i, j) (`out[c, h*r+i, w*r+j] = in[c*r*r + i*r + j]`,
   docs/conventions.md §3), not TensorFlow's depth_to_space order, so PyTorch weights convert without a
   channel permutation.
@@ -21,7 +24,7 @@ import jax
 from flax import nnx
 
 from jrestore._validate import check_image, check_int
-from jrestore.layers.activation import Tanh
+from jrestore.layers.activation import ReLU, Tanh
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d
 from jrestore.layers.init import init_weights, kaiming_normal, normal
@@ -37,15 +40,17 @@ __all__ = ["ESPCN", "check_espcn_args"]
 class ESPCN(nnx.Module):
     """ESPCN: LR x [B, H, W, C] float32 -> HR [B, H * scale_factor, W * scale_factor, C].
 
-    Args: scale_factor (integer >= 1, default 3), num_channels (1 for Y).
+    Args: scale_factor (integer >= 1, default 3), num_channels (1 for Y), activation ('tanh' or 'relu').
     """
 
-    def __init__(self, scale_factor: int = 3, num_channels: int = 1, *, rngs: nnx.Rngs):
-        check_espcn_args(scale_factor, num_channels)
+    def __init__(self, scale_factor: int = 3, num_channels: int = 1, activation: str = "tanh", *,
+                 rngs: nnx.Rngs):
+        check_espcn_args(scale_factor, num_channels, activation)
         self.scale_factor, self.num_channels = scale_factor, num_channels
+        act = Tanh if activation == "tanh" else ReLU
         self.first_part = Sequential(
-            Conv2d(num_channels, 64, 5, padding=2, rngs=rngs), Tanh(),
-            Conv2d(64, 32, 3, padding=1, rngs=rngs), Tanh())
+            Conv2d(num_channels, 64, 5, padding=2, rngs=rngs), act(),
+            Conv2d(64, 32, 3, padding=1, rngs=rngs), act())
         self.last_part = Sequential(
             Conv2d(32, num_channels * scale_factor ** 2, 3, padding=1, rngs=rngs), PixelShuffle(scale_factor))
         # yjn870: N(0, 2 / (out * k * k)) = kaiming_normal_(mode='fan_out') for the feature convs, N(0, 0.001)

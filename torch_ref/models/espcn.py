@@ -22,13 +22,14 @@ __all__ = ["ESPCN"]
 class ESPCN(nn.Module):
     """ESPCN: LR x [B, C, H, W] -> HR [B, C, H * scale_factor, W * scale_factor]."""
 
-    def __init__(self, scale_factor: int = 3, num_channels: int = 1):
+    def __init__(self, scale_factor: int = 3, num_channels: int = 1, activation: str = "tanh"):
         super().__init__()
-        check_espcn_args(scale_factor, num_channels)
+        check_espcn_args(scale_factor, num_channels, activation)
         self.scale_factor, self.num_channels = scale_factor, num_channels
+        act = nn.Tanh if activation == "tanh" else nn.ReLU
         self.first_part = nn.Sequential(
-            nn.Conv2d(num_channels, 64, 5, padding=2), nn.Tanh(),
-            nn.Conv2d(64, 32, 3, padding=1), nn.Tanh())
+            nn.Conv2d(num_channels, 64, 5, padding=2), act(),
+            nn.Conv2d(64, 32, 3, padding=1), act())
         self.last_part = nn.Sequential(
             nn.Conv2d(32, num_channels * scale_factor ** 2, 3, padding=1), nn.PixelShuffle(scale_factor))
         self._initialize_weights()

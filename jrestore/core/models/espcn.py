@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import math
 
-from jrestore._validate import check_int
+from jrestore._validate import check_choice, check_int
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes, sr_images
 
-__all__ = ["SPECS", "check_espcn_args"]
+__all__ = ["SPECS", "ESPCN_ACTIVATIONS", "check_espcn_args"]
+
+# 'tanh': the paper's and yjn870's; 'relu': the design document's (seed 002: F.relu after conv1 and conv2)
+ESPCN_ACTIVATIONS = ("tanh", "relu")
 
 
-def check_espcn_args(scale_factor: int, num_channels: int) -> None:
+def check_espcn_args(scale_factor: int, num_channels: int, activation: str = "tanh") -> None:
     check_int(scale_factor, "scale_factor")
     check_int(num_channels, "num_channels")
+    check_choice(activation, "activation", ESPCN_ACTIVATIONS)
 
 
 # --- spec (jrestore.core.spec) --------------------------------------------------------------------------------
