@@ -76,6 +76,9 @@ VARIANTS = [  # (name, kwargs, input shape, sigma?, BN train mode?, gradients + 
     ("dncnn", {"nc": 8, "nb": 4, "variant": "residual"}, (2, 17, 15, 1), False, True, True),
     ("dncnn", {"nc": 8, "nb": 4, "variant": "separable", "act_mode": "BL"}, (2, 17, 15, 1), False, True, True),
     ("dncnn", {"nc": 8, "nb": 3, "variant": "residual", "act_mode": "L"}, (2, 9, 7, 1), False, False, False),
+    # the design document's residual DnCNN: PyTorch's BatchNorm defaults (train mode checks the running stats)
+    ("dncnn", {"nc": 8, "nb": 4, "variant": "residual", "bn_settings": "pytorch"}, (2, 17, 15, 1), False, True,
+     True),
     # three channels: the pixel-unshuffle channel order (c, i, j) only shows with C > 1
     ("ffdnet", {"in_nc": 3, "out_nc": 3, "nc": 8, "nb": 4, "act_mode": "BR"}, (2, 16, 11, 3), True, True, False),
     # eager U-Net gradients cost ~10 s of per-op compilation; the registered depth-2 case has them
@@ -365,6 +368,7 @@ BAD_ARGUMENTS = [
     ("dncnn", {"act_mode": "IR"}, r"act_mode: expected one of \['R', 'BR', 'L', 'BL'\], got 'IR'"),
     ("dncnn", {"variant": "dense"}, r"variant: expected one of \['plain', 'residual', 'separable'\], got 'dense'"),
     ("dncnn", {"nb": 1}, r"nb: expected an integer >= 2, got 1"),
+    ("dncnn", {"bn_settings": "tf"}, r"bn_settings: expected one of \['kair', 'pytorch'\], got 'tf'"),
     ("dncnn", {"out_nc": 3}, r"out_nc: DnCNN returns x - model\(x\), so expected out_nc == in_nc \(1\), got 3"),
     ("dncnn", {"nc": 0}, r"nc: expected an integer >= 1, got 0"),
     ("ffdnet", {"act_mode": "B"}, r"act_mode: expected one of"),
@@ -426,3 +430,17 @@ def test_official_dncnn_25_on_set12_01(shared_data):
     assert abs(values["jax"] - values["torch"]) <= tolerances.PSNR_CROSS_FRAMEWORK_DB, values
     noisy_psnr = psnr_reference(noisy, x, protocol="kair_dncnn")
     assert values["jax"] > noisy_psnr + 9.0  # ~20.2 dB noisy -> ~30.2 dB denoised
+
+
+def test_dncnn_bn_settings_pytorch_are_nn_batchnorm2d_defaults():
+    """bn_settings='pytorch' gives every BatchNorm torch's own defaults (the design document's
+    nn.BatchNorm2d(channels)); 'kair' keeps KAIR's eps 1e-4 / momentum 0.9; the JAX twin holds the same."""
+    default = torch.nn.BatchNorm2d(8)
+    for settings, (eps, momentum) in (("pytorch", (default.eps, default.momentum)), ("kair", (1e-4, 0.9))):
+        tm = tdncnn.DnCNN(nc=8, nb=4, variant="residual", bn_settings=settings)
+        jm = jdncnn.DnCNN(nc=8, nb=4, variant="residual", bn_settings=settings, rngs=nnx.Rngs(0))
+        t_bns = [m for m in tm.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        j_bns = [m for _, m in nnx.iter_graph(jm) if type(m).__name__ == "BatchNorm2d"]
+        assert len(t_bns) == len(j_bns) == 4
+        assert all((m.eps, m.momentum) == (eps, momentum) for m in t_bns)
+        assert all((float(m.eps), float(m.momentum)) == (eps, momentum) for m in j_bns)

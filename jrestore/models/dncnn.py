@@ -33,8 +33,10 @@ Parity notes:
   0.2, BN uniform) in `define_G` — a training choice, left to the training config.
 - Design sketch (docs/conventions.md §15): its 'residual' variant is taken as written: ResidualBlock =
   relu(bn2(conv2(relu(bn1(conv1(x))))) + x), attributes conv1, bn1, conv2, bn2, replacing each body layer;
-  the BN follows act_mode (KAIR's momentum / eps, not the sketch's PyTorch defaults, so act_mode means the
-  same in every variant). Its 'separable' idea (depthwise 3x3 + pointwise 1x1, MobileNet-style) replaces
+  the BN follows act_mode. Its BatchNorm settings are selectable: `bn_settings='kair'` (default: KAIR's
+  momentum / eps, so act_mode means the same in every variant) or 'pytorch' (nn.BatchNorm2d's defaults,
+  eps 1e-5, momentum 0.1, as the sketch writes them): DnCNN(variant='residual', bn_settings='pytorch') is
+  the sketch's network exactly. Its 'separable' idea (depthwise 3x3 + pointwise 1x1, MobileNet-style) replaces
   the body convs only: the head sees one channel, where a depthwise conv would be a rank-1 filter bank.
 - The residual output needs out_nc == in_nc (ValueError otherwise); KAIR would silently broadcast.
 """
@@ -50,7 +52,7 @@ from jrestore.layers.conv import Conv2d
 from jrestore.layers.norm import BatchNorm2d
 from jrestore.models._registry import register
 from jrestore.core.models.dncnn import (  # noqa: F401  framework-neutral part, shared with torch_ref
-    ACT_MODES, DNCNN_VARIANTS, KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args)
+    ACT_MODES, BN_SETTINGS, DNCNN_VARIANTS, KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args)
 
 __all__ = ["DnCNN", "ResidualBlock", "kair_conv_stack", "check_act_mode", "check_dncnn_args", "ACT_MODES",
            "DNCNN_VARIANTS", "KAIR_BN", "LEAKY_SLOPE"]
@@ -65,11 +67,11 @@ def _act(letter: str):
 class ResidualBlock(nnx.Module):
     """act(bn2(conv2(act(bn1(conv1(x))))) + x), x [B, H, W, nc]; bn1 / bn2 are None without BN."""
 
-    def __init__(self, nc: int, bn: bool = True, act: str = "R", *, rngs: nnx.Rngs):
+    def __init__(self, nc: int, bn: bool = True, act: str = "R", bn_kwargs: dict = KAIR_BN, *, rngs: nnx.Rngs):
         self.conv1 = Conv2d(nc, nc, 3, 1, 1, rngs=rngs)
-        self.bn1 = BatchNorm2d(nc, **KAIR_BN) if bn else None
+        self.bn1 = BatchNorm2d(nc, **bn_kwargs) if bn else None
         self.conv2 = Conv2d(nc, nc, 3, 1, 1, rngs=rngs)
-        self.bn2 = BatchNorm2d(nc, **KAIR_BN) if bn else None
+        self.bn2 = BatchNorm2d(nc, **bn_kwargs) if bn else None
         self.act = _act(act)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -80,21 +82,21 @@ class ResidualBlock(nnx.Module):
         return self.act(out + x)
 
 
-def kair_conv_stack(in_ch: int, out_ch: int, nc: int, nb: int, act_mode: str, variant: str = "plain", *,
-                    rngs: nnx.Rngs) -> Sequential:
+def kair_conv_stack(in_ch: int, out_ch: int, nc: int, nb: int, act_mode: str, variant: str = "plain",
+                    bn_kwargs: dict = KAIR_BN, *, rngs: nnx.Rngs) -> Sequential:
     """KAIR's B.sequential(head, *body, tail), flattened so the indices match KAIR's `model.{i}` keys."""
     bn, act = check_act_mode(act_mode)
     layers = [Conv2d(in_ch, nc, 3, 1, 1, rngs=rngs), _act(act)]
     for _ in range(nb - 2):
         if variant == "residual":
-            layers.append(ResidualBlock(nc, bn, act, rngs=rngs))
+            layers.append(ResidualBlock(nc, bn, act, bn_kwargs, rngs=rngs))
             continue
         if variant == "separable":
             layers.append(DepthwiseSeparableConv2d(nc, nc, 3, 1, rngs=rngs))
         else:
             layers.append(Conv2d(nc, nc, 3, 1, 1, rngs=rngs))
         if bn:
-            layers.append(BatchNorm2d(nc, **KAIR_BN))
+            layers.append(BatchNorm2d(nc, **bn_kwargs))
         layers.append(_act(act))
     layers.append(Conv2d(nc, out_ch, 3, 1, 1, rngs=rngs))
     return Sequential(*layers)
@@ -106,14 +108,14 @@ class DnCNN(nnx.Module):
 
     Args (KAIR's names): in_nc (1; 3 for colour), out_nc (== in_nc), nc (64 features), nb (17; 20 for the
     blind DnCNN-B), act_mode ('BR'; 'R' for BN-folded checkpoints), variant ('plain' | 'residual' |
-    'separable', see the module docstring).
+    'separable', see the module docstring), bn_settings ('kair' | 'pytorch': BatchNorm eps and momentum).
     """
 
     def __init__(self, in_nc: int = 1, out_nc: int = 1, nc: int = 64, nb: int = 17, act_mode: str = "BR",
-                 variant: str = "plain", *, rngs: nnx.Rngs):
-        check_dncnn_args(in_nc, out_nc, nc, nb, act_mode, variant)
+                 variant: str = "plain", bn_settings: str = "kair", *, rngs: nnx.Rngs):
+        check_dncnn_args(in_nc, out_nc, nc, nb, act_mode, variant, bn_settings)
         self.in_nc = in_nc
-        self.model = kair_conv_stack(in_nc, out_nc, nc, nb, act_mode, variant, rngs=rngs)
+        self.model = kair_conv_stack(in_nc, out_nc, nc, nb, act_mode, variant, BN_SETTINGS[bn_settings], rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         check_image(x, "x", channels=self.in_nc)

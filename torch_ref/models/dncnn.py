@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from jrestore._validate import check_image
-from jrestore.core.models.dncnn import KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args
+from jrestore.core.models.dncnn import BN_SETTINGS, KAIR_BN, LEAKY_SLOPE, check_act_mode, check_dncnn_args
 from torch_ref.layers.blocks import DepthwiseSeparableConv2d
 from torch_ref.models._registry import register
 
@@ -26,12 +26,12 @@ def _act(letter: str) -> nn.Module:
 class ResidualBlock(nn.Module):
     """act(bn2(conv2(act(bn1(conv1(x))))) + x), x [B, nc, H, W]; bn1 / bn2 are None without BN."""
 
-    def __init__(self, nc: int, bn: bool = True, act: str = "R"):
+    def __init__(self, nc: int, bn: bool = True, act: str = "R", bn_kwargs: dict = KAIR_BN):
         super().__init__()
         self.conv1 = nn.Conv2d(nc, nc, 3, 1, 1)
-        self.bn1 = nn.BatchNorm2d(nc, **KAIR_BN) if bn else None
+        self.bn1 = nn.BatchNorm2d(nc, **bn_kwargs) if bn else None
         self.conv2 = nn.Conv2d(nc, nc, 3, 1, 1)
-        self.bn2 = nn.BatchNorm2d(nc, **KAIR_BN) if bn else None
+        self.bn2 = nn.BatchNorm2d(nc, **bn_kwargs) if bn else None
         self.act = nn.ReLU() if act == "R" else nn.LeakyReLU(LEAKY_SLOPE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,17 +42,18 @@ class ResidualBlock(nn.Module):
         return self.act(out + x)
 
 
-def kair_conv_stack(in_ch: int, out_ch: int, nc: int, nb: int, act_mode: str, variant: str = "plain") -> nn.Sequential:
+def kair_conv_stack(in_ch: int, out_ch: int, nc: int, nb: int, act_mode: str, variant: str = "plain",
+                    bn_kwargs: dict = KAIR_BN) -> nn.Sequential:
     """KAIR's B.sequential(head, *body, tail), flattened: keys `{i}.weight` as KAIR's `model.{i}`."""
     bn, act = check_act_mode(act_mode)
     layers = [nn.Conv2d(in_ch, nc, 3, 1, 1), _act(act)]
     for _ in range(nb - 2):
         if variant == "residual":
-            layers.append(ResidualBlock(nc, bn, act))
+            layers.append(ResidualBlock(nc, bn, act, bn_kwargs))
             continue
         layers.append(DepthwiseSeparableConv2d(nc, nc, 3, 1) if variant == "separable" else nn.Conv2d(nc, nc, 3, 1, 1))
         if bn:
-            layers.append(nn.BatchNorm2d(nc, **KAIR_BN))
+            layers.append(nn.BatchNorm2d(nc, **bn_kwargs))
         layers.append(_act(act))
     layers.append(nn.Conv2d(nc, out_ch, 3, 1, 1))
     return nn.Sequential(*layers)
@@ -63,11 +64,11 @@ class DnCNN(nn.Module):
     """DnCNN: noisy x [B, in_nc, H, W] -> denoised [B, in_nc, H, W] = x - model(x)."""
 
     def __init__(self, in_nc: int = 1, out_nc: int = 1, nc: int = 64, nb: int = 17, act_mode: str = "BR",
-                 variant: str = "plain"):
+                 variant: str = "plain", bn_settings: str = "kair"):
         super().__init__()
-        check_dncnn_args(in_nc, out_nc, nc, nb, act_mode, variant)
+        check_dncnn_args(in_nc, out_nc, nc, nb, act_mode, variant, bn_settings)
         self.in_nc = in_nc
-        self.model = kair_conv_stack(in_nc, out_nc, nc, nb, act_mode, variant)
+        self.model = kair_conv_stack(in_nc, out_nc, nc, nb, act_mode, variant, BN_SETTINGS[bn_settings])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x, "x", layout="NCHW", channels=self.in_nc)

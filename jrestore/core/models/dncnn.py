@@ -12,7 +12,7 @@ import numpy as np
 from jrestore._validate import check_choice, check_int
 from jrestore.core.spec import BenchEntry, ModelSpec, ParityCase, WeightShapes
 
-__all__ = ["SPECS", "ACT_MODES", "DNCNN_VARIANTS", "KAIR_BN", "LEAKY_SLOPE", "check_act_mode", "check_dncnn_args"]
+__all__ = ["SPECS", "BN_SETTINGS", "ACT_MODES", "DNCNN_VARIANTS", "KAIR_BN", "LEAKY_SLOPE", "check_act_mode", "check_dncnn_args"]
 
 
 ACT_MODES = ("R", "BR", "L", "BL")
@@ -22,6 +22,9 @@ DNCNN_VARIANTS = ("plain", "residual", "separable")
 
 
 KAIR_BN = {"eps": 1e-4, "momentum": 0.9}  # basicblock.conv 'B': PyTorch momentum convention
+# DnCNN's `bn_settings`: KAIR's (the default, its checkpoints' training) or PyTorch's nn.BatchNorm2d defaults,
+# which the design document's residual DnCNN (seed 004) uses
+BN_SETTINGS = {"kair": KAIR_BN, "pytorch": {"eps": 1e-5, "momentum": 0.1}}
 
 
 LEAKY_SLOPE = 0.2  # basicblock.conv default negative_slope
@@ -33,11 +36,13 @@ def check_act_mode(act_mode) -> tuple[bool, str]:
     return act_mode.startswith("B"), act_mode[-1]
 
 
-def check_dncnn_args(in_nc: int, out_nc: int, nc: int, nb: int, act_mode: str, variant: str) -> tuple[bool, str]:
+def check_dncnn_args(in_nc: int, out_nc: int, nc: int, nb: int, act_mode: str, variant: str,
+                     bn_settings: str = "kair") -> tuple[bool, str]:
     for value, name in ((in_nc, "in_nc"), (out_nc, "out_nc"), (nc, "nc")):
         check_int(value, name)
     check_int(nb, "nb", minimum=2)
     check_choice(variant, "variant", DNCNN_VARIANTS)
+    check_choice(bn_settings, "bn_settings", BN_SETTINGS)
     if out_nc != in_nc:
         raise ValueError(f"out_nc: DnCNN returns x - model(x), so expected out_nc == in_nc ({in_nc}), got {out_nc}")
     return check_act_mode(act_mode)
