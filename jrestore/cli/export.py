@@ -93,6 +93,8 @@ def run(args) -> int:
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
     inferred = {}
     if weights is not None:
+        from jrestore.core.spec import get_spec
+        weights = get_spec(args.model).rename_keys(weights)  # known foreign layouts (the spec's key_aliases)
         from jrestore.inference.tasks import _recorded_kwargs
         inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)}
     kwargs = {**inferred, **parse_sets(args.set)}

@@ -79,6 +79,9 @@ def run(args) -> int:
     case = get_case(args.model)  # its spec's ParityCase (built-in or plugin); none: one clear error
     atol = tolerances.MODEL if case.atol is None else case.atol
     weights = load_state_dict_file(args.weights, what="--weights") if args.weights else None
+    if weights is not None:  # known foreign layouts (the spec's key_aliases)
+        from jrestore.core.spec import get_spec
+        weights = get_spec(args.model).rename_keys(weights)
     # what the weights determine (as convert / restore / export read it), so one wrong-shaped tensor is
     # reported as that key and both shapes, not as a different architecture's missing keys
     from jrestore.inference.tasks import _recorded_kwargs

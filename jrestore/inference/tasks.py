@@ -144,6 +144,8 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
         return Task("bicubic", "sr", None, int(scale), 1, 2, {}, None, fwd, min_size=1)
     spec = get_spec(model)
     state, source = _load_weights(weights)
+    if state is not None:
+        state = spec.rename_keys(state)  # known foreign layouts (the spec's key_aliases)
     if state is None and spec.needs_weights:
         raise ValueError(f"--weights: {model} is a learned model; pass its weights file")
     inferred = {}
