@@ -69,6 +69,7 @@ VARIANTS = [  # eval only: BN train mode, gradients and Adam run in the register
     ("espcn", {"scale_factor": 3}, (2, 7, 6, 1)),
     ("espcn", {"scale_factor": 2, "activation": "relu"}, (2, 7, 6, 1)),  # the design document's ESPCN
     ("srresnet", {"scale": 2, "num_feat": 8, "num_block": 1}, (2, 9, 7, 3)),
+    ("srresnet", {"scale": 8, "num_feat": 4, "num_block": 1}, (1, 5, 4, 3)),  # three x2 sub-pixel blocks
 ]
 
 
@@ -175,8 +176,8 @@ BAD_ARGUMENTS = [
     ("fsrcnn", {"scale_factor": 2.5}, r"scale_factor: expected an integer >= 1, got 2.5"),
     ("fsrcnn", {"m": -1}, r"m: expected an integer >= 0, got -1"),
     ("espcn", {"scale_factor": 0}, r"scale_factor: expected an integer >= 1, got 0"),
-    ("srresnet", {"scale": 3}, r"scale: expected one of \[2, 4\], got 3"),
-    ("srresnet", {"scale": 8}, r"scale: expected one of \[2, 4\], got 8"),
+    ("srresnet", {"scale": 3}, r"scale: expected one of \[2, 4, 8\], got 3"),
+    ("srresnet", {"scale": 16}, r"scale: expected one of \[2, 4, 8\], got 16"),
     ("srresnet", {"num_block": -1}, r"num_block: expected an integer >= 0, got -1"),
     ("srgan_discriminator", {"input_size": 0}, r"input_size: expected positive sizes, got 0"),
     ("srgan_discriminator", {"input_size": (96, 96, 3)}, r"input_size: expected an int or a pair of ints"),
@@ -326,3 +327,30 @@ def test_espcn_relu_is_the_design_documents_forward():
     for make in (lambda: tespcn.ESPCN(activation="gelu"), lambda: jespcn.ESPCN(activation="gelu", rngs=nnx.Rngs(0))):
         with pytest.raises(ValueError, match="activation"):
             make()
+
+
+def test_srresnet_loads_lornatangs_current_layout_through_its_key_aliases(tmp_path):
+    """A state dict in Lornatang/SRGAN-PyTorch's current names (conv1 / conv2 / conv3 for our conv_block1/2/3)
+    restores through `jrestore restore` and loads with jrestore.load and torch_ref.load, giving the outputs of
+    the model it was renamed from."""
+    import jrestore
+    import torch_ref
+    from jrestore.core.spec import get_spec
+
+    torch.manual_seed(0)
+    tm = perturb_(tsrresnet.SRResNet(scale=8, num_feat=4, num_block=1), 0).eval()
+    ours = tm.state_dict()
+    theirs = {("conv" + k[len("conv_block"):] if k.startswith("conv_block") else k): v for k, v in ours.items()}
+    assert "conv1.0.weight" in theirs and "conv3.weight" in theirs and not any(k.startswith("conv_block") for k in theirs)
+    assert get_spec("srresnet").rename_keys(theirs).keys() == ours.keys()
+    torch.save(theirs, tmp_path / "lornatang_x8.pth")
+    x = _images(6, (1, 5, 4, 3))
+    with torch.no_grad():
+        expected = tm(torch_input(x)).numpy()
+    loaded_t = torch_ref.load(tmp_path / "lornatang_x8.pth", model="srresnet")
+    with torch.no_grad():
+        assert torch.equal(loaded_t.eval()(torch_input(x)), torch.from_numpy(expected))
+    loaded_j = jrestore.load(tmp_path / "lornatang_x8.pth", model="srresnet")
+    got = np.asarray(loaded_j(jnp.asarray(x))).transpose(0, 3, 1, 2)
+    assert np.abs(got - expected).max() <= tolerances.MODEL * max(1.0, np.abs(expected).max())
+    assert loaded_j.scale == 8  # read from the weights: three upsampling blocks

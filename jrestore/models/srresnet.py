@@ -86,7 +86,7 @@ class UpsampleBlock(nnx.Module):
 class SRResNet(nnx.Module):
     """SRResNet: LR x [B, H, W, C] float32 -> HR [B, H * scale, W * scale, C] (linear output, not clamped).
 
-    Args: scale (2 or 4), num_channels (3), num_feat (64), num_block (16 residual blocks).
+    Args: scale (2, 4 or 8), num_channels (3), num_feat (64), num_block (16 residual blocks).
     """
 
     def __init__(self, scale: int = 4, num_channels: int = 3, num_feat: int = 64, num_block: int = 16, *,

@@ -15,7 +15,7 @@ __all__ = ["SPECS", "SRRESNET_SCALES", "check_discriminator_args", "check_discri
            "discriminator_feature_size"]
 
 
-SRRESNET_SCALES = (2, 4)
+SRRESNET_SCALES = (2, 4, 8)  # one x2 sub-pixel block per factor of 2 (Lornatang's x8 stacks three)
 
 
 _D_STRIDES = (2, 1, 2, 1, 2, 1, 2)
@@ -78,12 +78,19 @@ def _discriminator_rule(s: WeightShapes) -> dict:
     return out
 
 
+# Lornatang/SRGAN-PyTorch's current model.py names the head, the fusion conv and the tail conv1, conv2 and
+# conv3 (its older layout, ours: conv_block1/2/3); trunk.{i}.rcb and upsampling.{i}.upsample_block are
+# the same in both. Its forward also clamps the output to [0, 1], which ours leaves to the caller.
+LORNATANG_ALIASES = ((r"conv1\.(.*)", r"conv_block1.\1"), (r"conv2\.(.*)", r"conv_block2.\1"),
+                     (r"conv3\.(.*)", r"conv_block3.\1"))
+
 # The SRGAN bench pairs the x4 generator with the discriminator (d_*: its arguments)
 _GAN_KWARGS = {"scale": 4, "num_channels": 3, "num_feat": 64, "num_block": 16, "d_num_feat": 64, "d_input_size": 96}
 
 SPECS = (
     ModelSpec("srresnet", "sr", channels_arg="num_channels", scale_arg="scale",
               halo=lambda kw: 2 * kw.get("num_block", 16) + 12, weights_rule=_srresnet_rule,
+              key_aliases=LORNATANG_ALIASES,
               parity=ParityCase(small={"scale": 4, "num_feat": 8, "num_block": 2},
                                 inputs=lambda rng, full: (sr_images(rng, (1, 12, 12, 3) if full else (2, 9, 7, 3)),)),
               bench=(BenchEntry("srresnet", {"scale": 4, "num_channels": 3, "num_feat": 64, "num_block": 16},
