@@ -175,7 +175,7 @@ def build_perceptual(cfg):
     from jrestore.convert import load_torch_state_dict
 
     args = dict(layer_weights=dict(pc.layer_weights), vgg_type=pc.vgg_type, criterion=pc.criterion,
-                num_feat=int(pc.num_feat))
+                num_feat=int(pc.num_feat), use_input_norm=bool(pc.use_input_norm))
     torch.manual_seed(int(cfg.init.seed) + 1)
     tloss = TL.PerceptualLoss(**args)
     if pc.vgg_weights:

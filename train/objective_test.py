@@ -67,3 +67,17 @@ def test_ffdnet_gets_its_noise_level_from_the_spec(tmp_path):
     _, metrics = jt.train_step(jt.state, jt.device_batch(batch))
     np.testing.assert_allclose(float(metrics["loss"]), want, rtol=tolerances.TRAIN_LOSS)
     np.testing.assert_allclose(tt.step(batch)["loss"], want, rtol=tolerances.TRAIN_LOSS)
+
+
+def test_wasa_recipe_feeds_vgg_the_raw_images_as_the_design_sketch_does():
+    """wasa_x2 sets loss.perceptual.use_input_norm=False (seed 001: VGG19 on raw [0, 1] images); both
+    frameworks' losses follow it, and the srgan_x4 recipe keeps BasicSR's ImageNet normalisation."""
+    from train.objective import build_perceptual
+
+    for recipe, normalised in (("wasa_x2:runlocal", False), ("srgan_x4:runlocal", True)):
+        cfg = load_config(recipe)
+        if not cfg.loss.perceptual.weight:
+            cfg.loss.perceptual.update(weight=1.0, num_feat=4)
+        assert bool(cfg.loss.perceptual.use_input_norm) is normalised, recipe
+        jloss, tloss = build_perceptual(cfg)
+        assert jloss.vgg.normalize is normalised and tloss.vgg.normalize is normalised, recipe

@@ -28,7 +28,9 @@ def base_config() -> ConfigDict:
     c.loss = ConfigDict({"name": "mse", "kwargs": ConfigDict(), "pixel_weight": 1.0})
     # + weight x VGG perceptual loss (BasicSR PerceptualLoss); vgg_weights: a torchvision VGG state-dict file
     c.loss.perceptual = ConfigDict({"weight": 0.0, "layer_weights": ConfigDict({"conv5_4": 1.0}), "vgg_type": "vgg19",
-                                    "criterion": "l1", "vgg_weights": "", "num_feat": 64})
+                                    "criterion": "l1", "vgg_weights": "", "num_feat": 64,
+                                    # True: ImageNet mean / std before VGG (BasicSR's default); False: raw [0, 1]
+                                    "use_input_norm": True})
     c.optim = ConfigDict({"name": "adam", "lr": 1e-4, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
                           "clip_grad_norm": 0.0, "ema_decay": 0.0})
     # adversarial training (train/gan.py): on when weight > 0; the discriminator has its own optimiser
