@@ -24,6 +24,9 @@ Parity notes:
   (docs/conventions.md §3).
 - Init as Lornatang: kaiming_normal_ (fan_in, gain sqrt(2)) for every generator conv, zero biases; the
   discriminator keeps PyTorch's default init.
+- Scales 2, 4 and 8 (log2(scale) x2 sub-pixel blocks), as Lornatang's current `SRResNet(upscale_factor=...)`;
+  its current checkpoints name conv_block1/2/3 `conv1` / `conv2` / `conv3` and load through the spec's
+  key_aliases (jrestore/core/models/srresnet.py). The design sketch (seed 002) draws the same generator.
 - Discriminator input size: the dense layer sees the full flattened feature map, as in the paper (96x96
   input -> 6x6x512), so the input size is a constructor argument `input_size` (int or (h, w)); each stride-2
   conv (padding 1) maps n -> floor((n - 1) / 2) + 1. Other sizes raise ValueError. Every conv has
