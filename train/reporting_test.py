@@ -100,7 +100,8 @@ def test_sample_grid_has_the_documented_size_and_untouched_tiles():
     from PIL import Image
     for c, (x, y, target) in enumerate(samples):
         for r, image in enumerate((x, y, target)):
-            expected = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).resize((tw, th), Image.NEAREST)
+            pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+            expected = Image.fromarray(pixels).resize((tw, th), Image.NEAREST)
             np.testing.assert_array_equal(tiles[r * th:(r + 1) * th, c * tw:(c + 1) * tw], np.asarray(expected))
 
 
@@ -110,7 +111,8 @@ def test_sample_grid_labels_rows_and_columns():
     background = np.array([32, 32, 32], np.uint8)
     plain = reporting.sample_grid(samples)
     labelled = reporting.sample_grid(samples, ["a_long_image_name.png", "b.png"], [23.456, 31.0])
-    assert plain.shape == labelled.shape == (reporting.GRID_HEADER_HEIGHT + 3 * th, reporting.GRID_LABEL_WIDTH + 2 * tw, 3)
+    documented = (reporting.GRID_HEADER_HEIGHT + 3 * th, reporting.GRID_LABEL_WIDTH + 2 * tw, 3)
+    assert plain.shape == labelled.shape == documented
     # the left band: each row's name in light text on the background, a different word per row
     bands = [plain[reporting.GRID_HEADER_HEIGHT + r * th:reporting.GRID_HEADER_HEIGHT + (r + 1) * th,
                    :reporting.GRID_LABEL_WIDTH] for r in range(3)]
@@ -171,7 +173,8 @@ def test_curves_take_the_title_from_config_json_and_need_a_loss(tmp_path):
     from PIL import Image
     assert reporting.plot_curves(tmp_path) is None  # nothing logged yet
     _metrics(tmp_path / "a", True)
-    (tmp_path / "a" / "config.json").write_text(json.dumps({"recipe": "dncnn_s25:runlocal", "model": {"name": "dncnn"}}))
+    config = {"recipe": "dncnn_s25:runlocal", "model": {"name": "dncnn"}}
+    (tmp_path / "a" / "config.json").write_text(json.dumps(config))
     _metrics(tmp_path / "b", True)
     read = np.asarray(Image.open(reporting.plot_curves(tmp_path / "a")))
     given = np.asarray(Image.open(reporting.plot_curves(tmp_path / "b", "dncnn_s25:runlocal")))
