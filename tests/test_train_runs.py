@@ -103,7 +103,12 @@ def test_run_writes_metrics_tensorboard_samples_plot_and_checkpoints(tmp_path):
     vals = [r for r in rows if "val_psnr" in r]
     assert [r["step"] for r in vals] == [5, 10] and all(5 < r["val_psnr"] < 40 for r in vals)
     assert last["val_psnr"] == vals[-1]["val_psnr"]
-    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    from train.reporting import read_events
+    events = read_events(tmp_path / "tb")
+    tags = {(v.tag, e.step) for e in events for v in e.summary.value}
+    assert {(t, s) for t in ("train/loss", "train/lr", "train/grad_norm", "train/steps_per_s") for s in (5, 10)} <= tags
+    assert {(t, s) for t in ("val/psnr", "val/ssim", "val/samples") for s in (5, 10)} <= tags
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= {t for t, _ in tags}
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_00000005.png", "step_00000010.png"]
     assert (tmp_path / "curves.png").stat().st_size > 5000
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [5, 10]

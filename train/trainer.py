@@ -40,8 +40,9 @@ It is split as the Flax examples split theirs, each part testable alone:
   - SIGTERM and Ctrl-C (SIGINT) save the current step and stop (`jrestore train` exits 0 after SIGTERM,
     130 after SIGINT, as shells expect); metrics.jsonl rows after the resumed step (all rows when no
     checkpoint exists) are dropped on restart, so no step is logged twice.
-- Observability: tqdm bar, WORKDIR/metrics.jsonl, TensorBoard events in WORKDIR/tb, sample grids in
-  WORKDIR/samples, WORKDIR/curves.png at the end.
+- Observability (train/reporting.py): tqdm bar, WORKDIR/metrics.jsonl, TensorBoard events in WORKDIR/tb
+  (train/ and val/ scalars, sample grids, hparams), labelled sample grids in WORKDIR/samples, and
+  WORKDIR/curves.png redrawn at every validation.
 """
 from __future__ import annotations
 
@@ -201,14 +202,15 @@ class Trainer:
                                               sigma=cfg.task.sigma, upsample=cfg.task.lr_resize)
         params = self.state.get("ema", self.state["params"])
         nnx.update(self._eval_model, *self.setup.generator.states(jax_get(params), jax_get(self.state["rest"])))
-        psnrs, ssims, samples = [], [], []
+        psnrs, ssims, samples, names = [], [], [], []
         for name, x, target in self._val:
             out = self._eval_task.restore(x, "jax")
             p_, s_ = score(out, target, self._val_protocol, self._eval_task.scale, "jax")
             psnrs.append(p_)
             ssims.append(s_)
             samples.append((x, out, target))
-        reporting.save_sample_grid(self.workdir / "samples" / f"step_{self.step:08d}.png", samples[:4])
+            names.append(name)
+        reporting.save_sample_grid(reporting.sample_grid_path(self.workdir, self.step), samples[:4], names, psnrs)
         return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
 
     # ---- the loop ----
@@ -236,6 +238,7 @@ class Trainer:
         cfg = self.cfg
         total = int(cfg.train.steps)
         chief = jax.process_index() == 0
+        title = cfg.recipe or cfg.model.name  # of curves.png
         # every process checks (a refusal stops them all alike); process 0 writes config.json
         run_files.check_config(self.workdir, cfg, self.allow_config_change, write=chief)
         iterator = self._iterator()
@@ -256,7 +259,8 @@ class Trainer:
         # very first updates diverge, it is what gets checkpointed and named (the state they left is not)
         self._initial = None if resumed else (jax.device_get(self.state), iterator.get_state())
         # rows after the restored step (every row when starting from 0) belong to the part being redone
-        log = reporting.MetricsLog(self.workdir, truncate_after=self.step)
+        log = reporting.MetricsLog(self.workdir, truncate_after=self.step,
+                                   hparams=reporting.flat_config(cfg))
         bar = tqdm(total=total, initial=self.step, desc=cfg.recipe or cfg.model.name, unit="step",
                    disable=None if self.progress else True)
         pending = PendingSteps()
@@ -289,11 +293,12 @@ class Trainer:
                 if val_now:
                     val = self.validate()
                     log.write({"step": self.step, **val})
+                    log.image("val/samples", reporting.sample_grid_path(self.workdir, self.step), self.step)
                     last.update(val)
                     runlog.line(f"step {self.step}/{total}  validation: PSNR {val['val_psnr']:.3f} dB  "
                                 f"SSIM {val['val_ssim']:.4f}", write=bar.write)
                     if chief:
-                        reporting.plot_curves(self.workdir)  # redrawn at every validation
+                        reporting.plot_curves(self.workdir, title)  # redrawn at every validation
                 if save_now:
                     self.save(store, iterator, metrics=val)
                     model_files.write(self.current_model(), self.step, (val or {}).get("val_psnr"))
@@ -314,7 +319,7 @@ class Trainer:
                 store.close()
                 log.close()
         if self.step >= total and chief:
-            reporting.plot_curves(self.workdir)
+            reporting.plot_curves(self.workdir, title)
             runlog.line(f"finished at step {self.step}: {self.workdir / run_files.MODEL_FILE}"
                         + (f", best {self.workdir / run_files.BEST_FILE} ({model_files.best:.3f} dB)"
                            if model_files.best is not None else ""), always=True)
