@@ -17,7 +17,8 @@ from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_fl
 
 
 def add_parser(p):
-    p.add_argument("--model", help="registered model name, or 'bicubic' for the interpolation baseline; optional "
+    p.add_argument("--model", help="registered model name, or a baseline: 'bicubic' (SR interpolation), 'bm3d' "
+                                    "(denoising, the bm3d package, needs --sigma); optional "
                                     "when --weights records it (a model file or training workdir)")
     p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
                                       ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
@@ -44,6 +45,7 @@ def run(args) -> int:
     from jrestore.evaluation.evaluate import evaluate
     from jrestore.evaluation.protocol_data import PROTOCOL_KIND, PROTOCOL_UPSAMPLE
     from jrestore.inference import build_task
+    from jrestore.inference.tasks import FRAMEWORK_FREE
     from jrestore.metrics import get_protocol
 
     get_protocol(args.protocol)  # unknown name: one error listing the valid ones
@@ -62,6 +64,9 @@ def run(args) -> int:
     summary = {"model": args.model, "protocol": args.protocol, "weights": args.weights, "data": args.data,
                "settings": {"scale": task.scale, "sigma": args.sigma, "cs_ratio": args.cs_ratio},
                "results": results}
+    if args.model in FRAMEWORK_FREE:
+        summary["note"] = (f"{args.model} runs in NumPy, in neither framework: every framework column is the same "
+                           f"computation")
     if args.out:
         write_rows(summary, Path(args.out))
     if args.json:
@@ -150,6 +155,8 @@ def print_table(summary: dict) -> None:
     head += "".join(f" {'SSIM ' + fw:>11}" for fw in fws)
     print(f"{summary['model']} on {summary['data']} ({summary['protocol']} protocol"
           + (f", weights {summary['weights']}" if summary["weights"] else "") + ")")
+    if summary.get("note"):
+        print(f"note: {summary['note']}")
     print(head)
     rows = [(n, [results[fw]["per_image"][n] for fw in fws], [results[fw]["per_image_ssim"][n] for fw in fws])
             for n in names]

@@ -20,7 +20,8 @@ import numpy as np
 from jrestore.inference.specs import MIN_SIZE, ModelSpec, get_spec
 from jrestore.inference.tiling import pad_to_multiple, tiled_apply
 
-__all__ = ["Task", "build_task", "task_from_model", "live_forward", "upsampler", "FRAMEWORKS", "UPSAMPLERS"]
+__all__ = ["BASELINES", "FRAMEWORK_FREE", "Task", "build_task", "task_from_model", "live_forward", "upsampler",
+           "FRAMEWORKS", "UPSAMPLERS"]
 
 FRAMEWORKS = ("jax", "torch")
 # the bicubic of each benchmark protocol (names of jrestore.ops.resize / torch_ref.ops.resize functions)
@@ -117,7 +118,7 @@ def _load_weights(weights):
 def build_task(model: str, weights=None, *, scale: int | None = None, sigma: float | None = None,
                cs_ratio=None, cs_matrices=None, model_kwargs: dict | None = None,
                frameworks=FRAMEWORKS, upsample: str = "matlab", extras: Mapping | None = None) -> Task:
-    """A Task for registry model `model` (or 'bicubic'), in the requested frameworks.
+    """A Task for registry model `model` (or a baseline: 'bicubic', 'bm3d'), in the requested frameworks.
 
     Args:
       weights: a weights file (see jrestore.convert.checkpoints) or a PyTorch-layout state dict; needed by
@@ -137,11 +138,8 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
         raise ValueError(f"frameworks: expected a non-empty subset of {list(FRAMEWORKS)}, got {list(frameworks)}")
     if upsample not in UPSAMPLERS:
         raise ValueError(f"upsample: expected one of {sorted(UPSAMPLERS)}, got {upsample!r}")
-    if model == "bicubic":
-        if scale is None:
-            raise ValueError("--scale: the bicubic baseline needs the SR factor (e.g. --scale 3)")
-        fwd = {fw: upsampler(fw, upsample, int(scale)) for fw in frameworks}
-        return Task("bicubic", "sr", None, int(scale), 1, 2, {}, None, fwd, min_size=1)
+    if model in BASELINES:
+        return BASELINES[model](frameworks, scale=scale, sigma=sigma, upsample=upsample, options=model_kwargs or {})
     spec = get_spec(model)
     state, source = _load_weights(weights)
     if state is not None:
@@ -215,6 +213,58 @@ def _cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices) -> dict:
         raise ValueError(f"--cs-matrices: {model} weights are trained with one sampling matrix; pass the folder "
                          f"holding phi_0_{cs_ratio}_1089.mat and Initialization_Matrix_{cs_ratio}.mat")
     return out
+
+
+def _bicubic_task(frameworks, *, scale=None, sigma=None, upsample="matlab", options=None) -> Task:
+    """The interpolation baseline of SR: the protocol's bicubic, in each framework."""
+    if options:
+        raise ValueError(f"--set: the bicubic baseline takes no options, got {sorted(options)}")
+    if scale is None:
+        raise ValueError("--scale: the bicubic baseline needs the SR factor (e.g. --scale 3)")
+    fwd = {fw: upsampler(fw, upsample, int(scale)) for fw in frameworks}
+    return Task("bicubic", "sr", None, int(scale), 1, 2, {}, None, fwd, min_size=1)
+
+
+def _bm3d_task(frameworks, *, scale=None, sigma=None, upsample="matlab", options=None) -> Task:
+    """The classical denoising baseline: BM3D through the `bm3d` package (Makinen, Azzari, Foi's reference
+    implementation), told the true noise level: grey (options channels=1, the default, bm3d.bm3d: the
+    DnCNN paper's Set12 / BSD68 comparison) or colour (channels=3, CBM3D, bm3d.bm3d_rgb). It runs in NumPy,
+    not in either framework, so every framework column gets the same numbers."""
+    options = dict(options or {})
+    channels = options.pop("channels", 1)
+    if options or channels not in (1, 3):
+        raise ValueError(f"--set: bm3d takes channels=1 (grey) or channels=3 (CBM3D), got "
+                         f"{ {'channels': channels, **options} }")
+    if scale not in (None, 1):
+        raise ValueError(f"--scale: bm3d is a denoiser (scale 1), got {scale}")
+    if sigma is None:
+        raise ValueError("--sigma: bm3d needs the noise level it removes (0-255 scale, e.g. --sigma 25)")
+    try:
+        import bm3d
+    except ImportError:
+        raise ValueError("--model bm3d: the bm3d package is not installed (pip install 'jrestore[baselines]')") from None
+
+    last = {}  # the framework columns restore the same image in turn: compute it once
+
+    def run(x: np.ndarray) -> np.ndarray:
+        if "x" in last and last["x"].shape == x.shape and np.array_equal(last["x"], x):
+            return last["out"].copy()
+        last.clear()
+        x64 = np.asarray(x, np.float64)
+        if x64.shape[2] == 3:
+            out = bm3d.bm3d_rgb(x64, sigma_psd=float(sigma) / 255.0)
+        else:
+            out = np.stack([bm3d.bm3d(x64[..., c], sigma_psd=float(sigma) / 255.0) for c in range(x64.shape[2])], -1)
+        last.update(x=np.array(x, copy=True), out=np.asarray(out, np.float32).reshape(x.shape))
+        return last["out"].copy()
+
+    return Task("bm3d", "denoise", channels, 1, 1, None, {"sigma": float(sigma), "channels": channels}, None,
+                {fw: run for fw in frameworks})
+
+
+# Baselines: not registered models (no weights, no twins), built here by name
+BASELINES = {"bicubic": _bicubic_task, "bm3d": _bm3d_task}
+FRAMEWORK_FREE = ("bm3d",)  # baselines that run in NumPy: their framework columns are one computation
 
 
 def upsampler(framework: str, kind: str, scale: int):
