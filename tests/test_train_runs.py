@@ -179,6 +179,34 @@ def test_two_processes_match_one(baseline, tmp_path):
     assert 19.5 < val[0]["val_input_psnr"] < 22.5 and val[0]["val_psnr"] != val[0]["val_input_psnr"]
 
 
+def test_distributed_auto_detects_a_slurm_job(tmp_path):
+    """--distributed auto under SLURM's environment (two tasks as srun starts them): JAX's own detection joins
+    the 2 processes, with no coordinator flag; validation is split and gathered as with the flags."""
+    folder = write_val_folder(tmp_path / "val")
+    port = free_port()
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+             "SLURM_LOCALID": "0", "JAX_COORDINATOR_PORT": str(port)}
+    procs = [launch(tmp_path / "run", 4, "--set", "val.source=folder", "--set", f"val.path={folder}",
+                    "--set", "train.val_every=4", "--set", "val.limit=0", "--distributed", "auto", env={**slurm, "SLURM_PROCID": str(i)})
+             for i in range(2)]
+    outs = [finish(p) for p in procs]
+    assert "2 device(s), 2 process(es)" in outs[0]
+    val = [r for r in (json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+           if "val_psnr" in r]
+    assert [r["step"] for r in val] == [4] and val[0]["val_images_per_process"] == [3, 2]
+
+
+def test_distributed_auto_without_a_cluster_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_", "JAX_COORDINATOR", "TPU_"))}
+    proc = subprocess.run([sys.executable, "-m", "train", "--config", "dncnn_s25:runlocal", "--workdir", str(tmp_path),
+                           "--distributed", "auto"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "jrestore train: error: --distributed auto: no cluster found (JAX detects Cloud TPU pod slices, SLURM srun "
+        "tasks, GKE TPU jobs and Open MPI mpirun); run under one of them, or pass --coordinator HOST:PORT "
+        "--num-processes N --process-id I"], proc.stderr
+
+
 def test_sigkill_then_restart_ends_like_an_uninterrupted_run(baseline, tmp_path):
     proc = launch(tmp_path, 40)
     wait_for_step(tmp_path, 13, proc)
