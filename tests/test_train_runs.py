@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jrestore.parity.tolerances import TRAIN_LOSS_DEVICES, TRAIN_WEIGHTS_DEVICES
+from jrestore.parity.tolerances import TRAIN_LOSS_DEVICES, TRAIN_WEIGHTS_DEVICES, VAL_PSNR_PROCESSES
 from parity_tests.test_trainer_parity import _feeds_bn as feeds_bn
 
 # one worker runs them all: the baseline run is shared, and the processes they start need the cores
@@ -121,18 +121,95 @@ def test_eight_fake_devices_match_one(baseline, tmp_path):
     assert_same_weights(final_params(tmp_path), final_params(baseline))
 
 
-def test_two_processes_match_one(baseline, tmp_path):
+def free_port() -> int:
     import socket
     with socket.socket() as s:
         s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    procs = [launch(tmp_path, 40, "--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(i))
-             for i in range(2)]
+        return s.getsockname()[1]
+
+
+def write_val_folder(folder) -> Path:
+    """Five 48x56 grey crops of scikit-image photos (one size: one compilation): 2 processes score 3 and 2."""
+    from PIL import Image
+    from skimage import data
+
+    folder = Path(folder)
+    folder.mkdir()
+    photos = [data.camera(), data.coins(), data.moon(), data.page(), data.text()]
+    for i, photo in enumerate(photos):
+        Image.fromarray(np.ascontiguousarray(photo[:48, :56])).save(folder / f"val{i}.png")
+    return folder
+
+
+def val_args(folder) -> list[str]:
+    return ["--set", "val.source=folder", "--set", f"val.path={folder}", "--set", "val.protocol=kair_dncnn",
+            "--set", "train.val_every=40", "--set", "val.limit=0"]
+
+
+def one_process_validation(workdir, folder) -> dict:
+    """Mean PSNR / SSIM of WORKDIR/model.safetensors on the validation folder, in this one process, through the
+    evaluation code (build_task + the protocol's samples + score), not the trainer's validate()."""
+    from jrestore.evaluation.evaluate import score
+    from jrestore.evaluation.protocol_data import load_samples
+    from jrestore.inference import build_task
+
+    task = build_task("dncnn", Path(workdir) / "model.safetensors", sigma=25, frameworks=("jax",))
+    samples = load_samples(folder, "kair_dncnn", kind="denoise", channels=1, sigma=25)
+    scores = [score(task.restore(s.inputs, "jax"), s.target, "kair_dncnn", 1, "jax") for s in samples]
+    noisy = [score(s.inputs, s.target, "kair_dncnn", 1, "jax")[0] for s in samples]
+    return {"val_psnr": np.mean([p for p, _ in scores]), "val_ssim": np.mean([q for _, q in scores]),
+            "val_input_psnr": np.mean(noisy), "images": len(samples)}
+
+
+def test_two_processes_match_one(baseline, tmp_path):
+    """--coordinator flags; validation at step 40 split over the 2 processes (3 + 2 images) and gathered."""
+    folder = write_val_folder(tmp_path / "val")
+    port = free_port()
+    procs = [launch(tmp_path / "run", 40, *val_args(folder), "--coordinator", f"localhost:{port}",
+                    "--num-processes", "2", "--process-id", str(i)) for i in range(2)]
     for p in procs:
         finish(p)
-    one, two = losses(baseline), losses(tmp_path)
+    one, two = losses(baseline), losses(tmp_path / "run")
     np.testing.assert_allclose([two[s] for s in sorted(one)], [one[s] for s in sorted(one)], rtol=TRAIN_LOSS_DEVICES)
-    assert_same_weights(final_params(tmp_path), final_params(baseline))
+    assert_same_weights(final_params(tmp_path / "run"), final_params(baseline))
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_psnr" in r]
+    assert [r["step"] for r in val] == [40]
+    want = one_process_validation(tmp_path / "run", folder)
+    assert want["images"] == 5
+    assert val[0]["val_images_per_process"] == [3, 2]  # each process scored its share, not the whole set
+    for key in ("val_psnr", "val_ssim", "val_input_psnr"):
+        assert abs(val[0][key] - want[key]) <= VAL_PSNR_PROCESSES, (key, val[0][key], want[key])
+    # sigma 25 noise on 8-bit images: about 20.2 dB before clipping, a little more after
+    assert 19.5 < val[0]["val_input_psnr"] < 22.5 and val[0]["val_psnr"] != val[0]["val_input_psnr"]
+
+
+def test_distributed_auto_detects_a_slurm_job(tmp_path):
+    """--distributed auto under SLURM's environment (two tasks as srun starts them): JAX's own detection joins
+    the 2 processes, with no coordinator flag; validation is split and gathered as with the flags."""
+    folder = write_val_folder(tmp_path / "val")
+    port = free_port()
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "localhost", "SLURM_NTASKS": "2",
+             "SLURM_LOCALID": "0", "JAX_COORDINATOR_PORT": str(port)}
+    procs = [launch(tmp_path / "run", 4, "--set", "val.source=folder", "--set", f"val.path={folder}",
+                    "--set", "train.val_every=4", "--set", "val.limit=0", "--distributed", "auto", env={**slurm, "SLURM_PROCID": str(i)})
+             for i in range(2)]
+    outs = [finish(p) for p in procs]
+    assert "2 device(s), 2 process(es)" in outs[0]
+    val = [r for r in (json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+           if "val_psnr" in r]
+    assert [r["step"] for r in val] == [4] and val[0]["val_images_per_process"] == [3, 2]
+
+
+def test_distributed_auto_without_a_cluster_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "OMPI_", "JAX_COORDINATOR", "TPU_"))}
+    proc = subprocess.run([sys.executable, "-m", "train", "--config", "dncnn_s25:runlocal", "--workdir", str(tmp_path),
+                           "--distributed", "auto"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "jrestore train: error: --distributed auto: no cluster found (JAX detects Cloud TPU pod slices, SLURM srun "
+        "tasks, GKE TPU jobs and Open MPI mpirun); run under one of them, or pass --coordinator HOST:PORT "
+        "--num-processes N --process-id I"], proc.stderr
 
 
 def test_sigkill_then_restart_ends_like_an_uninterrupted_run(baseline, tmp_path):
@@ -175,3 +252,18 @@ def test_diverging_loss_stops_with_a_message_naming_a_finite_checkpoint(tmp_path
     assert all(np.isfinite(v).all() for v in params.values())
     saved = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert saved and max(saved) == named == bad_step - 1  # checkpoints every step: the one before the failure
+
+
+def test_validation_shares_cover_every_image_once_and_gathering_checks_it():
+    from train.trainer import gather_scores, val_share
+
+    shares = [val_share(7, p, 3) for p in range(3)]
+    assert shares == [[0, 3, 6], [1, 4], [2, 5]]
+    rows = np.array([[i, 20.0 + i, 0.5, 19.0] for i in (2, 0, 1)])  # one process, any order: image order back
+    got = gather_scores(rows, 3)
+    np.testing.assert_array_equal(got["psnr"], [20.0, 21.0, 22.0])
+    np.testing.assert_array_equal(got["count"], [3])
+    with pytest.raises(RuntimeError, match="expected 0 .. 3 once each"):
+        gather_scores(rows, 4)  # an image nobody scored
+    with pytest.raises(RuntimeError, match="once each"):
+        gather_scores(np.concatenate([rows, rows[:1]]), 3)  # one scored twice

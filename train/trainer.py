@@ -18,8 +18,9 @@ It is split as the Flax examples split theirs, each part testable alone:
 - Parallelism: a 1-D mesh ('data',) over every device of every process (or the first `train.devices`);
   the global batch is sharded on 'data', the state replicated; XLA inserts the gradient all-reduce. Each
   process feeds its own rows of every global batch (`jax.make_array_from_process_local_data`).
-  Multi-host: call `jax.distributed.initialize()` before building the Trainer (`jrestore train` does
-  when JAX_COORDINATOR_ADDRESS / --coordinator is given).
+  Multi-host: call `jax.distributed.initialize()` before building the Trainer (`jrestore train
+  --distributed auto|explicit` does; train/cli.py). Validation is split over the processes and gathered
+  (Trainer.validate).
 - Host syncs: metrics stay on the device between log steps; the loop fetches them (with every step's
   finiteness flag since the last fetch) only at log, validation and checkpoint steps and when a signal
   stops the run, so the device runs ahead of the host between them.
@@ -184,7 +185,15 @@ class Trainer:
 
     # ---- validation ----
     def validate(self) -> dict:
-        """Mean PSNR/SSIM on the validation set with the current (EMA if kept) weights."""
+        """Mean PSNR/SSIM on the validation set with the current (EMA if kept) weights, split over processes.
+
+        Process p of P scores images p, p + P, p + 2P, ...; the per-image scores are gathered (every process
+        returns the same numbers, equal to one process scoring them all: the same per-image values, averaged
+        in image order). Returns val_psnr, val_ssim, val_input_psnr (the model's input against the target
+        under the same protocol: the noisy image, or the LR upsampled with the task's bicubic; not for cs) and
+        val_images_per_process (how many images each process scored: a list, so not a TensorBoard scalar). The
+        sample grid shows process 0's first 4 images."""
+        import jax
         from flax import nnx
         from jrestore.evaluation.evaluate import score
         from jrestore.inference.tasks import task_from_model
@@ -194,24 +203,51 @@ class Trainer:
         if not cfg.val.source:
             return {}
         if not hasattr(self, "_val"):
-            self._val = make_val_set(cfg.val, task=cfg.task)
+            full = make_val_set(cfg.val, task=cfg.task)
+            self._val_count = len(full)
+            # (index in the whole set, name, input, target) of this process's share only
+            self._val = [(i, *full[i]) for i in val_share(len(full), jax.process_index(), jax.process_count())]
             self._val_protocol = val_protocol(cfg.val, cfg.task)
             self._eval_model = nnx.clone(self.model)
-            self._eval_task = task_from_model(cfg.model.name, self._eval_model, self.kwargs,
-                                              scale=int(cfg.task.scale or 1) if cfg.task.kind == "sr" else 1,
+            scale = int(cfg.task.scale or 1) if cfg.task.kind == "sr" else 1
+            self._eval_task = task_from_model(cfg.model.name, self._eval_model, self.kwargs, scale=scale,
                                               sigma=cfg.task.sigma, upsample=cfg.task.lr_resize)
+            self._val_input_psnr = self._input_psnrs(scale)  # the weights do not change it: once per run
         params = self.state.get("ema", self.state["params"])
         nnx.update(self._eval_model, *self.setup.generator.states(jax_get(params), jax_get(self.state["rest"])))
-        psnrs, ssims, samples, names = [], [], [], []
-        for name, x, target in self._val:
+        rows, samples, names, sample_psnrs = [], [], [], []
+        for (index, name, x, target), input_psnr in zip(self._val, self._val_input_psnr):
             out = self._eval_task.restore(x, "jax")
             p_, s_ = score(out, target, self._val_protocol, self._eval_task.scale, "jax")
-            psnrs.append(p_)
-            ssims.append(s_)
-            samples.append((x, out, target))
-            names.append(name)
-        reporting.save_sample_grid(reporting.sample_grid_path(self.workdir, self.step), samples[:4], names, psnrs)
-        return {"val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
+            rows.append((index, p_, s_, input_psnr))
+            if len(samples) < 4:  # this process's first images (process 0's grid is the one kept)
+                samples.append((x, out, target))
+                names.append(name)
+                sample_psnrs.append(p_)
+        if jax.process_index() == 0:  # one writer of the grid: process 0's images
+            reporting.save_sample_grid(reporting.sample_grid_path(self.workdir, self.step), samples, names,
+                                       sample_psnrs)
+        scores = gather_scores(np.asarray(rows, np.float64).reshape(-1, 4), self._val_count)
+        per_process = [len(val_share(self._val_count, p, jax.process_count())) for p in range(jax.process_count())]
+        got = np.asarray(scores["count"])
+        if not np.array_equal(got, per_process):  # a process that skipped or repeated images: say so, never average
+            raise RuntimeError(f"validation: processes scored {got.tolist()} images, expected {per_process}")
+        out = {"val_psnr": float(np.mean(scores["psnr"])), "val_ssim": float(np.mean(scores["ssim"]))}
+        if cfg.task.kind != "cs":
+            out["val_input_psnr"] = float(np.mean(scores["input_psnr"]))
+        return {**out, "val_images_per_process": got.tolist()}
+
+    def _input_psnrs(self, scale: int) -> list[float]:
+        """PSNR of the model's input against the target, per image of this process's share, under the
+        validation protocol: the noisy image (denoise) or the LR upsampled with the task's bicubic (sr, the
+        benchmarks' "Bicubic" column); NaN for cs, whose input is the image itself."""
+        from jrestore.evaluation.evaluate import score
+        from jrestore.inference.tasks import upsampler
+
+        if self.cfg.task.kind == "cs":
+            return [float("nan")] * len(self._val)
+        up = upsampler("jax", self.cfg.task.lr_resize, scale) if self.cfg.task.kind == "sr" else (lambda x: x)
+        return [score(up(x), target, self._val_protocol, scale, "jax")[0] for _, _, x, target in self._val]
 
     # ---- the loop ----
     def run(self) -> dict:
@@ -295,8 +331,9 @@ class Trainer:
                     log.write({"step": self.step, **val})
                     log.image("val/samples", reporting.sample_grid_path(self.workdir, self.step), self.step)
                     last.update(val)
+                    baseline = (f"  (input {val['val_input_psnr']:.3f} dB)" if "val_input_psnr" in val else "")
                     runlog.line(f"step {self.step}/{total}  validation: PSNR {val['val_psnr']:.3f} dB  "
-                                f"SSIM {val['val_ssim']:.4f}", write=bar.write)
+                                f"SSIM {val['val_ssim']:.4f}{baseline}", write=bar.write)
                     if chief:
                         reporting.plot_curves(self.workdir, title)  # redrawn at every validation
                 if save_now:
@@ -364,6 +401,44 @@ class Trainer:
         """The current parameters and buffers (not the EMA ones) as a PyTorch-layout state dict (NumPy)."""
         from jrestore.convert import torch_state_dict
         return torch_state_dict(self.current_model(ema=False))
+
+
+def val_share(n_images: int, process_index: int, process_count: int) -> list[int]:
+    """Indices of the validation images process `process_index` of `process_count` scores: p, p + P, ...
+    (round robin, so shares differ by at most one image and the big images are spread out)."""
+    return list(range(process_index, n_images, process_count))
+
+
+def gather_scores(rows: np.ndarray, n_images: int) -> dict:
+    """rows: this process's [k, 4] float64 (image index, PSNR, SSIM, input PSNR) -> {"psnr", "ssim",
+    "input_psnr": [n_images] in image order, "count": [P] rows each process sent}, the same on every process.
+
+    One process: no communication. Several: jax.experimental.multihost_utils.process_allgather of the rows,
+    padded to one length (index -1); sent as the float64 bits viewed as uint32, since JAX without x64 would
+    round float64 to float32 and the gathered mean would then differ from one process's."""
+    import jax
+
+    rows = np.asarray(rows, np.float64).reshape(-1, 4)
+    if jax.process_count() == 1:
+        everything, counts = rows, [len(rows)]
+    else:
+        from jax.experimental import multihost_utils
+
+        longest = -(-n_images // jax.process_count())
+        padded = np.full((longest, 4), -1.0)
+        padded[:len(rows)] = rows
+        bits = multihost_utils.process_allgather(padded.view(np.uint32))  # [P, longest, 8]
+        per_process = np.asarray(bits).view(np.float64).reshape(jax.process_count(), longest, 4)
+        counts = [int((p[:, 0] >= 0).sum()) for p in per_process]
+        everything = per_process.reshape(-1, 4)
+        everything = everything[everything[:, 0] >= 0]
+    order = np.argsort(everything[:, 0], kind="stable")
+    everything = everything[order]
+    if not np.array_equal(everything[:, 0], np.arange(n_images)):
+        raise RuntimeError(f"validation: gathered scores for images {everything[:, 0].astype(int).tolist()}, "
+                           f"expected 0 .. {n_images - 1} once each")
+    return {"psnr": everything[:, 1], "ssim": everything[:, 2], "input_psnr": everything[:, 3],
+            "count": np.asarray(counts)}
 
 
 def jax_get(tree):

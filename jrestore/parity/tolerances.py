@@ -97,6 +97,11 @@ TRAIN_LOSS_LONG = 1e-3
 TRAIN_LOSS_DEVICES = 1e-5
 # The weights after that run, absolute (values of order 0.1 .. 1).
 TRAIN_WEIGHTS_DEVICES = 1e-5
+# Validation scores gathered from 2 jax.distributed processes (each scoring its share of the images) against one
+# process scoring all of them with the same weights, through the evaluation code: the same float32 convolutions
+# per image, so the means agree to float32 rounding of PSNR (dB) and SSIM (~1e-6 at 10-40 dB); an image left out,
+# scored twice or scored with other weights moves the mean of 5 small images by 0.01 dB or more.
+VAL_PSNR_PROCESSES = 1e-4
 # Validation PSNR (dB) of two trained models (150 / 300 steps, one per framework) on the same images.
 PSNR_TRAINED_DB = 0.05
 # bfloat16 compute against float32 for the same short run, relative: bfloat16 keeps 8 bits of mantissa
