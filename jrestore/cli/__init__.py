@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "Train a recipe (train/configs) data-parallel over every device and host; resumable",
     "restore": "Restore an image or a folder of images of any size (tiled), writing the results atomically",
     "convert": "Convert a weights file (.pth/.pkl/.safetensors/MatConvNet .mat) to a verified PyTorch-layout safetensors file",
+    "table": "A method-comparison table (PSNR, SSIM, seconds per image) from real runs at several noise levels / ratios",
     "bench": "Throughput of JAX (1 device, data-parallel) beside torch eager, channels_last and torch.compile, per model",
 }
 
