@@ -45,3 +45,48 @@ def plugin_sandbox(monkeypatch):
     yield
     for module in [m for m in sys.modules if m.startswith("jrestore_plugin_") and m not in before]:
         del sys.modules[module]
+
+
+MODEL_FILES_DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # BR: BatchNorm counters in the file
+
+
+def _perturbed_jax_model(name: str, kwargs: dict, seed: int):
+    """A jrestore model whose parameters and BatchNorm statistics are all non-default (eval mode)."""
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    import jrestore.models
+
+    model = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
+    rng = np.random.default_rng(seed)
+    for path, var in nnx.iter_graph(model):
+        if isinstance(var, nnx.Variable) and jnp.issubdtype(var.get_value().dtype, jnp.floating):
+            v = np.asarray(var.get_value())
+            v = v + 0.05 * rng.standard_normal(v.shape).astype(v.dtype)
+            if isinstance(var, nnx.BatchStat) and path[-1] == "var":  # running variances stay positive
+                v = np.abs(v) + 0.5
+            var.set_value(jnp.asarray(v))
+    model.eval()
+    return model
+
+
+@pytest.fixture(scope="session")
+def perturbed_jax_model():
+    """fn(name, kwargs, seed) -> a jrestore model with every parameter and statistic moved off its init."""
+    return _perturbed_jax_model
+
+
+@pytest.fixture(scope="module")
+def model_files_workdir(tmp_path_factory):
+    """A workdir as the trainer leaves one: (dir, latest model, best model); MODEL_FILES_DNCNN arguments,
+    model.safetensors at step 40 (val 27.5 dB), best.safetensors at step 20 (28.25 dB), a checkpoints/40."""
+    from jrestore.convert.checkpoints import save_model_file
+
+    d = tmp_path_factory.mktemp("run") / "workdir"
+    (d / "checkpoints" / "40").mkdir(parents=True)
+    kw = MODEL_FILES_DNCNN
+    latest, best = _perturbed_jax_model("dncnn", kw, 1), _perturbed_jax_model("dncnn", kw, 2)
+    save_model_file(d / "model.safetensors", latest, "dncnn", kw, recipe="dncnn_s25", step=40, val_psnr=27.5)
+    save_model_file(d / "best.safetensors", best, "dncnn", kw, recipe="dncnn_s25", step=20, val_psnr=28.25)
+    return d, latest, best

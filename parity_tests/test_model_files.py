@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from flax import nnx
 
 import jrestore
 import jrestore.models
@@ -29,32 +28,12 @@ from jrestore.convert.checkpoints import read_safetensors_metadata, save_model_f
 from jrestore.parity import tolerances
 
 ROOT = Path(__file__).resolve().parents[1]
-DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # BR: BatchNorm counters in the file
-
-
-def _perturbed(name: str, kwargs: dict, seed: int):
-    """A jrestore model whose parameters and BatchNorm statistics are all non-default (eval mode)."""
-    model = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
-    rng = np.random.default_rng(seed)
-    for path, var in nnx.iter_graph(model):
-        if isinstance(var, nnx.Variable) and jnp.issubdtype(var.get_value().dtype, jnp.floating):
-            v = np.asarray(var.get_value())
-            v = v + 0.05 * rng.standard_normal(v.shape).astype(v.dtype)
-            if isinstance(var, nnx.BatchStat) and path[-1] == "var":  # running variances stay positive
-                v = np.abs(v) + 0.5
-            var.set_value(jnp.asarray(v))
-    model.eval()
-    return model
+DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # conftest.MODEL_FILES_DNCNN: the workdir's
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("run") / "workdir"
-    (d / "checkpoints" / "40").mkdir(parents=True)
-    latest, best = _perturbed("dncnn", DNCNN, 1), _perturbed("dncnn", DNCNN, 2)
-    save_model_file(d / "model.safetensors", latest, "dncnn", DNCNN, recipe="dncnn_s25", step=40, val_psnr=27.5)
-    save_model_file(d / "best.safetensors", best, "dncnn", DNCNN, recipe="dncnn_s25", step=20, val_psnr=28.25)
-    return d, latest, best
+def workdir(model_files_workdir):
+    return model_files_workdir
 
 
 def _x(shape=(1, 20, 23, 1), seed=0) -> np.ndarray:

@@ -10,41 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from flax import nnx
 from PIL import Image
 
 import jrestore
-import jrestore.models
 from jrestore.cli import main
 from jrestore.convert.checkpoints import save_model_file
 from jrestore.parity import tolerances
 
-DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # BR: BatchNorm counters in the file
-
-
-def _perturbed(name: str, kwargs: dict, seed: int):
-    """A jrestore model whose parameters and BatchNorm statistics are all non-default (eval mode)."""
-    model = jrestore.models.get(name, **kwargs, rngs=nnx.Rngs(seed))
-    rng = np.random.default_rng(seed)
-    for path, var in nnx.iter_graph(model):
-        if isinstance(var, nnx.Variable) and jnp.issubdtype(var.get_value().dtype, jnp.floating):
-            v = np.asarray(var.get_value())
-            v = v + 0.05 * rng.standard_normal(v.shape).astype(v.dtype)
-            if isinstance(var, nnx.BatchStat) and path[-1] == "var":  # running variances stay positive
-                v = np.abs(v) + 0.5
-            var.set_value(jnp.asarray(v))
-    model.eval()
-    return model
+DNCNN = {"in_nc": 1, "out_nc": 1, "nc": 8, "nb": 3, "act_mode": "BR"}  # conftest.MODEL_FILES_DNCNN: the workdir's
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("run") / "workdir"
-    (d / "checkpoints" / "40").mkdir(parents=True)
-    latest, best = _perturbed("dncnn", DNCNN, 1), _perturbed("dncnn", DNCNN, 2)
-    save_model_file(d / "model.safetensors", latest, "dncnn", DNCNN, recipe="dncnn_s25", step=40, val_psnr=27.5)
-    save_model_file(d / "best.safetensors", best, "dncnn", DNCNN, recipe="dncnn_s25", step=20, val_psnr=28.25)
-    return d, latest, best
+def workdir(model_files_workdir):
+    return model_files_workdir
 
 
 def test_workdirs_without_model_files_say_what_to_do(tmp_path, workdir):
@@ -95,12 +73,12 @@ def test_restore_and_eval_take_a_workdir_without_model(tmp_path, capsys, workdir
     assert not (tmp_path / "x.png").exists()
 
 
-def test_recorded_scale_needs_no_flags(tmp_path, capsys):
+def test_recorded_scale_needs_no_flags(tmp_path, capsys, perturbed_jax_model):
     """FSRCNN's factor is in no tensor: the workdir's metadata gives it, so restore needs neither flag."""
     d = tmp_path / "run"
     d.mkdir()
     kwargs = {"scale_factor": 3, "d": 8, "s": 4, "m": 2}
-    save_model_file(d / "model.safetensors", _perturbed("fsrcnn", kwargs, 5), "fsrcnn", kwargs)
+    save_model_file(d / "model.safetensors", perturbed_jax_model("fsrcnn", kwargs, 5), "fsrcnn", kwargs)
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (10, 12), dtype=np.uint8)).save(tmp_path / "lr.png")
     assert main(["restore", "--weights", str(d), str(tmp_path / "lr.png"), str(tmp_path / "sr.png")]) == 0
     assert np.asarray(Image.open(tmp_path / "sr.png")).shape == (30, 36)
