@@ -91,16 +91,21 @@ class Objective:
             x = imresize_matlab(x, scale=self.upsample)
         return self.jax_apply(network, params, rest, x, *(batch[n] for n in self._extra_names()))
 
-    def jax_content(self, out, target, perceptual=None):
-        """The pixel and perceptual terms of an output against its target (the GAN path adds its own term)."""
-        import jrestore.losses as L
-
+    def _content(self, losses, out, target, perceptual):
+        """pixel_weight x loss(out, target, **loss.kwargs) + perceptual_weight x perceptual(out, target), with
+        `losses` jrestore.losses or torch_ref.losses (the same names and arguments)."""
         loss = 0.0
         if self.pixel_weight:
-            loss = self.pixel_weight * L.get(self.loss_name)(out, target, **self.loss_kwargs)
+            loss = self.pixel_weight * losses.get(self.loss_name)(out, target, **self.loss_kwargs)
         if perceptual is not None and self.perceptual_weight:
             loss = loss + self.perceptual_weight * perceptual(out, target)[0]
         return loss
+
+    def jax_content(self, out, target, perceptual=None):
+        """The pixel and perceptual terms of an output against its target (the GAN path adds its own term)."""
+        import jrestore.losses
+
+        return self._content(jrestore.losses, out, target, perceptual)
 
     def jax_loss(self, network, params, rest, batch: dict, perceptual=None):
         """(scalar float32 loss, updated rest)."""
@@ -133,14 +138,9 @@ class Objective:
         return self.torch_apply(module, x, *(batch[n] for n in self._extra_names()))
 
     def torch_content(self, out, target, perceptual=None):
-        import torch_ref.losses as L
+        import torch_ref.losses
 
-        loss = 0.0
-        if self.pixel_weight:
-            loss = self.pixel_weight * L.get(self.loss_name)(out, target, **self.loss_kwargs)
-        if perceptual is not None and self.perceptual_weight:
-            loss = loss + self.perceptual_weight * perceptual(out, target)[0]
-        return loss
+        return self._content(torch_ref.losses, out, target, perceptual)
 
     def torch_loss(self, module, batch: dict, perceptual=None):
         import torch_ref.losses as L
