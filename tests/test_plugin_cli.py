@@ -113,6 +113,7 @@ REQUIRED = {
     "demo": [], "bench": [], "verify": ["--model", "x"], "export": ["--model", "x", "--out", "o"],
     "eval": ["--model", "x", "--data", "d", "--protocol", "kair_dncnn"], "restore": ["--model", "x", "in", "out"],
     "convert": ["--model", "x", "--weights", "w", "--out", "o"], "train": ["--config", "c", "--workdir", "w"],
+    "table": ["denoise", "--data", "d", "--method", "x"],
 }
 
 
