@@ -132,6 +132,7 @@ def _key_map_callable(key):
 
 @pytest.mark.parametrize("as_callable", [False, True], ids=["dict", "callable"])
 def test_compare_with_a_key_map(as_callable):
+    torch.manual_seed(1)  # a fixed torch init, whatever ran before in this process
     tm, jm = TorchNet(), JaxNet(rngs=nnx.Rngs(0))
     key_map = _key_map_callable if as_callable else _key_map_dict(tm)
     report = compare(tm, jm, _noisy((2, 9, 10, 1), seed=2), train=True, key_map=key_map)
@@ -159,6 +160,7 @@ def test_key_map_typos_and_bad_arguments_are_value_errors():
 
 
 def test_a_broken_twin_fails_and_names_the_first_diverging_layer():
+    torch.manual_seed(2)  # the init perturb_ starts from: independent of what ran before in this process
     tm, jm = TorchNet(), BrokenJaxNet(rngs=nnx.Rngs(0))
     report = compare(tm, jm, _noisy((2, 9, 10, 1), seed=4), train=True, key_map=_key_map_callable)
     assert report["ok"] is False
@@ -166,9 +168,10 @@ def test_a_broken_twin_fails_and_names_the_first_diverging_layer():
     assert report["grad"]["ok"] is False
     assert report["first_divergence"] == "tail"  # the layer after the wrong activation
     rows = {r["layer"]: r for r in report["layers"]}
-    # the layers before it agree to float32 rounding, the diverging one by far more than the tolerance
+    # the layers before it agree to float32 rounding, the diverging one by far more than the tolerance (the
+    # leaky slope's effect grows with the weights: 1.2e-2 .. 3.4e-2 over torch seeds 0-5, 2.5e-2 at seed 2)
     assert all(rows[name]["max_abs"] <= tolerances.LAYER for name in ("head", "norm", "body"))
-    assert rows["tail"]["max_abs"] > 100 * tolerances.MODEL * max(1.0, rows["tail"]["scale"])
+    assert rows["tail"]["max_abs"] > 10 * tolerances.MODEL * max(1.0, rows["tail"]["scale"])
     # what compare says is |jax - torch| is: the NNX twin's output recomputed here, against torch's
     jm_check = nnx.clone(jm)
     tm_check = perturb_(copy.deepcopy(tm), 0).eval()
