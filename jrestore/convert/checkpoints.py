@@ -189,13 +189,8 @@ def read_safetensors_metadata(path) -> dict:
             raw = f.metadata() or {}
     except Exception as err:
         raise ValueError(f"cannot read {path} as safetensors ({type(err).__name__}: {_one_line(err)})") from None
-    out = {}
-    for k, v in raw.items():
-        try:
-            out[k] = json.loads(v)
-        except (TypeError, ValueError):
-            out[k] = v
-    return out
+    from jrestore.core.model_file import decode_metadata
+    return decode_metadata(raw)
 
 
 def model_file_arrays(model) -> dict:

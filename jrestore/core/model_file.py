@@ -107,7 +107,11 @@ def read_metadata(path, what: str = "--weights") -> dict:
             header = json.loads(f.read(size).decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise ValueError(f"{what}: cannot read {path} as safetensors ({err})") from None
-    raw = (header.get("__metadata__") or {}) if isinstance(header, dict) else {}
+    return decode_metadata((header.get("__metadata__") or {}) if isinstance(header, dict) else {})
+
+
+def decode_metadata(raw: Mapping) -> dict:
+    """safetensors metadata (str -> str) with each value JSON-decoded; a value that is not JSON stays a string."""
     out = {}
     for key, value in raw.items():
         try:
