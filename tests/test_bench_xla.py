@@ -146,3 +146,26 @@ def test_tune_stores_the_winner_for_this_machine(tmp_path):
     entry = runtime.cached_xla_setting(runtime.machine_identity(), tmp_path / "c.json")
     assert entry["name"] == "eigen_conv_onednn" and entry["flags"] == xla_tune.CANDIDATES["eigen_conv_onednn"]
     assert set(entry["measured"]) == set(xla_tune.CANDIDATES) and entry["rounds"] == 1
+
+
+def test_cli_tune_xla_stores_and_prints_the_choice(tmp_path, monkeypatch, capsys):
+    """`jrestore bench --tune-xla --json`: the probe processes faked (no timing), the record printed and cached
+    under $JRESTORE_CACHE; without --json one readable paragraph naming the choice and the file."""
+    from jrestore.cli import main
+
+    asked = []
+
+    def fake_probe(flags, steps, warmup):
+        asked.append((steps, warmup))
+        return {"train_ms": 30.0 if flags == "" else 60.0, "infer_ms": 5.0}  # jaxlib's default clearly faster
+
+    monkeypatch.setattr(xla_tune, "_run_probe", fake_probe)
+    monkeypatch.setenv("JRESTORE_CACHE", str(tmp_path))
+    assert main(["bench", "--tune-xla", "--json", "--rounds", "1", "--steps", "3", "--warmup", "0"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["name"] == "jaxlib_default" and record["flags"] == "" and record["rounds"] == 1
+    assert set(asked) == {(3, 0)} and len(asked) == len(xla_tune.CANDIDATES)
+    assert runtime.cached_xla_setting(path=tmp_path / "xla_settings.json")["name"] == "jaxlib_default"
+    assert main(["bench", "--tune-xla", "--rounds", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "jaxlib_default [no flags]" in text and str(tmp_path / "xla_settings.json") in text

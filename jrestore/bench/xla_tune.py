@@ -101,10 +101,11 @@ def _run_probe(flags: str, steps: int, warmup: int, timeout_s: float = 300) -> d
 
 
 def measure_candidates(candidates: dict | None = None, rounds: int = 2, steps: int = 5, warmup: int = 1,
-                       run_probe=_run_probe) -> dict:
+                       run_probe=None) -> dict:
     """{name: {"flags", "train_ms": [per round], "infer_ms": [per round]} or {"flags", "error"}}, the
     candidates interleaved round by round. run_probe(flags, steps, warmup) -> {"train_ms", "infer_ms"} |
-    {"error"} (a fake in tests)."""
+    {"error"} (a fake in tests; default: a real process per call)."""
+    run_probe = run_probe or _run_probe
     candidates = dict(CANDIDATES if candidates is None else candidates)
     if not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds: expected an integer >= 1, got {rounds!r}")
@@ -158,7 +159,7 @@ def choose(measured: dict, incumbent: str = INCUMBENT, margin: float = MARGIN) -
 
 
 def tune(rounds: int = 2, steps: int = 5, warmup: int = 1, candidates: dict | None = None, cache_path=None,
-         run_probe=_run_probe) -> dict:
+         run_probe=None) -> dict:
     """Measure the candidates, choose, store the winner for this machine; returns the stored record
     {"name", "flags", "why", "score_ms", "measured", "measured_at", "probe", "cache", "cpu", "isa", "jaxlib"}."""
     t0 = time.perf_counter()
