@@ -158,16 +158,34 @@ def choose(measured: dict, incumbent: str = INCUMBENT, margin: float = MARGIN) -
     return {"name": name, "flags": measured[name]["flags"], "score_ms": scores, "why": why}
 
 
+def _busy_warning() -> str | None:
+    """A warning when the 1-minute load average exceeds the usable cores: other work then slows multi-threaded
+    code (Eigen's convolutions) more than single-threaded code (YNNPACK's), so the choice may not hold on a
+    quiet machine. None when the machine looks quiet (or the load is unknown)."""
+    try:
+        load = os.getloadavg()[0]
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    except OSError:
+        return None
+    if load <= cores:
+        return None
+    msg = (f"load average {load:.1f} on {cores} core(s): a busy machine favours single-threaded code, so this "
+           f"choice may not hold when it is quiet; run --tune-xla again then")
+    _log(msg)
+    return msg
+
+
 def tune(rounds: int = 2, steps: int = 5, warmup: int = 1, candidates: dict | None = None, cache_path=None,
          run_probe=None) -> dict:
     """Measure the candidates, choose, store the winner for this machine; returns the stored record
     {"name", "flags", "why", "score_ms", "measured", "measured_at", "probe", "cache", "cpu", "isa", "jaxlib"}."""
     t0 = time.perf_counter()
+    load = _busy_warning()
     measured = measure_candidates(candidates, rounds, steps, warmup, run_probe)
     pick = choose(measured)
     record = {**pick, "measured": measured, "rounds": rounds, "steps": steps,
               "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "probe": PROBE_NET,
-              "wall_s": round(time.perf_counter() - t0, 1)}
+              "wall_s": round(time.perf_counter() - t0, 1), "busy_warning": load or _busy_warning()}
     identity = runtime.machine_identity()
     path = runtime.store_xla_setting(record, identity, cache_path)
     _log(f"chose {pick['name']}: {pick['why']}; stored in {path}")

@@ -97,7 +97,8 @@ def _tune_xla(args) -> int:
               f"[{record['flags'] or 'no flags'}]\n  {record['why']}\n  scores (median train + infer ms): "
               + ", ".join(f"{k} {v:.1f}" for k, v in record["score_ms"].items())
               + "".join(f"\n  {k}: {m['error']}" for k, m in record["measured"].items() if "error" in m)
-              + f"\n  stored in {record['cache']}")
+              + f"\n  stored in {record['cache']}"
+              + (f"\n  warning: {record['busy_warning']}" if record.get("busy_warning") else ""))
     return 0
 
 
