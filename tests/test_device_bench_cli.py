@@ -29,7 +29,8 @@ def test_dry_run_writes_every_file(dry_run):
     out, stdout = dry_run
     for name in ("summary.json", "summary.md", "env.json", "env.txt", "peaks.json", "eval.json",
                  "bench_fp32/bench.json", "bench_fp32/bench.md", "bench_fp32/bench.png", "bench_bf16/bench.json",
-                 "logs/env.log", "logs/peaks.log", "logs/bench_fp32.log", "logs/bench_bf16.log"):
+                 "logs/env.log", "logs/peaks.log", "logs/bench_fp32_espcn.log", "logs/bench_bf16.log",
+                 "bench_fp32/espcn/bench.json", "eval.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert "# device_bench" in stdout and "| fp32 | espcn | train | jax | float32 |" in stdout
 
