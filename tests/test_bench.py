@@ -153,7 +153,7 @@ def test_srgan_rows_time_the_trainers_gan_step(capsys):
     """The srgan train rows run train/gan.py's step through Trainer (JAX) and TorchTrainer (torch), one model's
     requests through the persistent JAX worker; XLA counts more FLOPs than the generator's step alone."""
     assert main(["bench", "--quick", "--model", "srgan", "--mode", "train", "--json", "--impl", "jax",
-                 "torch_eager", "--size-scale", "0.5", "--steps", "1", "--warmup", "0", "--matmul-n", "128",
+                 "torch_eager", "--size-scale", "0.5", "--steps", "1", "--rounds", "1", "--warmup", "0", "--matmul-n", "128",
                  "--no-pipeline"]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = {r["impl"]: r for r in result["results"]}
