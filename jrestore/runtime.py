@@ -22,19 +22,40 @@ know, so the flag is added only
   - unless JRESTORE_XLA_DEFAULTS=0,
   - and only while no backend has started (importing jrestore after running JAX code leaves flags alone and
     warns once).
+
+Chosen by measurement: `jrestore bench --tune-xla` times a small convolution train and infer step under each of
+jrestore.bench.xla_tune.CANDIDATES (jaxlib's default, the flag above, the flag with oneDNN's dot/eltwise
+fusions, no YNN fusions at all) on the running CPU and stores the winner in a per-user cache
+($JRESTORE_CACHE or ~/.cache/jrestore, file xla_settings.json), keyed by CPU model name + ISA flags + jaxlib
+version. When an entry matches this machine its flags are used (also for a jaxlib outside SUPPORTED_JAXLIB:
+they were measured with it); otherwise the measured default above, which was best on both CPU generations
+seen so far (the 2-core CI machine above; a 2-core AVX-512 AMD EPYC: DnCNN-17 train 392 ms default, 245 ms
+with the flag, 230-243 ms with every oneDNN flag of jaxlib 0.10.2).
 """
 from __future__ import annotations
 
+import json
 import os
+import platform
 import sys
 import warnings
 from importlib import metadata
+from pathlib import Path
 
-__all__ = ["CPU_CONV_FLAG", "SUPPORTED_JAXLIB", "apply_xla_defaults", "xla_defaults_status"]
+__all__ = ["CPU_CONV_FLAG", "SUPPORTED_JAXLIB", "apply_xla_defaults", "xla_defaults_status", "xla_cache_path",
+           "machine_identity", "machine_key", "read_xla_cache", "cached_xla_setting", "store_xla_setting",
+           "xla_setting_choice", "TUNED_FLAG_NAMES"]
 
 CPU_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 SUPPORTED_JAXLIB = ((0, 10),)  # (major, minor) releases whose XLA has the flag and was measured
 _STATUS = {"applied": False, "reason": "not run"}
+# a user's XLA_FLAGS naming any of these wins over jrestore's choice (they are what the candidates set)
+TUNED_FLAG_NAMES = ("xla_cpu_experimental_ynn_fusion_type", "xla_cpu_use_onednn",
+                    "xla_cpu_experimental_onednn_custom_call", "xla_cpu_experimental_onednn_fusion_type")
+# ISA features that change which convolution code is fastest; the rest of /proc/cpuinfo's flags (bugs,
+# virtualisation, power management) would split the cache between identical CPUs for no reason
+_ISA_PREFIXES = ("avx", "fma", "f16c", "sse4", "amx", "bmi2", "vnni", "asimd", "sve", "fp16", "bf16", "i8mm")
+_CACHE_VERSION = 1
 
 
 def _jaxlib_version() -> tuple[int, int] | None:
@@ -55,33 +76,144 @@ def _backends_started() -> bool:
         return True
 
 
-def apply_xla_defaults(environ=None) -> dict:
-    """Append CPU_CONV_FLAG to environ['XLA_FLAGS'] when it is safe (see the module docstring).
+def apply_xla_defaults(environ=None, cache_path=None) -> dict:
+    """Append the chosen XLA CPU flags to environ['XLA_FLAGS'] when it is safe (see the module docstring):
+    a matching entry of the measured cache (xla_setting_choice), else CPU_CONV_FLAG.
 
-    environ: the mapping to edit (os.environ by default). Returns {"applied": bool, "reason": str}.
+    environ: the mapping to edit (os.environ by default); cache_path: the cache file (xla_cache_path(environ)
+    by default). Returns {"applied": bool, "reason": str, "setting": name or None, "flags": str appended,
+    "source": "cache" | "default" | None}.
     """
     environ = os.environ if environ is None else environ
     flags = environ.get("XLA_FLAGS", "")
-    version = _jaxlib_version()
+    choice = None
     if environ.get("JRESTORE_XLA_DEFAULTS", "1") == "0":
         status = {"applied": False, "reason": "JRESTORE_XLA_DEFAULTS=0"}
-    elif "xla_cpu_experimental_ynn_fusion_type" in flags:
-        status = {"applied": False, "reason": "XLA_FLAGS already sets the YNN fusion type"}
-    elif version not in SUPPORTED_JAXLIB:
-        status = {"applied": False, "reason": f"jaxlib {version} is not one of {SUPPORTED_JAXLIB}"}
+    elif any(name in flags for name in TUNED_FLAG_NAMES):
+        status = {"applied": False, "reason": "XLA_FLAGS already sets the YNN fusion type or a oneDNN option"}
+    elif (choice := xla_setting_choice(environ, cache_path))["flags"] is None:
+        status = {"applied": False, "reason": choice["reason"]}
+    elif not choice["flags"]:  # the measurement chose jaxlib's own default: nothing to add
+        status = {"applied": False, "reason": choice["reason"]}
     elif environ is os.environ and _backends_started():
         status = {"applied": False, "reason": "a JAX backend had started before jrestore was imported"}
         warnings.warn("jrestore was imported after JAX started its backends, so CPU convolutions keep "
                       "jaxlib's single-core default (up to 3.5x slower to train). Import jrestore first, or set "
                       f"XLA_FLAGS={CPU_CONV_FLAG!r} yourself.", RuntimeWarning, stacklevel=3)
     else:
-        environ["XLA_FLAGS"] = f"{flags} {CPU_CONV_FLAG}".strip()
-        status = {"applied": True, "reason": "default"}
+        environ["XLA_FLAGS"] = f"{flags} {choice['flags']}".strip()
+        status = {"applied": True, "reason": choice["reason"]}
+    status.update(setting=choice and choice["name"], flags=(choice or {}).get("flags") or "",
+                  source=choice and choice["source"])
+    if not status["applied"]:
+        status["flags"] = ""
     if environ is os.environ:
         _STATUS.update(status)
     return status
 
 
 def xla_defaults_status() -> dict:
-    """What apply_xla_defaults did in this process: {"applied", "reason"}."""
+    """What apply_xla_defaults did in this process: {"applied", "reason", "setting", "flags", "source"}."""
     return dict(_STATUS)
+
+
+# ---- the measured choice: a per-user cache keyed by CPU, ISA and jaxlib (jrestore bench --tune-xla) ----------
+
+def xla_cache_path(environ=None) -> Path:
+    """The cache file: $JRESTORE_CACHE/xla_settings.json, else $XDG_CACHE_HOME/jrestore/..., else
+    ~/.cache/jrestore/xla_settings.json."""
+    environ = os.environ if environ is None else environ
+    if environ.get("JRESTORE_CACHE"):
+        root = Path(environ["JRESTORE_CACHE"])
+    else:
+        root = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jrestore"
+    return root / "xla_settings.json"
+
+
+def machine_identity(cpuinfo: str | None = None, jaxlib: str | None = None) -> dict:
+    """{"cpu": model name, "isa": [sorted ISA features], "jaxlib": version}: what a measured XLA setting is
+    valid for. cpuinfo: /proc/cpuinfo's text (read here by default; elsewhere platform.processor())."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read(1 << 16)  # the first processor's block is enough
+        except OSError:
+            cpuinfo = ""
+    name, features = "", []
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model Name", "CPU part") and not name:
+            name = value.strip()
+        elif key in ("flags", "Features") and not features:
+            features = value.split()
+    if not name:
+        name = platform.processor() or platform.machine()
+    if jaxlib is None:
+        try:
+            jaxlib = metadata.version("jaxlib")
+        except metadata.PackageNotFoundError:
+            jaxlib = "none"
+    isa = sorted({f for f in features if f.startswith(_ISA_PREFIXES) or any(p in f for p in ("vnni", "bf16"))})
+    return {"cpu": name, "isa": isa, "jaxlib": jaxlib}
+
+
+def machine_key(identity: dict) -> str:
+    """The cache key of machine_identity(): 'cpu | isa,... | jaxlib X'."""
+    return f"{identity['cpu']} | {','.join(identity['isa'])} | jaxlib {identity['jaxlib']}"
+
+
+def read_xla_cache(path) -> dict:
+    """{key: entry} from the cache file; {} when it is absent, unreadable or of another format (a broken
+    cache must never stop `import jrestore`)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION or not isinstance(data.get("entries"), dict):
+        return {}
+    return {k: v for k, v in data["entries"].items()
+            if isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("flags"), str)}
+
+
+def cached_xla_setting(identity: dict | None = None, path=None) -> dict | None:
+    """The cache entry measured on this machine (same CPU name, ISA features and jaxlib version), or None."""
+    identity = machine_identity() if identity is None else identity
+    return read_xla_cache(xla_cache_path() if path is None else path).get(machine_key(identity))
+
+
+def store_xla_setting(entry: dict, identity: dict | None = None, path=None) -> Path:
+    """Record `entry` ({"name", "flags", ...measurements}) for this machine in the cache, keeping the other
+    machines' entries; written atomically (a temporary file renamed over the old one)."""
+    from jrestore._io import atomic_write_text
+
+    if not isinstance(entry.get("name"), str) or not isinstance(entry.get("flags"), str):
+        raise ValueError(f"entry: expected a dict with string 'name' and 'flags', got {entry!r}")
+    identity = machine_identity() if identity is None else identity
+    path = Path(xla_cache_path() if path is None else path)
+    entries = read_xla_cache(path)
+    entries[machine_key(identity)] = {**entry, **identity}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"version": _CACHE_VERSION, "entries": entries}, indent=1) + "\n")
+    return path
+
+
+def xla_setting_choice(environ=None, cache_path=None, identity: dict | None = None) -> dict:
+    """Which XLA CPU flags this machine should get: {"name", "flags" (None: none known for this jaxlib),
+    "source": "cache" | "default" | None, "reason"}. A cache entry for this CPU + ISA + jaxlib wins; else
+    CPU_CONV_FLAG on the jaxlib versions it was measured on."""
+    environ = os.environ if environ is None else environ
+    path = xla_cache_path(environ) if cache_path is None else cache_path
+    identity = machine_identity() if identity is None else identity
+    entry = read_xla_cache(path).get(machine_key(identity))
+    if entry is not None:
+        when = f" on {entry['measured_at']}" if entry.get("measured_at") else ""
+        return {"name": entry["name"], "flags": entry["flags"], "source": "cache",
+                "reason": f"measured on this CPU{when} (jrestore bench --tune-xla, {path})"}
+    version = _jaxlib_version()
+    if version in SUPPORTED_JAXLIB:
+        return {"name": "eigen_conv", "flags": CPU_CONV_FLAG, "source": "default",
+                "reason": "default: best on both CPU generations measured so far; no measurement for this CPU "
+                          "in the cache (jrestore bench --tune-xla)"}
+    return {"name": None, "flags": None, "source": None,
+            "reason": f"jaxlib {version} is not one of {SUPPORTED_JAXLIB} and the cache has no measurement for it"}

@@ -15,8 +15,10 @@ print(jrestore.runtime.xla_defaults_status()["applied"], "__ynn_fusion" in text)
 """
 
 
-def _probe(**env):
+def _probe(tmp_path, **env):
+    # an empty cache folder: a user's measured choice (jrestore bench --tune-xla) must not change the outcome
     full = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JRESTORE_XLA_DEFAULTS")}
+    full["JRESTORE_CACHE"] = str(tmp_path)
     out = subprocess.run([sys.executable, "-c", _PROBE], env={**full, **env}, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -24,14 +26,15 @@ def _probe(**env):
 
 
 @pytest.mark.skipif(runtime._jaxlib_version() not in runtime.SUPPORTED_JAXLIB, reason="flag not measured here")
-def test_flag_moves_convolutions_off_ynnpack_and_the_opt_out_keeps_them():
-    assert _probe() == ["True", "False"]  # applied: the convolution is no YNN fusion
-    assert _probe(JRESTORE_XLA_DEFAULTS="0") == ["False", "True"]  # jaxlib's default: a YNN fusion
+def test_flag_moves_convolutions_off_ynnpack_and_the_opt_out_keeps_them(tmp_path):
+    assert _probe(tmp_path) == ["True", "False"]  # applied: the convolution is no YNN fusion
+    assert _probe(tmp_path, JRESTORE_XLA_DEFAULTS="0") == ["False", "True"]  # jaxlib's default: a YNN fusion
 
 
-def test_apply_rules_on_a_given_environment(monkeypatch):
+def test_apply_rules_on_a_given_environment(monkeypatch, tmp_path):
     monkeypatch.setattr(runtime, "_jaxlib_version", lambda: runtime.SUPPORTED_JAXLIB[0])
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    monkeypatch.setenv("JRESTORE_CACHE", str(tmp_path))  # no measured choice: the default rules below
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JRESTORE_CACHE": str(tmp_path)}
     assert runtime.apply_xla_defaults(env)["applied"]
     assert env["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {runtime.CPU_CONV_FLAG}"
     assert not runtime.apply_xla_defaults(env)["applied"]  # once only: the flag is now set
@@ -40,6 +43,6 @@ def test_apply_rules_on_a_given_environment(monkeypatch):
     off = {"JRESTORE_XLA_DEFAULTS": "0"}
     assert not runtime.apply_xla_defaults(off)["applied"] and "XLA_FLAGS" not in off
     monkeypatch.setattr(runtime, "_jaxlib_version", lambda: (9, 99))
-    unknown = {}
+    unknown = {"JRESTORE_CACHE": str(tmp_path)}
     status = runtime.apply_xla_defaults(unknown)
-    assert not status["applied"] and "(9, 99)" in status["reason"] and unknown == {}
+    assert not status["applied"] and "(9, 99)" in status["reason"] and unknown == {"JRESTORE_CACHE": str(tmp_path)}

@@ -20,10 +20,17 @@ FLOPs per step: XLA's cost analysis of the 1-device compiled step (`compiled.cos
 the whole batch's forward (+ backward + update in train mode). The parent reuses the number for jax_dp and
 for the torch rows, since they compute the same math.
 
+compute_dtype "bfloat16": train rows use train.compute_dtype=bfloat16 (the trainer's mixed precision: forward
+in bfloat16, weights, gradients and losses float32); infer rows cast the weights and the input to bfloat16.
+
 REQUEST: {"models", "modes", "impls", "quick", "size_scale", "steps", "warmup", "devices",
-          "matmul_n", "matmul_reps"}   (matmul_n 0: no matmul peak)
+          "matmul_n", "matmul_reps", "compute_dtype"?, "keep"?}   (matmul_n 0: no matmul peak;
+          keep: hold the measured steps, warm, for later rounds)
 RESULT:  {"jax": {"version", "backend", "device_kind", "device_count", "xla_flags"},
           "matmul_gflops", "flops": {model: {mode: flops}}, "rows": [...]}   or {"error": traceback}
+REQUEST: {"op": "round", "keys": [[model, mode, impl], ...], "steps"}   one more round of the held steps
+RESULT:  {"times_s": {"model|mode|impl": [seconds, ...] or {"error": str}}}
+REQUEST: {"op": "release"}   drop the held steps         RESULT: {"released": n}
 """
 from __future__ import annotations
 
@@ -37,11 +44,13 @@ import traceback
 
 import numpy as np
 
-from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
+from jrestore.bench.measure import RssPeak, matmul_gflops, time_round, time_steps
 from jrestore.bench.specs import BenchSpec, generator_kwargs, get_specs, make_batch, train_config
 from jrestore.core.plugins import load_plugins
 
-__all__ = ["xla_flops", "jax_train", "jax_infer", "count_flops", "run_request"]
+__all__ = ["xla_flops", "jax_train", "jax_infer", "count_flops", "run_request", "run_round", "handle"]
+
+_HELD: dict = {}  # "model|mode|impl" -> a warm step() kept for later rounds (REQUEST keep)
 
 
 def _log(msg: str) -> None:
@@ -80,7 +89,7 @@ def _mesh(devices: int):
     return jax.sharding.Mesh(np.asarray(avail[:devices]), ("data",))
 
 
-def jax_train(spec: BenchSpec, devices: int):
+def jax_train(spec: BenchSpec, devices: int, compute_dtype: str = "float32"):
     """(step, aot, images, args) for the trainer's own train step on `devices` devices (srgan: its generator
     then discriminator update, train/gan.py). step() runs one update and blocks until it finished;
     aot.compiled exists after the first step(); args() -> the current arguments (for lowering without running)."""
@@ -89,7 +98,7 @@ def jax_train(spec: BenchSpec, devices: int):
     from jrestore.convert import torch_state_dict
     from train.trainer import Trainer
 
-    cfg = train_config(spec, devices=devices)
+    cfg = train_config(spec, devices=devices, compute_dtype=compute_dtype)
     # initial weights from jrestore's own init (same shapes and cost as torch_ref's)
     init = torch_state_dict(jmodels.get(spec.model, **generator_kwargs(spec)))
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="jrestore_bench_"), initial_state=init, progress=False)
@@ -104,9 +113,9 @@ def jax_train(spec: BenchSpec, devices: int):
     return step, aot, spec.batch, lambda: (holder["state"], batch, trainer.frozen)
 
 
-def jax_infer(spec: BenchSpec, devices: int):
+def jax_infer(spec: BenchSpec, devices: int, compute_dtype: str = "float32"):
     """(step, aot, images, args) for the model's forward in eval mode, jitted as a pure function of (state, x)
-    (ISTA-Net+: the reconstruction only; srgan: the generator)."""
+    (ISTA-Net+: the reconstruction only; srgan: the generator); bfloat16: weights and input cast to it."""
     import jax
     import jrestore.models as jmodels
     from flax import nnx
@@ -122,8 +131,16 @@ def jax_infer(spec: BenchSpec, devices: int):
 
     mesh = _mesh(devices)
     repl, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    x = make_batch(spec, "infer")["input"]
+    if compute_dtype == "bfloat16":
+        import jax.numpy as jnp
+
+        def cast(a):
+            return a.astype(jnp.bfloat16) if jnp.issubdtype(a.dtype, jnp.floating) else a
+
+        state, x = jax.tree.map(cast, state), x.astype(jnp.bfloat16)
     state = jax.device_put(state, repl)
-    x = jax.device_put(make_batch(spec, "infer")["input"], data)
+    x = jax.device_put(x, data)
     aot = _AOT(jax.jit(forward, in_shardings=(repl, data), out_shardings=data))
 
     def step():
@@ -143,13 +160,17 @@ def _device_peak_mb() -> float | None:
     return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
 
 
-def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, warmup: int) -> tuple[dict, float]:
-    """One (model, mode, impl) measurement -> (row, XLA flops of the compiled step on this impl's devices)."""
+def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, warmup: int,
+            compute_dtype: str = "float32", keep: bool = False) -> tuple[dict, float]:
+    """One (model, mode, impl) measurement -> (row, XLA flops of the compiled step on this impl's devices).
+    keep: hold the warm step for later rounds (run_round)."""
     n_dev = 1 if impl == "jax" else devices
     build = {"train": jax_train, "infer": jax_infer}[mode]
     with RssPeak() as mem:
-        step, aot, images, _ = build(spec, n_dev)
+        step, aot, images, _ = build(spec, n_dev, compute_dtype)
         timing = time_steps(step, steps, warmup, mem)
+    if keep:
+        _HELD[f"{spec.name}|{mode}|{impl}"] = step
     row = {"model": spec.name, "mode": mode, "impl": impl, "devices": n_dev, "images_per_step": images, **timing}
     dev_mb = _device_peak_mb()
     if dev_mb is not None:
@@ -157,10 +178,10 @@ def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, war
     return row, xla_flops(aot.compiled)
 
 
-def count_flops(spec: BenchSpec, mode: str) -> float:
+def count_flops(spec: BenchSpec, mode: str, compute_dtype: str = "float32") -> float:
     """XLA's FLOP count of the 1-device step, compiled but not run (when the `jax` impl is not measured)."""
     build = {"train": jax_train, "infer": jax_infer}[mode]
-    _, aot, _, args = build(spec, 1)
+    _, aot, _, args = build(spec, 1, compute_dtype)
     return xla_flops(aot.jitted.lower(*args()).compile())
 
 
@@ -182,6 +203,7 @@ def run_request(req: dict) -> dict:
     # no models (the peak-only request): nothing else (get_specs would read "none named" as "all")
     specs = get_specs(req["models"], quick=req["quick"], size_scale=req["size_scale"]) if req["models"] else []
     devices = int(req["devices"])
+    dtype = req.get("compute_dtype", "float32")
     out = {"jax": {"version": jax.__version__, "backend": jax.default_backend(),
                    "device_kind": jax.devices()[0].device_kind, "device_count": len(jax.devices()),
                    "xla_flags": os.environ.get("XLA_FLAGS", "")},
@@ -202,7 +224,8 @@ def run_request(req: dict) -> dict:
                     out["rows"].append({"model": spec.name, "mode": mode, "impl": impl, "skipped": why})
                     continue
                 try:
-                    row, f = measure(spec, mode, impl, devices, req["steps"], req["warmup"])
+                    row, f = measure(spec, mode, impl, devices, req["steps"], req["warmup"], dtype,
+                                     keep=bool(req.get("keep")))
                 except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
                     traceback.print_exc()
                     out["rows"].append({"model": spec.name, "mode": mode, "impl": impl,
@@ -216,11 +239,42 @@ def run_request(req: dict) -> dict:
                 gc.collect()
             if flops is None:  # `jax` not measured: compile the 1-device step only to count its FLOPs
                 try:
-                    flops = count_flops(spec, mode)
+                    flops = count_flops(spec, mode, dtype)
                 except Exception as err:  # noqa: BLE001
                     _log(f"{spec.name} {mode}: no FLOP count ({type(err).__name__}: {err})")
             out["flops"].setdefault(spec.name, {})[mode] = flops
     return out
+
+
+def run_round(req: dict) -> dict:
+    """One more round of the held steps named in req["keys"]: {"times_s": {key: [seconds] | {"error"}}}."""
+    out = {}
+    for model, mode, impl in req["keys"]:
+        key = f"{model}|{mode}|{impl}"
+        if key not in _HELD:
+            out[key] = {"error": f"{key} is not held (measured without keep, or released)"}
+            continue
+        try:
+            out[key] = time_round(_HELD[key], int(req["steps"]))
+        except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
+            traceback.print_exc()
+            out[key] = {"error": f"{type(err).__name__}: {err}"}
+    return {"times_s": out}
+
+
+def handle(req: dict) -> dict:
+    """One request of any kind (see the module docstring)."""
+    op = req.get("op", "measure")
+    if op == "round":
+        return run_round(req)
+    if op == "release":
+        n = len(_HELD)
+        _HELD.clear()
+        gc.collect()
+        return {"released": n}
+    if op == "measure":
+        return run_request(req)
+    raise ValueError(f"op: expected 'measure', 'round' or 'release', got {op!r}")
 
 
 def serve(requests, replies) -> None:
@@ -229,7 +283,7 @@ def serve(requests, replies) -> None:
         if not line.strip():
             continue
         try:
-            out = run_request(json.loads(line))
+            out = handle(json.loads(line))
         except Exception:  # noqa: BLE001  the parent reports it and stops
             out = {"error": traceback.format_exc()}
         replies.write(json.dumps(out) + "\n")

@@ -4,6 +4,8 @@
         build(...)
         t = time_steps(step, steps=10, warmup=2, mem=mem)
     t -> {"compile_s", "median_ms", "min_ms", "p90_ms", "iqr_ms", "max_ms", "steps", "times_ms", "peak_rss_mb"}
+    later rounds (the same step, warm, after the other framework's round):
+        t = add_round(t, time_round(step, steps=10))   # + "rounds_ms" (each round's median); stats over all
 
 `step()` must return only after the device finished (jax.block_until_ready / torch sync): timings are
 wall-clock around each call. peak_rss_mb is the highest RSS during the timed steps minus the RSS before
@@ -18,7 +20,7 @@ import time
 
 import numpy as np
 
-__all__ = ["RssPeak", "time_steps", "summarize", "rss_bytes"]
+__all__ = ["RssPeak", "time_steps", "time_round", "add_round", "summarize", "rss_bytes"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -90,9 +92,32 @@ def time_steps(step, steps: int, warmup: int, mem: RssPeak | None = None) -> dic
         step()
         times.append(time.perf_counter() - t0)
     out = {"compile_s": compile_s, **summarize(times)}
+    out["rounds_ms"] = [out["median_ms"]]
     if mem is not None:
         out["peak_rss_mb"] = mem.delta_mb()
     return out
+
+
+def time_round(step, steps: int) -> list[float]:
+    """One more round of an already warm step: `steps` calls, each timed on its own (seconds)."""
+    if steps < 1:
+        raise ValueError(f"steps: expected at least 1 timed step, got {steps}")
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def add_round(timing: dict, times_s) -> dict:
+    """`timing` (time_steps' dict, maybe with rounds added before) with one more round of step times: the
+    median, percentiles and times_ms cover every round; rounds_ms lists each round's median (ms)."""
+    rounds = [list(r) for r in timing.get("round_times_ms") or [timing["times_ms"]]]
+    rounds.append([round(float(t) * 1e3, 3) for t in times_s])
+    flat = [t / 1e3 for r in rounds for t in r]
+    return {**timing, **summarize(flat), "round_times_ms": rounds,
+            "rounds_ms": [float(np.median(r)) for r in rounds]}
 
 
 def matmul_gflops(matmul, n: int, reps: int) -> float:

@@ -1,15 +1,21 @@
-"""The benchmark driver: JAX in a subprocess with N host devices, then PyTorch here, then the input pipeline.
+"""The benchmark driver: JAX in a subprocess with N host devices, PyTorch here, interleaved; then the input pipeline.
 
-    result = run_bench(models=["dncnn"], modes=("train", "infer"), quick=False, devices=2)
-    result -> {"device", "peak_gflops", "results": [row, ...], "ratios": {model: {mode: x}}, "pipeline": [...],
-               "matmul", "steps", "warmup", "quick", "sizes", "jax", "torch", "command"}
+    result = run_bench(models=["dncnn"], modes=("train", "infer"), quick=False, devices=2, rounds=3)
+    result -> {"device", "peak_gflops", "results": [row, ...], "ratios": {model: {mode: x}},
+               "ratios_best": {model: {mode: x}}, "ratio_stats": {model: {mode: {"vs_compile", "vs_best"}}},
+               "pipeline": [...], "matmul", "steps", "rounds", "warmup", "quick", "sizes", "jax", "torch",
+               "xla_settings", "compute_dtype", "command"}
 
-Order on the machine: both float32 matmul peaks; then model by model, its JAX rows (`jax`, `jax_dp`, in a
-persistent worker subprocess) and then its torch rows, so a model's JAX and torch numbers are taken minutes
-apart at most; then the input pipelines. One measurement at a time: the worker idles while torch runs.
+Order on the machine: both float32 matmul peaks; then model by model and mode by mode, one slot each: round 1
+builds and times the JAX rows (`jax`, `jax_dp`, in a persistent worker subprocess that keeps the compiled
+steps) and then the torch rows (the modules kept too); rounds 2..R time `steps` more calls of each, JAX then
+torch, with no rebuild or recompilation; then the slot's steps are dropped. So each JAX/torch pair is taken
+seconds apart, R times, and a ratio's spread across the rounds says whether it is within the machine's
+noise. Then the input pipelines. One measurement at a time: the worker idles while torch runs.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -18,20 +24,26 @@ import sys
 import time
 
 from jrestore.bench import report, torch_runner
-from jrestore.bench.specs import IMPLS, JAX_IMPLS, QUICK_IMPLS, MODES, TORCH_IMPLS, get_specs, train_config
+from jrestore.bench.measure import add_round, time_round
+from jrestore.bench.specs import (COMPUTE_DTYPES, DEFAULT_IMPLS, IMPLS, JAX_IMPLS, QUICK_IMPLS, MODES, TORCH_IMPLS,
+                                  get_specs, train_config)
 
 __all__ = ["run_bench", "default_devices", "cpu_name", "xla_flags_with_devices", "pipeline_rates", "settings"]
 
-FULL = {"steps": 10, "warmup": 2, "matmul_n": 4096, "matmul_reps": 5, "pipeline_steps": 20}
-QUICK = {"steps": 10, "warmup": 1, "matmul_n": 2048, "matmul_reps": 3, "pipeline_steps": 10}
+# steps: timed calls per round; rounds: JAX/torch alternations per slot (steps x rounds timed calls per row).
+# --quick times 9 calls per row where it timed 10 in one block before, so its wall time stays as it was.
+FULL = {"steps": 4, "rounds": 3, "warmup": 2, "matmul_n": 4096, "matmul_reps": 5, "pipeline_steps": 20}
+QUICK = {"steps": 3, "rounds": 3, "warmup": 1, "matmul_n": 2048, "matmul_reps": 3, "pipeline_steps": 10}
 
 
-def settings(quick: bool, steps: int | None = None, warmup: int | None = None, matmul_n: int | None = None) -> dict:
-    """Timed steps, warm-up calls and matmul size: FULL, or QUICK with --quick; explicit values override."""
+def settings(quick: bool, steps: int | None = None, warmup: int | None = None, matmul_n: int | None = None,
+             rounds: int | None = None) -> dict:
+    """Timed steps per round, rounds, warm-up calls and matmul size: FULL, or QUICK with --quick; explicit
+    values override."""
     s = dict(QUICK if quick else FULL)
-    for key, value in (("steps", steps), ("warmup", warmup), ("matmul_n", matmul_n)):
+    for key, value in (("steps", steps), ("warmup", warmup), ("matmul_n", matmul_n), ("rounds", rounds)):
         if value is not None:
-            if not isinstance(value, int) or value < (1 if key != "warmup" else 0):
+            if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key != "warmup" else 0):
                 raise ValueError(f"--{key.replace('_', '-')}: expected an integer >= {1 if key != 'warmup' else 0}, "
                                  f"got {value!r}")
             s[key] = value
@@ -134,13 +146,63 @@ def pipeline_rates(specs, rows: list[dict], steps: int) -> list[dict]:
     return out
 
 
+def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list, s: dict) -> tuple[list, dict]:
+    """One model's one mode, interleaved: round 1 builds and times JAX then torch, rounds 2..R re-time the
+    warm steps in the same order. Returns (rows, {model: {mode: flops}})."""
+    part = worker.ask({**base, "models": [spec.name], "modes": [mode], "matmul_n": 0, "keep": True})
+    jax_rows = {r["impl"]: r for r in part["rows"]}
+    torch_rows, torch_steps, failed = {}, {}, []
+    for impl in (i for i in impls if i in TORCH_IMPLS):
+        if impl == "torch_amp" and torch_runner.amp_unavailable():
+            failed.append({"model": spec.name, "mode": mode, "impl": impl, "skipped": torch_runner.amp_unavailable()})
+            continue
+        try:
+            torch_rows[impl] = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"], keep=torch_steps)
+        except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
+            import traceback
+            traceback.print_exc()
+            failed.append({"model": spec.name, "mode": mode, "impl": impl, "error": f"{type(err).__name__}: {err}"})
+            continue
+        row = torch_rows[impl]
+        torch_runner.log(f"{spec.name} {mode} {impl}: median {row['median_ms']:.1f} ms, first call "
+                         f"{row['compile_s']:.1f} s")
+    keys = [[spec.name, mode, impl] for impl, r in jax_rows.items() if "median_ms" in r]
+    try:
+        for r in range(2, s["rounds"] + 1):
+            if keys:
+                times = worker.ask({"op": "round", "keys": keys, "steps": s["steps"]})["times_s"]
+                for _, _, impl in keys:
+                    t = times[f"{spec.name}|{mode}|{impl}"]
+                    if isinstance(t, dict):
+                        jax_rows[impl]["round_error"] = t["error"]
+                    elif "round_error" not in jax_rows[impl]:
+                        jax_rows[impl] = add_round(jax_rows[impl], t)
+            for (_, _, impl), step in torch_steps.items():
+                try:
+                    torch_rows[impl] = add_round(torch_rows[impl], time_round(step, s["steps"]))
+                except Exception as err:  # noqa: BLE001
+                    torch_rows[impl]["round_error"] = f"{type(err).__name__}: {err}"
+            torch_runner.log(f"{spec.name} {mode} round {r}/{s['rounds']}: " + ", ".join(
+                f"{row['impl']} {row['rounds_ms'][-1]:.1f} ms" for row in [*jax_rows.values(), *torch_rows.values()]
+                if row.get("rounds_ms")))
+    finally:
+        worker.ask({"op": "release"})
+        torch_steps.clear()
+        gc.collect()
+    return [*jax_rows.values(), *torch_rows.values(), *failed], part["flops"]
+
+
 def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices: int | None = None,
               size_scale: float = 1.0, steps: int | None = None, warmup: int | None = None,
-              matmul_n: int | None = None, pipeline: bool = True, command: str = "jrestore bench") -> dict:
-    """Measure every (model, mode, impl) and return the result object (see the module docstring)."""
+              matmul_n: int | None = None, pipeline: bool = True, command: str = "jrestore bench",
+              rounds: int | None = None, compute_dtype: str = "float32") -> dict:
+    """Measure every (model, mode, impl) and return the result object (see the module docstring).
+    compute_dtype: the JAX rows' (float32 | bfloat16; see jax_runner); torch's bfloat16 is the torch_amp impl."""
     specs = get_specs(models, quick=quick, size_scale=size_scale)  # unknown names: one ValueError first
     modes = list(dict.fromkeys(modes))
-    impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else IMPLS)))
+    impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else DEFAULT_IMPLS)))
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"--compute-dtype: expected one of {list(COMPUTE_DTYPES)}, got {compute_dtype!r}")
     for m in modes:
         if m not in MODES:
             raise ValueError(f"--mode: expected 'train', 'infer' or 'both', got {m!r}")
@@ -150,37 +212,28 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
     devices = default_devices() if devices is None else devices
     if not isinstance(devices, int) or devices < 1:
         raise ValueError(f"--devices: expected a positive integer, got {devices!r}")
-    s = settings(quick, steps, warmup, matmul_n)
+    s = settings(quick, steps, warmup, matmul_n, rounds)
     t_start = time.perf_counter()
 
     import torch
 
+    from jrestore.runtime import xla_defaults_status
+
     base = {"modes": modes, "impls": [i for i in impls if i in JAX_IMPLS], "quick": quick,
-            "size_scale": size_scale, "devices": devices, **s}
+            "size_scale": size_scale, "devices": devices, "compute_dtype": compute_dtype, **s}
     worker = _JaxWorker(devices)
-    try:  # both peaks first, then model by model: JAX (1 device, data-parallel), then the torch impls
+    try:  # both peaks first, then model by model, mode by mode: JAX and torch interleaved in rounds
         jax_out = worker.ask({**base, "models": []})
         torch_gflops = torch_runner.matmul_peak(s["matmul_n"], s["matmul_reps"])
         torch_runner.log(f"{s['matmul_n']}^2 float32 matmul: {torch_gflops:.1f} GFLOP/s")
         rows, flops = [], {}
         for spec in specs:
-            # always ask: the FLOP counts come from XLA even when no JAX impl is timed
-            part = worker.ask({**base, "models": [spec.name], "matmul_n": 0})
-            rows += part["rows"]
-            flops.update(part["flops"])
             for mode in modes:
-                for impl in (i for i in impls if i in TORCH_IMPLS):
-                    try:
-                        row = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"])
-                    except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
-                        import traceback
-                        traceback.print_exc()
-                        rows.append({"model": spec.name, "mode": mode, "impl": impl,
-                                     "error": f"{type(err).__name__}: {err}"})
-                        continue
-                    rows.append(row)
-                    torch_runner.log(f"{spec.name} {mode} {impl}: median {row['median_ms']:.1f} ms, first call "
-                                     f"{row['compile_s']:.1f} s")
+                # always ask the worker: the FLOP counts come from XLA even when no JAX impl is timed
+                slot_rows, slot_flops = _measure_slot(worker, base, spec, mode, impls, s)
+                rows += slot_rows
+                for model, per_mode in slot_flops.items():
+                    flops.setdefault(model, {}).update(per_mode)
     finally:
         worker.close()
 
@@ -188,7 +241,7 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
     # rows in a fixed order: model, mode, impl
     order = {(sp.name, m, i): k for k, (sp, m, i) in enumerate((sp, m, i) for sp in specs for m in modes for i in IMPLS)}
     rows.sort(key=lambda r: order.get((r["model"], r["mode"], r["impl"]), len(order)))
-    rows = report.finish_rows(rows, flops, peak)
+    rows = report.finish_rows(rows, flops, peak, compute_dtype)
     pipe = pipeline_rates(specs, rows, s["pipeline_steps"]) if pipeline and "train" in modes else []
 
     tdev = torch_runner.torch_device()
@@ -198,8 +251,11 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
               f"torch {tdev.type}, {torch.get_num_threads()} threads")
     extra = {"pipeline": pipe, "matmul": {"n": s["matmul_n"], "jax_gflops": jax_out["matmul_gflops"],
                                           "torch_gflops": torch_gflops},
-             "steps": s["steps"], "warmup": s["warmup"], "quick": quick, "size_scale": size_scale,
+             "steps": s["steps"], "rounds": s["rounds"], "warmup": s["warmup"], "quick": quick,
+             "size_scale": size_scale, "compute_dtype": compute_dtype,
+             # what jrestore/runtime.py chose in this process; the JAX worker inherits its XLA_FLAGS
+             "xla_settings": xla_defaults_status(),
              "sizes": {sp.name: sp.describe() for sp in specs}, "flops_source": "xla_cost_analysis (1-device JAX step)",
              "jax": jx, "torch": {"version": torch.__version__, "device": tdev.type, "threads": torch.get_num_threads()},
              "command": command, "wall_s": time.perf_counter() - t_start}
-    return report.summary(device, peak, rows, extra)
+    return report.summary(device, peak, rows, extra, compute_dtype=compute_dtype)

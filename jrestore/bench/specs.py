@@ -31,17 +31,22 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["BenchSpec", "SPECS", "MODES", "IMPLS", "QUICK_IMPLS", "JAX_IMPLS", "TORCH_IMPLS", "get_specs",
+__all__ = ["BenchSpec", "SPECS", "MODES", "IMPLS", "DEFAULT_IMPLS", "QUICK_IMPLS", "JAX_IMPLS", "TORCH_IMPLS",
+           "TORCH_FP32_IMPLS", "COMPUTE_DTYPES", "get_specs",
            "generator_kwargs", "train_config", "make_batch", "QUICK_SCALE"]
 
 MODES = ("train", "infer")
 JAX_IMPLS = ("jax", "jax_dp")
-TORCH_IMPLS = ("torch_eager", "torch_channels_last", "torch_compile")
+# float32 PyTorch; torch_amp (bfloat16 autocast, CUDA only) is measured only when named (scripts/device_bench)
+TORCH_FP32_IMPLS = ("torch_eager", "torch_channels_last", "torch_compile")
+TORCH_IMPLS = TORCH_FP32_IMPLS + ("torch_amp",)
 IMPLS = JAX_IMPLS + TORCH_IMPLS
+DEFAULT_IMPLS = JAX_IMPLS + TORCH_FP32_IMPLS  # a plain `jrestore bench`
 # --quick's default: one JAX device (on a CPU, XLA's Eigen convolutions already use every core; splitting the
 # host into devices gains nothing there, see jrestore/runtime.py), the faster eager layout, torch.compile.
 # This keeps a cold run (torch.compile compiles about 5 minutes of it) within 10 minutes on 2 cores.
 QUICK_IMPLS = ("jax", "torch_channels_last", "torch_compile")
+COMPUTE_DTYPES = ("float32", "bfloat16")  # --compute-dtype: the JAX rows' train.compute_dtype (and infer dtype)
 QUICK_SCALE = 0.5  # --quick: spatial sizes x 0.5 (ISTA-Net+: batch x 0.25 instead)
 
 
@@ -135,14 +140,15 @@ def generator_kwargs(spec: BenchSpec) -> dict:
     return {k: v for k, v in spec.kwargs.items() if not k.startswith("d_")}
 
 
-def train_config(spec: BenchSpec, devices: int = 0):
+def train_config(spec: BenchSpec, devices: int = 0, compute_dtype: str = "float32"):
     """The trainer config (ml_collections.ConfigDict) whose step the benchmark times for `spec`.
 
     From the recipe when there is one (its loss, optimizer, schedule), with the bench's model arguments,
     batch size and patch size; `task.cs_matrices` cleared (the seeded Gaussian Phi: same cost, no reference
     data needed), no validation, no EMA. Without a recipe: MSE and Adam 1e-4 (the recipes' defaults).
     srgan: MSE content loss instead of VGG54 (no ImageNet weights needed), the discriminator as in the spec.
-    devices: train.devices (0: every device).
+    devices: train.devices (0: every device). compute_dtype: train.compute_dtype (float32 | bfloat16: the
+    forward passes in bfloat16, weights, gradients and losses float32; train/objective.py).
     """
     from train.config import load_config
     from train.configs.common import base_config
@@ -164,7 +170,9 @@ def train_config(spec: BenchSpec, devices: int = 0):
     cfg.task.cs_matrices = ""
     cfg.val.update(source="", path="")
     cfg.optim.ema_decay = 0.0
-    cfg.train.update(global_batch_size=spec.batch, devices=devices)
+    if compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"--compute-dtype: expected one of {list(COMPUTE_DTYPES)}, got {compute_dtype!r}")
+    cfg.train.update(global_batch_size=spec.batch, devices=devices, compute_dtype=compute_dtype)
     cfg.data.patch_size = spec.target_hw[0]
     return cfg
 

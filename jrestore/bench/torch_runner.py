@@ -5,6 +5,9 @@
     torch_compile        torch.compile(model) (default mode) on NCHW; loss, backward and Adam stay as in
                          eager training code (AOTAutograd compiles the model's backward with its forward).
                          Its first call, timed as compile_s, includes the Dynamo/Inductor compilation.
+    torch_amp            channels_last eager under torch.autocast(bfloat16) (automatic mixed precision), CUDA
+                         only (AMP_DEVICES): train with train.compute_dtype=bfloat16, the trainer's own autocast
+                         (train/objective.py: weights, gradients and losses float32); infer under autocast.
 
 train: train.torch_trainer.TorchTrainer.step_tensors (zero_grad, train.objective.Objective.torch_loss, backward,
 gradient norm, clipping when configured, the train.optim optimizer and scheduler; srgan: train/gan.py's
@@ -19,7 +22,16 @@ import sys
 from jrestore.bench.measure import RssPeak, matmul_gflops, time_steps
 from jrestore.bench.specs import BenchSpec, generator_kwargs, make_batch, train_config
 
-__all__ = ["torch_device", "torch_train", "torch_infer", "measure", "matmul_peak"]
+__all__ = ["torch_device", "torch_train", "torch_infer", "measure", "build", "matmul_peak", "AMP_DEVICES",
+           "amp_unavailable"]
+
+AMP_DEVICES = ("cuda",)  # where torch_amp is measured (tests widen it to exercise the code on a CPU)
+
+
+def amp_unavailable() -> str | None:
+    """Why torch_amp cannot be measured here (None when it can)."""
+    dev = torch_device().type
+    return None if dev in AMP_DEVICES else f"torch_amp is measured on CUDA only (torch runs on {dev} here)"
 
 
 def torch_device():
@@ -38,7 +50,7 @@ def _prepare(model, impl: str, device):
     import torch
     from train.torch_trainer import place
 
-    model = place(model, device, impl == "torch_channels_last")
+    model = place(model, device, impl in ("torch_channels_last", "torch_amp"))
     return model, (torch.compile(model) if impl == "torch_compile" else model)
 
 
@@ -48,7 +60,8 @@ def torch_train(spec: BenchSpec, impl: str):
     from train.torch_trainer import TorchTrainer
 
     device = torch_device()
-    trainer = TorchTrainer(train_config(spec), None, device=device, channels_last=impl == "torch_channels_last",
+    cfg = train_config(spec, compute_dtype="bfloat16" if impl == "torch_amp" else "float32")
+    trainer = TorchTrainer(cfg, None, device=device, channels_last=impl in ("torch_channels_last", "torch_amp"),
                            compile=impl == "torch_compile")
     batch = trainer.tensors(make_batch(spec, "train"))  # converted once, outside the timed steps
 
@@ -68,24 +81,34 @@ def torch_infer(spec: BenchSpec, impl: str):
     model, run = _prepare(tmodels.get(spec.model, **generator_kwargs(spec)).eval(), impl, device)
     from train.torch_trainer import nchw_tensors
 
-    x = nchw_tensors(make_batch(spec, "infer"), device, impl == "torch_channels_last")["input"]
+    x = nchw_tensors(make_batch(spec, "infer"), device, impl in ("torch_channels_last", "torch_amp"))["input"]
+    amp = impl == "torch_amp"
 
     def step():
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             run(x)
         _sync(device)
 
     return step, spec.batch
 
 
-def measure(spec: BenchSpec, mode: str, impl: str, steps: int, warmup: int) -> dict:
-    """One (model, mode, impl) row: timings (measure.time_steps), images per step, torch threads."""
+def build(spec: BenchSpec, mode: str, impl: str):
+    """(step, images) for one (model, mode, impl); ValueError for torch_amp where it is not measured."""
+    if impl == "torch_amp" and amp_unavailable():
+        raise ValueError(amp_unavailable())
+    return (torch_infer if mode == "infer" else torch_train)(spec, impl)
+
+
+def measure(spec: BenchSpec, mode: str, impl: str, steps: int, warmup: int, keep: dict | None = None) -> dict:
+    """One (model, mode, impl) row: timings (measure.time_steps), images per step, torch threads.
+    keep: a dict that receives the warm step under (model, mode, impl), for later rounds (measure.time_round)."""
     import torch
 
-    build = torch_infer if mode == "infer" else torch_train
     with RssPeak() as mem:
-        step, images = build(spec, impl)
+        step, images = build(spec, mode, impl)
         timing = time_steps(step, steps, warmup, mem)
+    if keep is not None:
+        keep[(spec.name, mode, impl)] = step
     row = {"model": spec.name, "mode": mode, "impl": impl, "devices": 1, "images_per_step": images,
            "threads": torch.get_num_threads(), **timing}
     if torch_device().type == "cuda":
