@@ -1,7 +1,12 @@
 """Project-wide pytest setup: full float32 precision and the shared-data fixture."""
 import os
 
+import tempfile
+
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")  # before jax is imported
+# A machine's measured choices (`jrestore bench --tune-xla` writes ~/.cache/jrestore) change float32 rounding;
+# the suite runs with an empty cache so every machine tests the same defaults, subprocesses included.
+os.environ["JRESTORE_CACHE"] = tempfile.mkdtemp(prefix="jrestore-test-cache-")
 
 import jax
 import pytest
