@@ -25,12 +25,15 @@ know, so the flag is added only
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import sys
 import warnings
 from importlib import metadata
 
-__all__ = ["CPU_CONV_FLAG", "SUPPORTED_JAXLIB", "apply_xla_defaults", "xla_defaults_status"]
+__all__ = ["CPU_CONV_FLAG", "SUPPORTED_JAXLIB", "apply_xla_defaults", "xla_defaults_status", "CONV_BACKEND_ENV",
+           "CONV_BACKENDS", "conv_backend", "use_conv_backend"]
 
 CPU_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 SUPPORTED_JAXLIB = ((0, 10),)  # (major, minor) releases whose XLA has the flag and was measured
@@ -85,3 +88,36 @@ def apply_xla_defaults(environ=None) -> dict:
 def xla_defaults_status() -> dict:
     """What apply_xla_defaults did in this process: {"applied", "reason"}."""
     return dict(_STATUS)
+
+
+# ---- Which library computes jrestore's float32 CPU convolutions (jrestore.layers.Conv2d) ----
+# 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU and the library
+# is built and loaded, else XLA; 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it
+# is not built. Read when a convolution is traced, so it applies to functions jitted after it is set.
+CONV_BACKEND_ENV = "JRESTORE_CONV_BACKEND"
+CONV_BACKENDS = ("auto", "xla", "onednn")
+_CONV_BACKEND = contextvars.ContextVar("jrestore_conv_backend", default=None)
+
+
+def conv_backend() -> str:
+    """The convolution backend in force: use_conv_backend's, else $JRESTORE_CONV_BACKEND, else 'auto'."""
+    chosen = _CONV_BACKEND.get()
+    if chosen is not None:
+        return chosen
+    chosen = os.environ.get(CONV_BACKEND_ENV, "auto").strip().lower() or "auto"
+    if chosen not in CONV_BACKENDS:
+        raise ValueError(f"{CONV_BACKEND_ENV}: expected one of {', '.join(CONV_BACKENDS)}, "
+                         f"got {os.environ[CONV_BACKEND_ENV]!r}")
+    return chosen
+
+
+@contextlib.contextmanager
+def use_conv_backend(backend: str):
+    """Within the block (this thread / task), trace convolutions with `backend` ('auto', 'xla' or 'onednn')."""
+    if backend not in CONV_BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(CONV_BACKENDS)}, got {backend!r}")
+    token = _CONV_BACKEND.set(backend)
+    try:
+        yield
+    finally:
+        _CONV_BACKEND.reset(token)
