@@ -1,4 +1,6 @@
-"""Compile conv.cc into the shared library jrestore's oneDNN convolutions load (`python -m jrestore.ops.onednn.build`).
+"""Compile conv.cc into the shared library jrestore's oneDNN convolutions load.
+
+    python -m jrestore.ops.onednn.build [--force] [--quiet]     (--quiet: say nothing when already up to date)
 
 It needs a C++17 compiler ($CXX, else g++), XLA's FFI headers (shipped in jaxlib: `jax.ffi.include_dir()`)
 and oneDNN >= 3 headers and library, looked for in this Python's prefix (the pinned `onednn-cpu-gomp` /
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     result = build(force="--force" in argv)
     if result["up_to_date"]:
-        print(f"[jrestore] oneDNN convolutions: {result['reason']} ({LIBRARY.name})")
+        if result["built"] or "--quiet" not in argv:
+            print(f"[jrestore] oneDNN convolutions: {result['reason']} ({LIBRARY.name})")
     else:
         print(f"[jrestore] oneDNN convolutions not built ({result['reason']}); jrestore uses XLA's convolutions")
     return 0  # never fail an install: the pure-XLA path is always there
