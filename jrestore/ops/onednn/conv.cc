@@ -11,8 +11,8 @@
 // and reordered from / to HWIO, which costs O(KH*KW*C*O), not O(N*H*W).
 //
 // Creating a oneDNN primitive costs milliseconds, so primitives are cached by their full shape key in a
-// mutex-guarded map. Executions use a user-provided scratchpad (thread-local), so the same primitive can run
-// on several XLA threads at once.
+// mutex-guarded map. Executions use a user-provided scratchpad (thread-local), so the same primitive could run
+// on several XLA threads at once; they are serialised anyway (see run_mutex in run()).
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -286,6 +286,11 @@ ffi::Error run(char kind, ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::A
   float* pb = static_cast<float*>(b.untyped_data());
   float* po = static_cast<float*>(out->untyped_data());
   try {
+    // One oneDNN convolution at a time: each already uses every core (OpenMP), and XLA may start independent
+    // ones (a layer's input and filter gradients) on two of its threads at once; two OpenMP teams on the same
+    // cores spin at each other's barriers.
+    static std::mutex run_mutex;
+    std::lock_guard<std::mutex> run_lock(run_mutex);
     thread_local dnnl::stream stream(cpu_engine());
     // The filter operand (b for f/d) unbatched and the activation operands all batched: fold outer into N.
     bool a_full = a_outer == outer, b_full = b_outer == outer;
