@@ -91,8 +91,8 @@ def xla_defaults_status() -> dict:
 
 
 # ---- Which library computes jrestore's float32 CPU convolutions (jrestore.layers.Conv2d) ----
-# 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU and the library
-# is built and loaded, else XLA; 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it
+# 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU, the library
+# is built and loaded and the convolution is large enough to gain (jrestore.ops.onednn.auto_rule), else XLA; 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it
 # is not built. Read when a convolution is traced, so it applies to functions jitted after it is set.
 CONV_BACKEND_ENV = "JRESTORE_CONV_BACKEND"
 CONV_BACKENDS = ("auto", "xla", "onednn")

@@ -25,10 +25,10 @@ def test_conv2d_switches_backend_and_both_agree():
     x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 9, 10, 3)), jnp.float32)
     loss = lambda layer, x: jnp.sum(layer(x) ** 2)
     results = {}
-    for backend in ("xla", "onednn", "auto"):
+    for backend in ("xla", "onednn"):
         with use_conv_backend(backend):
             hlo = _hlo(lambda x: layer(x), x)
-            assert (onednn.TARGETS["forward"] in hlo) == (backend != "xla"), backend  # auto: CPU and loaded
+            assert (onednn.TARGETS["forward"] in hlo) == (backend == "onednn"), backend
             results[backend] = (layer(x), nnx.grad(loss, argnums=(0, 1))(layer, x))
     y_xla, (g_xla, dx_xla) = results["xla"]
     y_one, (g_one, dx_one) = results["onednn"]
@@ -39,6 +39,18 @@ def test_conv2d_switches_backend_and_both_agree():
     assert len(leaves_xla) == len(leaves_one) == 2  # weight and bias
     for a, b in zip(leaves_xla, leaves_one):
         assert float(jnp.max(jnp.abs(a - b))) <= CONV_FLOAT32_REL * scale(a)
+
+
+@needs_library
+def test_auto_takes_onednn_for_large_convolutions_only():
+    # lowered, not run: DnCNN's body convolution at the bench's size (1.2 GFLOP) and a 0.3 MFLOP one
+    big, small = Conv2d(64, 64, 3, padding=1, rngs=nnx.Rngs(0)), Conv2d(3, 8, 3, stride=2, padding=1, rngs=nnx.Rngs(0))
+    x_big, x_small = jnp.ones((16, 32, 32, 64), jnp.float32), jnp.ones((2, 9, 10, 3), jnp.float32)
+    assert onednn.conv_flops(x_big.shape, (3, 3, 64, 64), (1, 1), ((1, 1), (1, 1))) == 2 * 16 * 32 * 32 * 64 * 64 * 9
+    assert onednn.conv_flops(x_small.shape, (3, 3, 3, 8), (2, 2), ((1, 1), (1, 1))) == 2 * 2 * 5 * 5 * 3 * 8 * 9
+    with use_conv_backend("auto"):  # the CPU is JAX's default backend here
+        assert onednn.TARGETS["forward"] in _hlo(lambda x: big(x), x_big)
+        assert onednn.TARGETS["forward"] not in _hlo(lambda x: small(x), x_small)
 
 
 @needs_library

@@ -29,7 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["status", "available", "conv2d", "supports", "use_onednn", "auto_rule", "TARGETS"]
+__all__ = ["status", "available", "conv2d", "supports", "use_onednn", "auto_rule", "conv_flops", "AUTO_MIN_FLOPS",
+           "TARGETS"]
 
 TARGETS = {"forward": "jrestore_onednn_conv_forward", "backward_data": "jrestore_onednn_conv_backward_data",
            "backward_weights": "jrestore_onednn_conv_backward_weights"}
@@ -167,17 +168,32 @@ def conv2d(x, w, window_strides: Sequence[int] = (1, 1), padding=((0, 0), (0, 0)
     return _custom_conv()(x, w, config)
 
 
-def auto_rule(x_shape, w_shape, groups: int = 1) -> bool:
-    """The measured rule `auto` applies on CPU once the library is loaded (docs/measurements.md, oneDNN
-    convolutions): oneDNN for every supported float32 convolution."""
-    return True
+# Below this many multiply-adds x 2 per forward call, `auto` keeps XLA. Measured on the 2-core CI machine under
+# load (docs/measurements.md, oneDNN convolutions): FSRCNN's train step, whose convolutions are 12-26 MFLOP at
+# the quick size, was slower on oneDNN (195 ms median against XLA's 116), while DnCNN's and SRResNet's (1.2
+# GFLOP per body convolution; SRResNet's 9x9 head 0.29 GFLOP) were 1.5x and 2.5x faster: each oneDNN call pays
+# an OpenMP fork/join and filter reorders, which small convolutions do not earn back on two loaded cores.
+AUTO_MIN_FLOPS = 1e8
+
+
+def conv_flops(x_shape, w_shape, window_strides=(1, 1), padding=((0, 0), (0, 0)), rhs_dilation=(1, 1)) -> float:
+    """2 * multiply-adds of one forward convolution: x [..., N, H, W, C], w [KH, KW, C/groups, O]."""
+    oh, ow = _output_hw(x_shape[-3:-1], w_shape[:2], window_strides, _pairs(padding), rhs_dilation)
+    return 2.0 * float(np.prod(x_shape[:-3])) * oh * ow * float(np.prod(w_shape))
+
+
+def auto_rule(x_shape, w_shape, window_strides=(1, 1), padding=((0, 0), (0, 0)), rhs_dilation=(1, 1)) -> bool:
+    """The measured rule `auto` applies on CPU once the library is loaded: oneDNN for convolutions of at least
+    AUTO_MIN_FLOPS per forward call, XLA for smaller ones."""
+    return conv_flops(x_shape, w_shape, window_strides, padding, rhs_dilation) >= AUTO_MIN_FLOPS
 
 
 def use_onednn(x, w, window_strides=(1, 1), padding=((0, 0), (0, 0)), rhs_dilation=(1, 1), groups: int = 1,
                lhs_dilation=(1, 1)) -> bool:
     """Whether jrestore's convolution layers should call conv2d for this convolution, per
     jrestore.runtime.conv_backend(): 'xla' never; 'onednn' whenever `supports` (an absent library raises
-    ValueError); 'auto' when JAX's default backend is the CPU, the library is loaded, `supports` and `auto_rule`."""
+    ValueError); 'auto' when JAX's default backend is the CPU, the library is loaded, `supports` and `auto_rule`
+    (at least AUTO_MIN_FLOPS per call)."""
     from jrestore.runtime import conv_backend
     backend = conv_backend()
     if backend == "xla":
@@ -192,4 +208,4 @@ def use_onednn(x, w, window_strides=(1, 1), padding=((0, 0), (0, 0)), rhs_dilati
     if jax.default_backend() != "cpu" or not available():
         return False
     return (supports(x, w, window_strides, padding, rhs_dilation, groups, lhs_dilation)
-            and auto_rule(x.shape, w.shape, groups))
+            and auto_rule(x.shape, w.shape, window_strides, padding, rhs_dilation))
