@@ -93,7 +93,8 @@ def xla_defaults_status() -> dict:
 # ---- Which library computes jrestore's float32 CPU convolutions (jrestore.layers.Conv2d) ----
 # 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU, the library
 # is built and loaded and the convolution is large enough to gain (jrestore.ops.onednn.auto_rule), else XLA; 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it
-# is not built. Read when a convolution is traced, so it applies to functions jitted after it is set.
+# is not built. Read when a convolution is traced: a function JAX has already traced (and cached) keeps the
+# backend it was traced with, so set it before the first call.
 CONV_BACKEND_ENV = "JRESTORE_CONV_BACKEND"
 CONV_BACKENDS = ("auto", "xla", "onednn")
 _CONV_BACKEND = contextvars.ContextVar("jrestore_conv_backend", default=None)
