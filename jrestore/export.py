@@ -41,6 +41,7 @@ from jax import export as jax_export
 from flax import nnx
 
 from jrestore._io import write_files_atomically  # noqa: F401 (public here since before _io)
+from jrestore.runtime import use_conv_backend
 
 __all__ = ["model_spec", "export_model", "save_exported", "load_exported", "model_params", "default_input_shape",
            "input_names", "other_shape", "describe_inputs", "describe_outputs", "inference_fn", "write_files_atomically", "EXPORT_PLATFORMS",
@@ -170,6 +171,13 @@ def export_model(model: nnx.Module, input_shape: Sequence[int], *, symbolic="aut
       log: if a list, gets one {'spec', 'symbolic', 'error'} dict per failed attempt.
     Returns: the jax.export.Exported; call it as `exported.call(model_params(model), x)`.
     """
+    # Portable StableHLO: trace with XLA's convolutions, never jrestore's CPU-only oneDNN custom calls. The whole
+    # export is inside, because JAX reuses the trace of eval_shape's shape for the export's jit.
+    with use_conv_backend("xla"):
+        return _export_model(model, input_shape, symbolic, platforms, log)
+
+
+def _export_model(model, input_shape, symbolic, platforms, log):
     if len(tuple(input_shape)) != 4 or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in input_shape):
         raise ValueError(f"input_shape: expected four positive sizes (B, H, W, C), got {tuple(input_shape)!r}")
     input_shape = tuple(int(d) for d in input_shape)

@@ -34,6 +34,8 @@ with the flag, 230-243 ms with every oneDNN flag of jaxlib 0.10.2).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import platform
@@ -44,7 +46,8 @@ from pathlib import Path
 
 __all__ = ["CPU_CONV_FLAG", "SUPPORTED_JAXLIB", "apply_xla_defaults", "xla_defaults_status", "xla_cache_path",
            "machine_identity", "machine_key", "read_xla_cache", "cached_xla_setting", "store_xla_setting",
-           "xla_setting_choice", "TUNED_FLAG_NAMES"]
+           "xla_setting_choice", "TUNED_FLAG_NAMES", "CONV_BACKEND_ENV", "CONV_BACKENDS", "conv_backend",
+           "use_conv_backend"]
 
 CPU_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 SUPPORTED_JAXLIB = ((0, 10),)  # (major, minor) releases whose XLA has the flag and was measured
@@ -217,3 +220,37 @@ def xla_setting_choice(environ=None, cache_path=None, identity: dict | None = No
                           "in the cache (jrestore bench --tune-xla)"}
     return {"name": None, "flags": None, "source": None,
             "reason": f"jaxlib {version} is not one of {SUPPORTED_JAXLIB} and the cache has no measurement for it"}
+
+
+# ---- Which library computes jrestore's float32 CPU convolutions (jrestore.layers.Conv2d) ----
+# 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU, the library
+# is built and loaded and the convolution is large enough to gain (jrestore.ops.onednn.auto_rule), else XLA;
+# 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it is not built. Read when a convolution is traced: a function JAX has already traced (and cached) keeps the
+# backend it was traced with, so set it before the first call.
+CONV_BACKEND_ENV = "JRESTORE_CONV_BACKEND"
+CONV_BACKENDS = ("auto", "xla", "onednn")
+_CONV_BACKEND = contextvars.ContextVar("jrestore_conv_backend", default=None)
+
+
+def conv_backend() -> str:
+    """The convolution backend in force: use_conv_backend's, else $JRESTORE_CONV_BACKEND, else 'auto'."""
+    chosen = _CONV_BACKEND.get()
+    if chosen is not None:
+        return chosen
+    chosen = os.environ.get(CONV_BACKEND_ENV, "auto").strip().lower() or "auto"
+    if chosen not in CONV_BACKENDS:
+        raise ValueError(f"{CONV_BACKEND_ENV}: expected one of {', '.join(CONV_BACKENDS)}, "
+                         f"got {os.environ[CONV_BACKEND_ENV]!r}")
+    return chosen
+
+
+@contextlib.contextmanager
+def use_conv_backend(backend: str):
+    """Within the block (this thread / task), trace convolutions with `backend` ('auto', 'xla' or 'onednn')."""
+    if backend not in CONV_BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(CONV_BACKENDS)}, got {backend!r}")
+    token = _CONV_BACKEND.set(backend)
+    try:
+        yield
+    finally:
+        _CONV_BACKEND.reset(token)

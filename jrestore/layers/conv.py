@@ -6,6 +6,9 @@ odd pixel on the high side and so differs from PyTorch for stride 2); `padding_m
 ConvTranspose2d uses PyTorch's (padding, output_padding) and output size
 (H - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1.
 Initialisation follows PyTorch's defaults, including ConvTranspose's fan_in taken from out_channels.
+Backend: Conv2d's float32 convolutions run on oneDNN (jrestore.ops.onednn) or XLA as
+jrestore.runtime.conv_backend() says (JRESTORE_CONV_BACKEND=auto|xla|onednn); the same numbers up to float32
+rounding. ConvTranspose2d (input dilation) always uses XLA.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from jax import lax
 from flax import nnx
 
 from jrestore._validate import check_choice, check_image
+from jrestore.ops import onednn
 from jrestore.layers.params import ConvKernel, ConvTransposeKernel, torch_default_bias, torch_default_weight
 from jrestore.core.layers.conv import (  # noqa: F401  framework-neutral part, shared with torch_ref
     pair)
@@ -68,9 +72,13 @@ class Conv2d(nnx.Module):
         if mode is not None:
             x = jnp.pad(x, ((0, 0), *padding, (0, 0)), mode=mode)
             padding = ((0, 0), (0, 0))
-        y = lax.conv_general_dilated(
-            x, self.weight[...], window_strides=self.stride, padding=padding, rhs_dilation=self.dilation,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
+        w = self.weight[...]
+        if onednn.use_onednn(x, w, self.stride, padding, self.dilation, self.groups):  # JRESTORE_CONV_BACKEND
+            y = onednn.conv2d(x, w, self.stride, padding, self.dilation, self.groups)
+        else:
+            y = lax.conv_general_dilated(
+                x, w, window_strides=self.stride, padding=padding, rhs_dilation=self.dilation,
+                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
         if self.bias is not None:
             y = y + self.bias[...]
         return y

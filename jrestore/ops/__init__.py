@@ -8,6 +8,7 @@
     cs_blocks      ISTA-Net block split / merge and measurements
     wiener         Wiener deconvolution, PSF generators, circular blur
     noise          Gaussian / Poisson / salt-and-pepper synthesis, KAIR's legacy NumPy test noise
+    onednn         optional oneDNN CPU convolutions (jax.ffi + custom_vjp) behind Conv2d (a backend: no torch twin)
 
 torch_ref.ops mirrors each module with the same function names on NCHW tensors.
 """

@@ -151,3 +151,8 @@ BM3D_PUBLISHED_IMAGE_DB = 0.15
 # Two calls of the bm3d package on the same image differ by ~7e-8 (its multi-threaded aggregation sums in
 # varying order): the same computation, max-abs on [0, 1] images.
 BM3D_REPEAT = 1e-6
+# One float32 convolution (forward, input gradient or filter gradient; oneDNN's or XLA's) against its float64
+# NumPy reference, max-abs relative to max |reference|: each value is one float32 dot product of at most ~1e3
+# terms (k*k*C forward, k*k*O input gradient, N*H'*W' filter gradient in the tests), so MATMUL_REL's bound holds;
+# a wrong pad side, stride phase, dilation or flipped filter moves them by 0.1 or more.
+CONV_FLOAT32_REL = 1e-5
