@@ -19,6 +19,8 @@ same thread pool, so one device here behaves as in a 1-device process).
 FLOPs per step: XLA's cost analysis of the 1-device compiled step (`compiled.cost_analysis()['flops']`),
 the whole batch's forward (+ backward + update in train mode). The parent reuses the number for jax_dp and
 for the torch rows, since they compute the same math.
+With oneDNN convolutions (jrestore.ops.onednn) the count comes from the same step traced on XLA's
+convolutions, since a custom call's FLOPs are invisible to the cost analysis.
 
 compute_dtype "bfloat16": train rows use train.compute_dtype=bfloat16 (the trainer's mixed precision: forward
 in bfloat16, weights, gradients and losses float32); infer rows cast the weights and the input to bfloat16.
@@ -175,14 +177,26 @@ def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, war
     dev_mb = _device_peak_mb()
     if dev_mb is not None:
         row["device_peak_mb"] = dev_mb
-    return row, xla_flops(aot.compiled)
+    return row, (count_flops(spec, mode, compute_dtype) if _onednn_in_play() else xla_flops(aot.compiled))
+
+
+def _onednn_in_play() -> bool:
+    """True when convolutions may be oneDNN custom calls, whose FLOPs XLA's cost analysis does not see."""
+    from jrestore import runtime
+    from jrestore.ops import onednn
+
+    return runtime.conv_backend() != "xla" and onednn.available()
 
 
 def count_flops(spec: BenchSpec, mode: str, compute_dtype: str = "float32") -> float:
-    """XLA's FLOP count of the 1-device step, compiled but not run (when the `jax` impl is not measured)."""
+    """XLA's FLOP count of the 1-device step, compiled but not run (when the `jax` impl is not measured, or
+    when oneDNN computes its convolutions: the count is taken from the same step on XLA's convolutions)."""
+    from jrestore.runtime import use_conv_backend
+
     build = {"train": jax_train, "infer": jax_infer}[mode]
-    _, aot, _, args = build(spec, 1, compute_dtype)
-    return xla_flops(aot.jitted.lower(*args()).compile())
+    with use_conv_backend("xla"):  # a fresh trace, so no oneDNN custom call hides its FLOPs
+        _, aot, _, args = build(spec, 1, compute_dtype)
+        return xla_flops(aot.jitted.lower(*args()).compile())
 
 
 def matmul_peak(n: int, reps: int) -> float:
