@@ -1,6 +1,6 @@
 """Knowledge distillation for DnCNN at sigma 25 (seed 004 §3.2: a large teacher guides a small student, T = 3;
 train/distill.py): the official DnCNN-S sigma 25 (17 layers, KAIR's BN-folded weights, reference data) is the
-frozen teacher; the student is an 8-layer DnCNN with 64 channels and BatchNorm (225,089 parameters, 40 % of
+frozen teacher; the student is an 8-layer DnCNN with 64 channels and BatchNorm (223,553 parameters, 40 % of
 the teacher's 557,057), trained on Train400 patches with sigma 25 noise and validated on Set12 (kair_dncnn):
 
     loss = MSE(student, clean) + 1.0 x MSE(student, teacher)                      (output distillation)
@@ -8,8 +8,8 @@ the teacher's 557,057), trained on Train400 patches with sigma 25 noise and vali
 
 CWD (channel-wise distillation, Shu et al. 2021) is where the seed's temperature acts: each of the 64 feature
 maps becomes a distribution over its pixels, softmax(map / 3), and the student's is pulled towards the
-teacher's by KL x T^2. The weights (1.0, 0.001) make the feature term a few per cent of the loss once the
-student denoises (CWD about 0.2 against an MSE near 2e-3); they were not tuned. Adam 1e-3 (the rate of cszn/DnCNN's
+teacher's by KL x T^2. The weights (1.0, 0.001) were not tuned: at initialisation the CWD is 0.19, so the
+feature term starts near 2e-4, beside MSE terms near 2e-3 once the student denoises. Adam 1e-3 (the rate of cszn/DnCNN's
 own PyTorch training code), batch 64, halved at 100k and 150k of 200k updates: a small network's shorter run.
 The no-distillation baseline at equal steps is `dncnn_small_s25` (the same student, data order and schedule,
 distill.beta = distill.feature_weight = 0: no teacher is loaded). Both need the reference data
