@@ -151,6 +151,9 @@ def validate(cfg: ConfigDict) -> ConfigDict:
 
     check_data_config(cfg.data, cfg.task)
     check_val_config(cfg.val)
+    if "distill" in cfg:  # knowledge distillation (train/distill.py): weights, criteria, taps, teacher name
+        from train.distill import Distillation
+        Distillation(cfg)
     return cfg
 
 

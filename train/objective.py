@@ -10,6 +10,9 @@ one entry per extra input of the model's spec (FFDNet's "sigma": [B, 1, 1, 1], f
     cs loss         ista_net_loss(x_rec, target, symlosses, **loss.kwargs)
     other loss      loss.pixel_weight * pixel(out, target, **loss.kwargs)  (skipped when the weight is 0)
                     + loss.perceptual.weight * perceptual(out, target)    (when that weight is > 0)
+    distillation    with a `distill` section (train/distill.py): distill.alpha x the loss above + distill.beta x
+                    D_out(out, teacher's out) + distill.feature_weight x the taps' mean D_feat; the frozen
+                    teacher sees the student's inputs
     compute dtype   train.compute_dtype: the trained networks' parameters and inputs are cast to it for the
                     forward pass (JAX: cast; torch: torch.autocast), outputs come back as float32, the losses,
                     gradients and the master weights stay float32, and BatchNorm statistics keep their dtype.
@@ -56,6 +59,21 @@ class Objective:
                              f"expected task.{missing[0]} in the config, got none")
         self.extra_inputs = tuple((e, float(cfg.task[e.name])) for e in spec.extra_inputs)
         self.upsample = int(cfg.task.scale) if spec.input_transform == "bicubic_upsample" else 0
+        self.distill = None
+        if "distill" in cfg:  # train/distill.py; a recipe without the section trains exactly as before
+            from train.distill import Distillation
+            self.distill = Distillation(cfg)
+
+    @property
+    def distilling(self) -> bool:
+        """Whether a teacher takes part (distill.beta or distill.feature_weight > 0)."""
+        return self.distill is not None and self.distill.active
+
+    def _student_taps(self) -> tuple:
+        return tuple(s for s, _ in self.distill.taps) if self.distilling and self.distill.feature_active else ()
+
+    def _teacher_taps(self) -> tuple:
+        return tuple(t for _, t in self.distill.taps) if self.distilling and self.distill.feature_active else ()
 
     # ---- framework-neutral ----
     def extras(self, batch: int) -> dict[str, np.ndarray]:
@@ -69,27 +87,68 @@ class Objective:
     def jax_apply(self, network, params, rest, *inputs):
         """(outputs as float32, updated rest) of `network` (train.state.Network) with params / rest (pure dicts)
         on `inputs`, under the compute-dtype policy."""
-        import jax
+        out, rest, _ = self._jax_run(network, params, rest, inputs)
+        return out, rest
+
+    def _jax_run(self, network, params, rest, inputs, taps=()):
+        """jax_apply, plus the outputs (float32) of the submodules at `taps` (train.distill)."""
         import jax.numpy as jnp
 
-        compute = jnp.bfloat16 if self.compute_dtype == "bfloat16" else jnp.float32
+        module = network.merge(_jax_cast(params, self._jax_compute()), rest)
+        out, feats = self._jax_call(module, inputs, taps, "student")
+        return _jax_cast(out, jnp.float32), network.rest_of(module, like=rest), _jax_cast(feats, jnp.float32)
 
-        def cast(tree, dtype):
-            return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+    def _jax_compute(self):
+        import jax.numpy as jnp
+        return jnp.bfloat16 if self.compute_dtype == "bfloat16" else jnp.float32
 
-        module = network.merge(cast(params, compute), rest)
-        out = module(*cast(inputs, compute))
-        return cast(out, jnp.float32), network.rest_of(module, like=rest)
+    def _jax_call(self, module, inputs, taps, who):
+        inputs = _jax_cast(inputs, self._jax_compute())
+        if not taps:
+            return module(*inputs), []
+        from train.distill import jax_call_with_taps
+        return jax_call_with_taps(module, taps, *inputs, who=who)
 
-    def jax_forward(self, network, params, rest, batch: dict):
-        """(the model's outputs, updated rest) on a batch of jax arrays."""
+    def _jax_inputs(self, batch: dict) -> tuple:
+        """The model's inputs from a batch of jax arrays."""
         if self.kind == "cs":
-            return self.jax_apply(network, params, rest, batch["target"])
+            return (batch["target"],)
         x = batch["input"]
         if self.upsample:
             from jrestore.ops.resize import imresize_matlab
             x = imresize_matlab(x, scale=self.upsample)
-        return self.jax_apply(network, params, rest, x, *(batch[n] for n in self._extra_names()))
+        return (x, *(batch[n] for n in self._extra_names()))
+
+    def jax_forward(self, network, params, rest, batch: dict):
+        """(the model's outputs, updated rest) on a batch of jax arrays."""
+        return self.jax_apply(network, params, rest, *self._jax_inputs(batch))
+
+    def jax_teacher(self, teacher, inputs):
+        """(the frozen teacher's output, its tap outputs), float32 and without gradient: teacher is a function
+        giving the NNX module in eval mode (train.step.frozen_teacher), run under the compute-dtype policy."""
+        import jax
+        import jax.numpy as jnp
+
+        out, feats = self._jax_call(teacher(), inputs, self._teacher_taps(), "teacher")
+        return jax.lax.stop_gradient(_jax_cast((out, feats), jnp.float32))
+
+    def _distill_terms(self, criterion, out, feats, t_out, t_feats):
+        """beta x D_out + feature_weight x mean D_feat (the teacher's side already without gradient), with
+        `criterion` train.distill.jax_criterion or torch_criterion."""
+        from train.distill import check_pair
+
+        d = self.distill
+        loss = 0.0
+        if d.output_active:
+            check_pair(out.shape, t_out.shape, "distill.teacher: the outputs")
+            loss = d.beta * criterion(d.output_loss, out, t_out, d.temperature)
+        if d.feature_active:
+            terms = []
+            for (s_path, t_path), s, t in zip(d.taps, feats, t_feats):
+                check_pair(s.shape, t.shape, f"distill.taps: {s_path!r} (student) and {t_path!r} (teacher)")
+                terms.append(criterion(d.feature_loss, s, t, d.temperature))
+            loss = loss + d.feature_weight * sum(terms) / len(terms)
+        return loss
 
     def _content(self, losses, out, target, perceptual):
         """pixel_weight x loss(out, target, **loss.kwargs) + perceptual_weight x perceptual(out, target), with
@@ -107,49 +166,97 @@ class Objective:
 
         return self._content(jrestore.losses, out, target, perceptual)
 
-    def jax_loss(self, network, params, rest, batch: dict, perceptual=None):
-        """(scalar float32 loss, updated rest)."""
+    def jax_loss(self, network, params, rest, batch: dict, perceptual=None, teacher=None):
+        """(scalar float32 loss, updated rest). teacher: when distilling, a function giving the frozen teacher
+        (NNX, eval mode; train.step.frozen_teacher)."""
         import jax.numpy as jnp
         import jrestore.losses as L
 
-        out, rest = self.jax_forward(network, params, rest, batch)
-        if self.kind == "cs":
-            x_rec, syms = out
-            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs), rest
-        return jnp.asarray(self.jax_content(out, batch["target"], perceptual), jnp.float32), rest
+        if self.distill is None:
+            out, rest = self.jax_forward(network, params, rest, batch)
+            if self.kind == "cs":
+                x_rec, syms = out
+                return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs), rest
+            return jnp.asarray(self.jax_content(out, batch["target"], perceptual), jnp.float32), rest
+        from train.distill import jax_criterion
+
+        inputs = self._jax_inputs(batch)
+        out, rest, feats = self._jax_run(network, params, rest, inputs, self._student_taps())
+        loss = self.distill.alpha * self.jax_content(out, batch["target"], perceptual) if self.distill.alpha else 0.0
+        if self.distilling:
+            if teacher is None:
+                raise ValueError("teacher: the config distills (distill.beta or distill.feature_weight > 0), "
+                                 "expected the frozen teacher, got None")
+            t_out, t_feats = self.jax_teacher(teacher, inputs)
+            loss = loss + self._distill_terms(jax_criterion, out, feats, t_out, t_feats)
+        return jnp.asarray(loss, jnp.float32), rest
 
     # ---- PyTorch ----
     def torch_apply(self, module, *inputs):
         """The outputs (float32) of a torch module on `inputs` under the compute-dtype policy."""
+        return self._torch_run(module, inputs)[0]
+
+    def _torch_run(self, module, inputs, taps=(), who="student"):
+        """(outputs, [tap outputs]) as float32, under the compute-dtype policy."""
         import torch
 
         device = inputs[0].device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.compute_dtype == "bfloat16"):
-            out = module(*inputs)
-        return _to_float32(out)
+            if taps:
+                from train.distill import torch_call_with_taps
+                out, feats = torch_call_with_taps(module, taps, *inputs, who=who)
+            else:
+                out, feats = module(*inputs), []
+        return _to_float32(out), _to_float32(feats)
 
-    def torch_forward(self, module, batch: dict):
+    def _torch_inputs(self, batch: dict) -> tuple:
         if self.kind == "cs":
-            return self.torch_apply(module, batch["target"])
+            return (batch["target"],)
         x = batch["input"]
         if self.upsample:
             from torch_ref.ops.resize import imresize_matlab
             x = imresize_matlab(x, scale=self.upsample)
-        return self.torch_apply(module, x, *(batch[n] for n in self._extra_names()))
+        return (x, *(batch[n] for n in self._extra_names()))
+
+    def torch_forward(self, module, batch: dict):
+        return self.torch_apply(module, *self._torch_inputs(batch))
 
     def torch_content(self, out, target, perceptual=None):
         import torch_ref.losses
 
         return self._content(torch_ref.losses, out, target, perceptual)
 
-    def torch_loss(self, module, batch: dict, perceptual=None):
+    def torch_loss(self, module, batch: dict, perceptual=None, teacher=None):
+        """The scalar loss; teacher: the frozen torch teacher (eval mode) when distilling."""
+        import torch
         import torch_ref.losses as L
 
-        out = self.torch_forward(module, batch)
-        if self.kind == "cs":
-            x_rec, syms = out
-            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs)
-        return self.torch_content(out, batch["target"], perceptual)
+        if self.distill is None:
+            out = self.torch_forward(module, batch)
+            if self.kind == "cs":
+                x_rec, syms = out
+                return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs)
+            return self.torch_content(out, batch["target"], perceptual)
+        from train.distill import torch_criterion
+
+        inputs = self._torch_inputs(batch)
+        out, feats = self._torch_run(module, inputs, self._student_taps())
+        loss = self.distill.alpha * self.torch_content(out, batch["target"], perceptual) if self.distill.alpha else 0.0
+        if self.distilling:
+            if teacher is None:
+                raise ValueError("teacher: the config distills (distill.beta or distill.feature_weight > 0), "
+                                 "expected the frozen teacher, got None")
+            with torch.no_grad():
+                t_out, t_feats = self._torch_run(teacher, inputs, self._teacher_taps(), "teacher")
+            loss = loss + self._distill_terms(torch_criterion, out, feats, t_out, t_feats)
+        return loss
+
+
+def _jax_cast(tree, dtype):
+    """Every floating leaf of `tree` as `dtype` (other leaves unchanged)."""
+    import jax
+    import jax.numpy as jnp
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
 def _to_float32(out):

@@ -255,6 +255,10 @@ RECIPE_OPTIMISATION = {
     "dncnn_real": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
     # dncnn_s25 itself, read through tfds
     "dncnn_s25_tfds": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
+    # the distilled 8-layer student and its baseline (the recipe's docstring): Adam 1e-3 as cszn/DnCNN's own
+    # PyTorch training code, batch 64, halved at 100k and 150k of 200k updates; the two must stay equal
+    "dncnn_distill_s25": ("adam", 1e-3, 64, "multistep", [100_000, 150_000], 0.5),
+    "dncnn_small_s25": ("adam", 1e-3, 64, "multistep", [100_000, 150_000], 0.5),
 }
 
 

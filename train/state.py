@@ -7,7 +7,7 @@ the pure step (train/step.py) maps to the next one.
     setup.generator.merge(params, rest)        # an NNX module holding those values
 
 `rest` holds BatchNorm statistics and other non-trained variables. The discriminator (SRGAN, cfg.gan.weight > 0)
-and the frozen networks of the loss (the perceptual VGG) are built here too.
+and the frozen networks of the loss (the perceptual VGG, a distillation teacher) are built here too.
 """
 from __future__ import annotations
 
@@ -111,6 +111,13 @@ class TrainSetup:
     perceptual: Any = None  # its nnx.State: an argument of the step, not baked-in constants
     discriminator: Network | None = None
     d_tx: Any = None
+    teacher_def: Any = None  # graphdef of the frozen distillation teacher (eval mode), or None
+    teacher: Any = None  # its nnx.State: like `perceptual`, a step argument, never trained
+
+    def frozen(self):
+        """The step's `frozen` argument: {"perceptual": state, "teacher": state} (those present), or None."""
+        out = {k: v for k, v in (("perceptual", self.perceptual), ("teacher", self.teacher)) if v is not None}
+        return out or None
 
 
 def create_train_state(cfg, initial_state: dict | None = None) -> TrainSetup:
@@ -151,4 +158,10 @@ def create_train_state(cfg, initial_state: dict | None = None) -> TrainSetup:
     perceptual = build_perceptual(cfg)[0]
     if perceptual is not None:
         setup.perceptual_def, setup.perceptual = nnx.graphdef(perceptual), nnx.state(perceptual)
+    if "distill" in cfg:  # knowledge distillation (train/distill.py): the teacher, loaded in eval mode
+        from train.distill import Distillation, load_teachers
+        dist = Distillation(cfg)
+        if dist.active:
+            teacher = load_teachers(dist, ("jax",))["jax"]
+            setup.teacher_def, setup.teacher = nnx.graphdef(teacher), nnx.state(teacher)
     return setup

@@ -2,14 +2,14 @@
 it is jitted once (train/trainer.py) and testable alone.
 
     step = guarded(make_train_step(objective, setup, ema_decay))   # setup: train.state.TrainSetup
-    state, metrics = jax.jit(step)(setup.state, batch, setup.perceptual)
+    state, metrics = jax.jit(step)(setup.state, batch, setup.frozen())
 
 metrics: {"loss", "grad_norm", "lr"[, "l_g_gan", "l_d"], "finite"}, device scalars; nothing leaves the device
 here (the loop fetches them at its log steps).
 """
 from __future__ import annotations
 
-__all__ = ["make_train_step", "guarded", "step_count", "ema_update", "frozen_module"]
+__all__ = ["make_train_step", "guarded", "step_count", "ema_update", "frozen_module", "frozen_teacher"]
 
 
 def step_count(opt_state):
@@ -35,11 +35,22 @@ def ema_update(ema, params, decay: float):
 
 
 def frozen_module(setup, frozen):
-    """The frozen perceptual network merged from its state (a step argument), or None."""
-    if frozen is None:
+    """The frozen perceptual network merged from its state (frozen["perceptual"], a step argument), or None."""
+    if not frozen or "perceptual" not in frozen:
         return None
     from flax import nnx
-    return nnx.merge(setup.perceptual_def, frozen)
+    return nnx.merge(setup.perceptual_def, frozen["perceptual"])
+
+
+def frozen_teacher(setup, frozen):
+    """The distillation teacher as a function () -> the NNX module (eval mode) merged from frozen["teacher"]
+    under stop_gradient, or None. A function: NNX modules may only be called at the trace level they were
+    merged at, so the loss merges it inside its own (differentiated) trace."""
+    if not frozen or "teacher" not in frozen:
+        return None
+    import jax
+    from flax import nnx
+    return lambda: nnx.merge(setup.teacher_def, jax.lax.stop_gradient(frozen["teacher"]))
 
 
 def make_train_step(objective, setup, ema_decay: float = 0.0):
@@ -48,10 +59,10 @@ def make_train_step(objective, setup, ema_decay: float = 0.0):
     import optax
 
     def step(state, batch, frozen):
-        perceptual = frozen_module(setup, frozen)
+        perceptual, teacher = frozen_module(setup, frozen), frozen_teacher(setup, frozen)
 
         def loss_fn(params):
-            return objective.jax_loss(setup.generator, params, state["rest"], batch, perceptual)
+            return objective.jax_loss(setup.generator, params, state["rest"], batch, perceptual, teacher)
 
         (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         updates, opt_state = setup.tx.update(grads, state["opt_state"], state["params"])

@@ -56,6 +56,10 @@ class TorchTrainer:
         self.perceptual = build_perceptual(cfg)[1]
         if self.perceptual is not None:
             self.perceptual = self._place(self.perceptual)
+        self.teacher = None
+        if self.objective.distilling:  # train/distill.py: frozen, eval mode, outside the optimiser
+            from train.distill import load_teachers
+            self.teacher = self._place(load_teachers(self.objective.distill, ("torch",))["torch"])
         self.gan = None
         if cfg.gan.weight:
             from train.gan import TorchGAN, initial_discriminator_state
@@ -86,7 +90,7 @@ class TorchTrainer:
         lr = self.opt.param_groups[0]["lr"]
         self.opt.zero_grad(set_to_none=True)
         if self.gan is None:
-            loss = self.objective.torch_loss(self.run, tb, self.perceptual)
+            loss = self.objective.torch_loss(self.run, tb, self.perceptual, self.teacher)
         else:  # train/gan.py: G step (D frozen), then D step on the same, detached output
             fake = self.objective.torch_forward(self.run, tb)
             loss = self.objective.torch_content(fake, tb["target"], self.perceptual) + self.gan.generator_term(fake)

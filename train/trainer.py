@@ -127,7 +127,8 @@ class Trainer:
         repl = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self.batch_sharding = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
         self.state = jax.device_put(self.setup.state, repl)
-        self.frozen = jax.device_put(self.setup.perceptual, repl) if self.setup.perceptual is not None else None
+        frozen = self.setup.frozen()  # the perceptual VGG, the distillation teacher: step arguments, not trained
+        self.frozen = jax.device_put(frozen, repl) if frozen is not None else None
         ema_decay = float(cfg.optim.ema_decay)
         if cfg.gan.weight:
             from train.gan import make_gan_step
