@@ -47,7 +47,7 @@ from jrestore.models._registry import register
 from jrestore.ops import cs_blocks
 from jrestore.ops.shrinkage import soft_threshold
 from jrestore.core.models.ista_net import (  # noqa: F401  framework-neutral part, shared with torch_ref
-    DEFAULT_PHI_SEED, OFFICIAL_MEASUREMENTS, _numpy, check_blocks, check_measurements, default_phi,
+    DEFAULT_PHI_SEED, OFFICIAL_MEASUREMENTS, _numpy, check_blocks, check_measurements, check_phases, default_phi,
     default_qinit, num_measurements, sampling_matrices)
 
 __all__ = ["ISTANet", "ISTANetPlus", "BasicBlock", "BasicBlockPlus", "OFFICIAL_MEASUREMENTS", "num_measurements",
@@ -166,22 +166,26 @@ class _UnfoldedCS(nnx.Module):
         phi, _ = self.sampling()
         return cs_blocks.measure(x_blocks.reshape(x_blocks.shape[0], -1), phi)
 
-    def reconstruct(self, y: jax.Array):
-        """y [N, M] -> (x_rec [N, bs, bs, 1], symloss: tuple of one [N, bs, bs, C] per phase)."""
+    def reconstruct(self, y: jax.Array, phases: int | None = None):
+        """y [N, M] -> (x_rec [N, bs, bs, 1], symloss: tuple of one [N, bs, bs, C] per phase run).
+
+        phases: run only the first `phases` phases (progressive training, seed 000); None: all of them."""
         check_measurements(y, self.num_measurements)
+        phases = check_phases(phases, self.num_phases)
         phi, qinit = self.sampling()
         phitphi = _mm(phi.T, phi)
         phitb = _mm(y, phi)
         x = cs_blocks.initial_estimate(y, qinit)
         syms = []
-        for block in self.fcs:
+        for block in list(self.fcs)[:phases]:
             x, sym = block(x, phitphi, phitb)
             syms.append(sym)
         return x.reshape(-1, self.block_size, self.block_size, 1), tuple(syms)
 
-    def __call__(self, x_blocks: jax.Array):
-        """x_blocks [N, bs, bs, 1] float32 in [0, 1] -> (x_rec [N, bs, bs, 1], symloss tuple per phase)."""
-        return self.reconstruct(self.measure(x_blocks))
+    def __call__(self, x_blocks: jax.Array, phases: int | None = None):
+        """x_blocks [N, bs, bs, 1] float32 in [0, 1] -> (x_rec [N, bs, bs, 1], symloss tuple per phase run);
+        phases as in `reconstruct`."""
+        return self.reconstruct(self.measure(x_blocks), phases)
 
 
 @register("ista_net")
