@@ -8,6 +8,9 @@ one entry per extra input of the model's spec (FFDNet's "sigma": [B, 1, 1, 1], f
     model inputs    cs: (target,) (ISTA-Net samples the blocks itself); otherwise (input, *extras), the input
                     first MATLAB-bicubic upsampled when the spec's input_transform is "bicubic_upsample" (SRCNN)
     cs loss         ista_net_loss(x_rec, target, symlosses, **loss.kwargs)
+                    + loss.perceptual.weight * perceptual(x_rec, target)  (when > 0; the grey blocks repeated to
+                    3 channels: seed 000's hybrid pixel + VGG loss); with a `progressive` schedule
+                    (train/progressive.py) the model runs the phases of the update's stage
     other loss      loss.pixel_weight * pixel(out, target, **loss.kwargs)  (skipped when the weight is 0)
                     + loss.perceptual.weight * perceptual(out, target)    (when that weight is > 0)
     compute dtype   train.compute_dtype: the trained networks' parameters and inputs are cast to it for the
@@ -56,6 +59,8 @@ class Objective:
                              f"expected task.{missing[0]} in the config, got none")
         self.extra_inputs = tuple((e, float(cfg.task[e.name])) for e in spec.extra_inputs)
         self.upsample = int(cfg.task.scale) if spec.input_transform == "bicubic_upsample" else 0
+        from train.progressive import Progressive
+        self.progressive = Progressive.from_config(cfg)  # None unless cfg.progressive.stages is set
 
     # ---- framework-neutral ----
     def extras(self, batch: int) -> dict[str, np.ndarray]:
@@ -66,9 +71,9 @@ class Objective:
         return tuple(e.name for e, _ in self.extra_inputs)
 
     # ---- JAX ----
-    def jax_apply(self, network, params, rest, *inputs):
+    def jax_apply(self, network, params, rest, *inputs, **call_kwargs):
         """(outputs as float32, updated rest) of `network` (train.state.Network) with params / rest (pure dicts)
-        on `inputs`, under the compute-dtype policy."""
+        on `inputs` (and static keyword arguments, e.g. ISTA-Net's phases), under the compute-dtype policy."""
         import jax
         import jax.numpy as jnp
 
@@ -78,13 +83,13 @@ class Objective:
             return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
         module = network.merge(cast(params, compute), rest)
-        out = module(*cast(inputs, compute))
+        out = module(*cast(inputs, compute), **call_kwargs)
         return cast(out, jnp.float32), network.rest_of(module, like=rest)
 
-    def jax_forward(self, network, params, rest, batch: dict):
-        """(the model's outputs, updated rest) on a batch of jax arrays."""
+    def jax_forward(self, network, params, rest, batch: dict, phases: int | None = None):
+        """(the model's outputs, updated rest) on a batch of jax arrays; phases: ISTA-Net's phases to run."""
         if self.kind == "cs":
-            return self.jax_apply(network, params, rest, batch["target"])
+            return self.jax_apply(network, params, rest, batch["target"], **_phases(phases))
         x = batch["input"]
         if self.upsample:
             from jrestore.ops.resize import imresize_matlab
@@ -107,30 +112,50 @@ class Objective:
 
         return self._content(jrestore.losses, out, target, perceptual)
 
-    def jax_loss(self, network, params, rest, batch: dict, perceptual=None):
-        """(scalar float32 loss, updated rest)."""
+    def _cs_loss(self, losses, x_rec, target, syms, perceptual, repeat):
+        """ista_net_loss (+ perceptual_weight x perceptual on the blocks repeated to RGB by `repeat`)."""
+        loss = losses.ista_net_loss(x_rec, target, syms, **self.loss_kwargs)
+        if perceptual is not None and self.perceptual_weight:
+            loss = loss + self.perceptual_weight * perceptual(repeat(x_rec), repeat(target))[0]
+        return loss
+
+    def jax_loss(self, network, params, rest, batch: dict, perceptual=None, update=None):
+        """(scalar float32 loss, updated rest). update: the number of updates applied so far (a traced
+        integer), which picks the stage of a progressive schedule."""
+        import jax
         import jax.numpy as jnp
         import jrestore.losses as L
 
-        out, rest = self.jax_forward(network, params, rest, batch)
         if self.kind == "cs":
-            x_rec, syms = out
-            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs), rest
+            def cs(phases):
+                def loss(params, rest):
+                    (x_rec, syms), rest = self.jax_forward(network, params, rest, batch, phases)
+                    return self._cs_loss(L, x_rec, batch["target"], syms, perceptual,
+                                         lambda x: jnp.repeat(x, 3, axis=-1)), rest
+                return loss
+
+            if self.progressive is None:
+                return cs(None)(params, rest)
+            # one branch per distinct phase count; lax.switch runs only the update's stage's branch
+            counts = sorted(set(self.progressive.stages))
+            branch = jnp.asarray([counts.index(n) for n in self.progressive.stages], jnp.int32)
+            return jax.lax.switch(branch[self.progressive.stage_of(update)], [cs(n) for n in counts], params, rest)
+        out, rest = self.jax_forward(network, params, rest, batch)
         return jnp.asarray(self.jax_content(out, batch["target"], perceptual), jnp.float32), rest
 
     # ---- PyTorch ----
-    def torch_apply(self, module, *inputs):
+    def torch_apply(self, module, *inputs, **call_kwargs):
         """The outputs (float32) of a torch module on `inputs` under the compute-dtype policy."""
         import torch
 
         device = inputs[0].device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.compute_dtype == "bfloat16"):
-            out = module(*inputs)
+            out = module(*inputs, **call_kwargs)
         return _to_float32(out)
 
-    def torch_forward(self, module, batch: dict):
+    def torch_forward(self, module, batch: dict, phases: int | None = None):
         if self.kind == "cs":
-            return self.torch_apply(module, batch["target"])
+            return self.torch_apply(module, batch["target"], **_phases(phases))
         x = batch["input"]
         if self.upsample:
             from torch_ref.ops.resize import imresize_matlab
@@ -142,14 +167,23 @@ class Objective:
 
         return self._content(torch_ref.losses, out, target, perceptual)
 
-    def torch_loss(self, module, batch: dict, perceptual=None):
+    def torch_loss(self, module, batch: dict, perceptual=None, update: int | None = None):
+        """The scalar loss; update: the number of updates applied so far (a progressive schedule's stage)."""
         import torch_ref.losses as L
 
-        out = self.torch_forward(module, batch)
         if self.kind == "cs":
-            x_rec, syms = out
-            return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs)
+            phases = None
+            if self.progressive is not None:
+                phases = self.progressive.stages[self.progressive.stage_of(int(update))]
+            x_rec, syms = self.torch_forward(module, batch, phases)
+            return self._cs_loss(L, x_rec, batch["target"], syms, perceptual, lambda x: x.repeat(1, 3, 1, 1))
+        out = self.torch_forward(module, batch)
         return self.torch_content(out, batch["target"], perceptual)
+
+
+def _phases(phases) -> dict:
+    """ISTA-Net's `phases=` keyword, only when a progressive stage sets it (other models take no such argument)."""
+    return {} if phases is None else {"phases": int(phases)}
 
 
 def _to_float32(out):

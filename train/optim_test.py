@@ -255,6 +255,9 @@ RECIPE_OPTIMISATION = {
     "dncnn_real": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
     # dncnn_s25 itself, read through tfds
     "dncnn_s25_tfds": ("adam", 1e-4, 128, "multistep", [200_000, 400_000, 600_000, 800_000], 0.5),
+    # ista_net_plus_r25's (ISTA-Net-PyTorch) settings, trained phase-wise / with a learned Phi (seed 000)
+    "ista_net_plus_progressive_r25": ("adam", 1e-4, 64, "constant", [], None),
+    "ista_net_plus_learned_phi_r25": ("adam", 1e-4, 64, "constant", [], None),
 }
 
 
