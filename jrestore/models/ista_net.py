@@ -31,6 +31,20 @@ Parity notes:
 - M for a ratio: the official table {1: 10, 4: 43, 10: 109, 25: 272, 30: 327, 40: 436, 50: 545} (no single
   rounding rule reproduces it: 1 and 4 round down, 10 and 50 round up); other ratios use
   round-half-up(ratio * n / 100).
+
+Seed variants (seed 000, ../shared/seeds; docs/conventions.md §15):
+- The phases themselves follow the paper and the official code, not the seed's sketch (its `GradientStep`
+  is a conv of x - y, shapes that cannot be subtracted, and its transform pair has no conv_D / conv_G); the
+  seed's learnable soft threshold, forward / inverse transform pair F / F~ and unfolded K-phase network are
+  the paper's, and `ista_net_plus` is the variant with the residual conv_D / conv_G.
+- `learn_phi=True` is the seed's `LearnableSampling` (an nn.Parameter Phi, rows normalised with
+  F.normalize(dim=1) in every forward pass; its initial value from `phi`, else the seeded Gaussian matrix
+  standing in for the seed's torch.randn); recipe `ista_net_plus_learned_phi_r25`.
+- `phases=` in the forward pass (run the first k phases) is what the seed's progressive training needs
+  (train/progressive.py, recipe `ista_net_plus_progressive_r25`); None (all phases) is the paper's network.
+- `cs_ratio`, `phi`, `qinit`: the official matrices reproduce the published numbers; the seed's per-batch
+  random Phi at ratio 0.3 is not a model option (the default Phi is one fixed Gaussian matrix instead).
+- `num_phases` (9) and `block_size` (33) are the paper's; the seed's 9 layers agree.
 """
 from __future__ import annotations
 
