@@ -44,6 +44,32 @@ def test_learned_sampling_parity(name):
 
 
 @pytest.mark.parametrize("name", ["ista_net", "ista_net_plus"])
+def test_running_the_first_phases_is_the_shorter_network(name):
+    """phases=2 on a 3-phase network (progressive training, seed 000) equals a 2-phase network holding the
+    first two phases' weights, in both frameworks; 0 or more than num_phases phases is one ValueError."""
+    jcls, tcls = FAMILY[name]
+    tm3 = perturb_(tcls(num_phases=3, block_size=SMALL_BLOCK), 5)
+    tm2 = tcls(num_phases=2, block_size=SMALL_BLOCK)
+    tm2.load_state_dict({k: v for k, v in tm3.state_dict().items() if not k.startswith("fcs.2.")})
+    jm3 = load_torch_state_dict(jcls(num_phases=3, block_size=SMALL_BLOCK, rngs=nnx.Rngs(0)), tm3.state_dict())
+    x = np.random.default_rng(4).random((2, SMALL_BLOCK, SMALL_BLOCK, 1), dtype=np.float32)
+    with torch.no_grad():
+        t_short = tm3(torch_input(x), phases=2)
+        t_two = tm2(torch_input(x))
+    assert len(t_short[1]) == 2
+    assert torch.equal(t_short[0], t_two[0])  # the same operations on the same values
+    j_short = jm3(jnp.asarray(x), phases=2)
+    assert len(j_short[1]) == 2
+    assert_close(j_short, t_two, tolerances.MODEL, "phases=2", relative=True)
+    assert not np.allclose(np.asarray(j_short[0]), np.asarray(jm3(jnp.asarray(x))[0]))  # phase 3 does something
+    for bad in (0, 4, 1.5):
+        with pytest.raises(ValueError, match=r"phases: expected an integer in 1 \.\. 3"):
+            jm3(jnp.asarray(x), phases=bad)
+        with pytest.raises(ValueError, match=r"phases: expected an integer in 1 \.\. 3"):
+            tm3(torch_input(x), phases=bad)
+
+
+@pytest.mark.parametrize("name", ["ista_net", "ista_net_plus"])
 def test_reconstruct_from_measurements_matches_call(name):
     jcls, tcls = FAMILY[name]
     tm = perturb_(tcls(num_phases=2), 4)

@@ -138,7 +138,7 @@ def test_short_train400_run_validates_alike_in_both_frameworks(tmp_path, shared_
 
 
 @pytest.mark.parametrize("recipe", ["dncnn_s25", "ista_net_plus_r25", "srcnn_x3", "fsrcnn_x3", "espcn_x3", "srresnet_x4",
-                                    "srgan_x4", "wasa_x2"])
+                                    "srgan_x4", "wasa_x2", "ista_net_plus_learned_phi_r25"])
 def test_every_recipe_runlocal_trains(tmp_path, recipe):
     cfg = load_config(f"{recipe}:runlocal", ["train.steps=2", "train.log_every=1", "train.ckpt_every=2",
                                              "train.val_every=2"])

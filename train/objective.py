@@ -8,6 +8,9 @@ one entry per extra input of the model's spec (FFDNet's "sigma": [B, 1, 1, 1], f
     model inputs    cs: (target,) (ISTA-Net samples the blocks itself); otherwise (input, *extras), the input
                     first MATLAB-bicubic upsampled when the spec's input_transform is "bicubic_upsample" (SRCNN)
     cs loss         ista_net_loss(x_rec, target, symlosses, **loss.kwargs)
+                    + loss.perceptual.weight * perceptual(x_rec, target)  (when > 0; the grey blocks repeated to
+                    3 channels: seed 000's hybrid pixel + VGG loss); with a `progressive` schedule
+                    (train/progressive.py) the model runs the phases of the update's stage
     other loss      loss.pixel_weight * pixel(out, target, **loss.kwargs)  (skipped when the weight is 0)
                     + loss.perceptual.weight * perceptual(out, target)    (when that weight is > 0)
     distillation    with a `distill` section (train/distill.py): distill.alpha x the loss above + distill.beta x
@@ -63,6 +66,8 @@ class Objective:
         if "distill" in cfg:  # train/distill.py; a recipe without the section trains exactly as before
             from train.distill import Distillation
             self.distill = Distillation(cfg)
+        from train.progressive import Progressive
+        self.progressive = Progressive.from_config(cfg)  # None unless cfg.progressive.stages is set
 
     @property
     def distilling(self) -> bool:
@@ -84,28 +89,28 @@ class Objective:
         return tuple(e.name for e, _ in self.extra_inputs)
 
     # ---- JAX ----
-    def jax_apply(self, network, params, rest, *inputs):
+    def jax_apply(self, network, params, rest, *inputs, **call_kwargs):
         """(outputs as float32, updated rest) of `network` (train.state.Network) with params / rest (pure dicts)
-        on `inputs`, under the compute-dtype policy."""
-        out, rest, _ = self._jax_run(network, params, rest, inputs)
+        on `inputs` (and static keyword arguments, e.g. ISTA-Net's phases), under the compute-dtype policy."""
+        out, rest, _ = self._jax_run(network, params, rest, inputs, call_kwargs=call_kwargs)
         return out, rest
 
-    def _jax_run(self, network, params, rest, inputs, taps=()):
+    def _jax_run(self, network, params, rest, inputs, taps=(), call_kwargs=None):
         """jax_apply, plus the outputs (float32) of the submodules at `taps` (train.distill)."""
         import jax.numpy as jnp
 
         module = network.merge(_jax_cast(params, self._jax_compute()), rest)
-        out, feats = self._jax_call(module, inputs, taps, "student")
+        out, feats = self._jax_call(module, inputs, taps, "student", call_kwargs)
         return _jax_cast(out, jnp.float32), network.rest_of(module, like=rest), _jax_cast(feats, jnp.float32)
 
     def _jax_compute(self):
         import jax.numpy as jnp
         return jnp.bfloat16 if self.compute_dtype == "bfloat16" else jnp.float32
 
-    def _jax_call(self, module, inputs, taps, who):
+    def _jax_call(self, module, inputs, taps, who, call_kwargs=None):
         inputs = _jax_cast(inputs, self._jax_compute())
         if not taps:
-            return module(*inputs), []
+            return module(*inputs, **(call_kwargs or {})), []
         from train.distill import jax_call_with_taps
         return jax_call_with_taps(module, taps, *inputs, who=who)
 
@@ -119,9 +124,9 @@ class Objective:
             x = imresize_matlab(x, scale=self.upsample)
         return (x, *(batch[n] for n in self._extra_names()))
 
-    def jax_forward(self, network, params, rest, batch: dict):
-        """(the model's outputs, updated rest) on a batch of jax arrays."""
-        return self.jax_apply(network, params, rest, *self._jax_inputs(batch))
+    def jax_forward(self, network, params, rest, batch: dict, phases: int | None = None):
+        """(the model's outputs, updated rest) on a batch of jax arrays; phases: ISTA-Net's phases to run."""
+        return self.jax_apply(network, params, rest, *self._jax_inputs(batch), **_phases(phases))
 
     def jax_teacher(self, teacher, inputs):
         """(the frozen teacher's output, its tap outputs), float32 and without gradient: teacher is a function
@@ -166,17 +171,37 @@ class Objective:
 
         return self._content(jrestore.losses, out, target, perceptual)
 
-    def jax_loss(self, network, params, rest, batch: dict, perceptual=None, teacher=None):
+    def _cs_loss(self, losses, x_rec, target, syms, perceptual, repeat):
+        """ista_net_loss (+ perceptual_weight x perceptual on the blocks repeated to RGB by `repeat`)."""
+        loss = losses.ista_net_loss(x_rec, target, syms, **self.loss_kwargs)
+        if perceptual is not None and self.perceptual_weight:
+            loss = loss + self.perceptual_weight * perceptual(repeat(x_rec), repeat(target))[0]
+        return loss
+
+    def jax_loss(self, network, params, rest, batch: dict, perceptual=None, teacher=None, update=None):
         """(scalar float32 loss, updated rest). teacher: when distilling, a function giving the frozen teacher
-        (NNX, eval mode; train.step.frozen_teacher)."""
+        (NNX, eval mode; train.step.frozen_teacher); update: the number of updates applied so far (a traced
+        integer), which picks the stage of a progressive schedule."""
+        import jax
         import jax.numpy as jnp
         import jrestore.losses as L
 
+        if self.kind == "cs":  # train.distill refuses compressed sensing, so no teacher here
+            def cs(phases):
+                def loss(params, rest):
+                    (x_rec, syms), rest = self.jax_forward(network, params, rest, batch, phases)
+                    return self._cs_loss(L, x_rec, batch["target"], syms, perceptual,
+                                         lambda x: jnp.repeat(x, 3, axis=-1)), rest
+                return loss
+
+            if self.progressive is None:
+                return cs(None)(params, rest)
+            # one branch per distinct phase count; lax.switch runs only the update's stage's branch
+            counts = sorted(set(self.progressive.stages))
+            branch = jnp.asarray([counts.index(n) for n in self.progressive.stages], jnp.int32)
+            return jax.lax.switch(branch[self.progressive.stage_of(update)], [cs(n) for n in counts], params, rest)
         if self.distill is None:
             out, rest = self.jax_forward(network, params, rest, batch)
-            if self.kind == "cs":
-                x_rec, syms = out
-                return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs), rest
             return jnp.asarray(self.jax_content(out, batch["target"], perceptual), jnp.float32), rest
         from train.distill import jax_criterion
 
@@ -192,11 +217,12 @@ class Objective:
         return jnp.asarray(loss, jnp.float32), rest
 
     # ---- PyTorch ----
-    def torch_apply(self, module, *inputs):
-        """The outputs (float32) of a torch module on `inputs` under the compute-dtype policy."""
-        return self._torch_run(module, inputs)[0]
+    def torch_apply(self, module, *inputs, **call_kwargs):
+        """The outputs (float32) of a torch module on `inputs` (and keyword arguments, e.g. ISTA-Net's phases)
+        under the compute-dtype policy."""
+        return self._torch_run(module, inputs, call_kwargs=call_kwargs)[0]
 
-    def _torch_run(self, module, inputs, taps=(), who="student"):
+    def _torch_run(self, module, inputs, taps=(), who="student", call_kwargs=None):
         """(outputs, [tap outputs]) as float32, under the compute-dtype policy."""
         import torch
 
@@ -206,7 +232,7 @@ class Objective:
                 from train.distill import torch_call_with_taps
                 out, feats = torch_call_with_taps(module, taps, *inputs, who=who)
             else:
-                out, feats = module(*inputs), []
+                out, feats = module(*inputs, **(call_kwargs or {})), []
         return _to_float32(out), _to_float32(feats)
 
     def _torch_inputs(self, batch: dict) -> tuple:
@@ -218,24 +244,28 @@ class Objective:
             x = imresize_matlab(x, scale=self.upsample)
         return (x, *(batch[n] for n in self._extra_names()))
 
-    def torch_forward(self, module, batch: dict):
-        return self.torch_apply(module, *self._torch_inputs(batch))
+    def torch_forward(self, module, batch: dict, phases: int | None = None):
+        return self.torch_apply(module, *self._torch_inputs(batch), **_phases(phases))
 
     def torch_content(self, out, target, perceptual=None):
         import torch_ref.losses
 
         return self._content(torch_ref.losses, out, target, perceptual)
 
-    def torch_loss(self, module, batch: dict, perceptual=None, teacher=None):
-        """The scalar loss; teacher: the frozen torch teacher (eval mode) when distilling."""
+    def torch_loss(self, module, batch: dict, perceptual=None, teacher=None, update: int | None = None):
+        """The scalar loss; teacher: the frozen torch teacher (eval mode) when distilling; update: the number of
+        updates applied so far (a progressive schedule's stage)."""
         import torch
         import torch_ref.losses as L
 
+        if self.kind == "cs":  # train.distill refuses compressed sensing, so no teacher here
+            phases = None
+            if self.progressive is not None:
+                phases = self.progressive.stages[self.progressive.stage_of(int(update))]
+            x_rec, syms = self.torch_forward(module, batch, phases)
+            return self._cs_loss(L, x_rec, batch["target"], syms, perceptual, lambda x: x.repeat(1, 3, 1, 1))
         if self.distill is None:
             out = self.torch_forward(module, batch)
-            if self.kind == "cs":
-                x_rec, syms = out
-                return L.ista_net_loss(x_rec, batch["target"], syms, **self.loss_kwargs)
             return self.torch_content(out, batch["target"], perceptual)
         from train.distill import torch_criterion
 
@@ -250,6 +280,11 @@ class Objective:
                 t_out, t_feats = self._torch_run(teacher, inputs, self._teacher_taps(), "teacher")
             loss = loss + self._distill_terms(torch_criterion, out, feats, t_out, t_feats)
         return loss
+
+
+def _phases(phases) -> dict:
+    """ISTA-Net's `phases=` keyword, only when a progressive stage sets it (other models take no such argument)."""
+    return {} if phases is None else {"phases": int(phases)}
 
 
 def _jax_cast(tree, dtype):

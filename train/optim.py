@@ -65,9 +65,14 @@ def make_optax(cfg, total_steps: int):
     """(optax GradientTransformation, schedule) for cfg.optim / cfg.schedule."""
     import optax
 
+    from train.progressive import Progressive
+
     o, s = cfg.optim, cfg.schedule
     _check(o, s)
     schedule = make_schedule(o, s, total_steps)
+    progressive = Progressive.from_config(cfg)
+    if progressive is not None:  # Adam per phase, masked by the stage (train/progressive.py)
+        return progressive.optax(o, schedule), schedule
     parts = []
     if o.clip_grad_norm:
         parts.append(optax.clip_by_global_norm(float(o.clip_grad_norm)))

@@ -259,6 +259,9 @@ RECIPE_OPTIMISATION = {
     # PyTorch training code, batch 64, halved at 100k and 150k of 200k updates; the two must stay equal
     "dncnn_distill_s25": ("adam", 1e-3, 64, "multistep", [100_000, 150_000], 0.5),
     "dncnn_small_s25": ("adam", 1e-3, 64, "multistep", [100_000, 150_000], 0.5),
+    # ista_net_plus_r25's (ISTA-Net-PyTorch) settings, trained phase-wise / with a learned Phi (seed 000)
+    "ista_net_plus_progressive_r25": ("adam", 1e-4, 64, "constant", [], None),
+    "ista_net_plus_learned_phi_r25": ("adam", 1e-4, 64, "constant", [], None),
 }
 
 

@@ -24,7 +24,8 @@ CS_MATRIX_ALIASES = {"set11_matrices": "cs/ista_net/sampling_matrix"}
 
 
 def model_kwargs(cfg) -> dict:
-    """cfg.model.kwargs plus what the task adds: the CS sampling matrices Phi and Qinit (official .mat files)."""
+    """cfg.model.kwargs plus what the task adds: the CS sampling matrices Phi and Qinit (official .mat files;
+    Phi alone with `learn_phi`, where it is the trained Phi's initial value)."""
     kwargs = dict(cfg.model.kwargs)
     if cfg.task.kind == "cs" and cfg.task.get("cs_matrices"):
         from jrestore.data.cs_matrices import load_cs_matrices
@@ -33,6 +34,8 @@ def model_kwargs(cfg) -> dict:
             from jrestore.data.paths import data_dir
             folder = data_dir(required=True) / CS_MATRIX_ALIASES[folder]
         kwargs["phi"], kwargs["qinit"] = load_cs_matrices(folder, kwargs.get("cs_ratio", 25))
+        if kwargs.get("learn_phi"):  # a learned Phi starts from the official one; Qinit is then its transpose
+            del kwargs["qinit"]
     return kwargs
 
 

@@ -62,7 +62,9 @@ def make_train_step(objective, setup, ema_decay: float = 0.0):
         perceptual, teacher = frozen_module(setup, frozen), frozen_teacher(setup, frozen)
 
         def loss_fn(params):
-            return objective.jax_loss(setup.generator, params, state["rest"], batch, perceptual, teacher)
+            # a progressive schedule's stage follows the update count (train/progressive.py)
+            stage = {} if objective.progressive is None else {"update": step_count(state["opt_state"])}
+            return objective.jax_loss(setup.generator, params, state["rest"], batch, perceptual, teacher, **stage)
 
         (loss, rest), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         updates, opt_state = setup.tx.update(grads, state["opt_state"], state["params"])

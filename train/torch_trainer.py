@@ -90,13 +90,17 @@ class TorchTrainer:
         lr = self.opt.param_groups[0]["lr"]
         self.opt.zero_grad(set_to_none=True)
         if self.gan is None:
-            loss = self.objective.torch_loss(self.run, tb, self.perceptual, self.teacher)
+            stage = {} if self.objective.progressive is None else {"update": self.sched.last_epoch}
+            loss = self.objective.torch_loss(self.run, tb, self.perceptual, self.teacher, **stage)
         else:  # train/gan.py: G step (D frozen), then D step on the same, detached output
             fake = self.objective.torch_forward(self.run, tb)
             loss = self.objective.torch_content(fake, tb["target"], self.perceptual) + self.gan.generator_term(fake)
         loss.backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        if self.objective.progressive is not None:  # frozen phases: grad None, so Adam skips them
+            progressive = self.objective.progressive
+            progressive.torch_freeze(self.model, progressive.stage_of(self.sched.last_epoch))
         if self.clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()

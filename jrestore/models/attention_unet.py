@@ -30,6 +30,9 @@ Parity notes:
 - H and W must be divisible by 2**depth (AttU_Net would fail at the concatenation); otherwise ValueError.
 - For denoising the defaults are img_ch = output_ch = 1; `residual=True` needs img_ch == output_ch.
   AttU_Net itself returns the 1x1-conv output (residual=False, the default here).
+
+Seed variants (seed 002): the seed names an attention U-Net without code; the network is AttU_Net's.
+`residual=True` (output + input, for denoising) is jrestore's option, not the seed's.
 """
 from __future__ import annotations
 

@@ -42,6 +42,9 @@ Parity notes:
   num_in_ch, or num_in_ch is 1 (the base broadcasts, as in BasicSR's in-place add). Upscales other than
   2, 3, 4 raise ValueError (BasicSR builds no upconv1 for them: an AttributeError in __init__).
 - Output: G linear (not clamped), D an unbounded logit [B, 1].
+
+Seed variants: none; MSRResNet and the VGG-style discriminator are BasicSR's, not in any seed (seed
+003's SRGAN is `srresnet` / `srgan_discriminator`).
 """
 from __future__ import annotations
 

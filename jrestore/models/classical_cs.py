@@ -18,6 +18,11 @@ approximation, so it stays orthonormal. Defaults (lam 0.03 for ISTA; lam 0.01, r
 chosen on a cameraman crop at ratio 25 (about 22.0 dB ISTA, 23.4 dB ADMM with DCT).
 T is the `basis` attribute (a constant), Phi is `phi`, the ADMM inverse is `inverse`. The model-call
 signature mirrors ISTA-Net: model(x_blocks) -> (x_rec, ()), or model.reconstruct(y).
+
+Seed variants (seed 000): `ISTA` is the seed's "传统ISTA" pseudo-code (gradient step, then soft
+threshold) with an orthonormal sparsifying transform it leaves implicit (`transform` 'dct' or 'haar'; the
+seed thresholds the pixels themselves, which no option reproduces); `ADMM` is the seed table's "传统ADMM" row,
+which the seed does not spell out (standard scaled ADMM here). `lam`, `rho`, `num_iters` are not in the seed.
 """
 from __future__ import annotations
 

@@ -39,6 +39,11 @@ Parity notes:
   the sketch's network exactly. Its 'separable' idea (depthwise 3x3 + pointwise 1x1, MobileNet-style) replaces
   the body convs only: the head sees one channel, where a depthwise conv would be a rank-1 filter bank.
 - The residual output needs out_nc == in_nc (ValueError otherwise); KAIR would silently broadcast.
+
+Seed variants (seed 004): `variant='residual', bn_settings='pytorch'` is the seed's DnCNN code exactly (a
+conv + ReLU head, ResidualBlocks, a conv tail, x - noise); `variant='separable'` its depthwise-separable idea
+(body only, see above). `variant='plain'` (the paper's, described by the seed in words only),
+`bn_settings='kair'` and the BN-folded `act_mode='R'` of the official weights are KAIR's, not the seed's.
 """
 from __future__ import annotations
 

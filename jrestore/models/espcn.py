@@ -15,6 +15,9 @@ Parity notes:
   channel permutation.
 - Init as yjn870: the sub-pixel conv N(0, 0.001), the other convs N(0, 2 / (out * k * k)), zero biases
   (yjn870 picks the sub-pixel conv by `in_channels == 32`; both frameworks here pick it by position).
+
+Seed variants (seed 002): `activation='relu'` is the seed's ESPCN; 'tanh' (default) is the paper's and
+yjn870's. `scale_factor` and `num_channels` are free in both.
 """
 from __future__ import annotations
 

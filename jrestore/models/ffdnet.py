@@ -22,6 +22,9 @@ Parity notes:
   broadcast to the batch. The output is the denoised image itself (no residual), not clamped.
 - act_mode / BN as KAIR's `basicblock.conv` (see jrestore.models.dncnn): default 'R' (no BN, as the
   released FFDNet models); 'BR' adds BatchNorm2d(momentum=0.9, eps=1e-4) in the body. PyTorch default init.
+
+Seed variants: seed 004 names FFDNet only as a row of its comparison table; every option here is
+KAIR's (the seed describes none).
 """
 from __future__ import annotations
 

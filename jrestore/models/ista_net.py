@@ -31,6 +31,20 @@ Parity notes:
 - M for a ratio: the official table {1: 10, 4: 43, 10: 109, 25: 272, 30: 327, 40: 436, 50: 545} (no single
   rounding rule reproduces it: 1 and 4 round down, 10 and 50 round up); other ratios use
   round-half-up(ratio * n / 100).
+
+Seed variants (seed 000, ../shared/seeds; docs/conventions.md §15):
+- The phases themselves follow the paper and the official code, not the seed's sketch (its `GradientStep`
+  is a conv of x - y, shapes that cannot be subtracted, and its transform pair has no conv_D / conv_G); the
+  seed's learnable soft threshold, forward / inverse transform pair F / F~ and unfolded K-phase network are
+  the paper's, and `ista_net_plus` is the variant with the residual conv_D / conv_G.
+- `learn_phi=True` is the seed's `LearnableSampling` (an nn.Parameter Phi, rows normalised with
+  F.normalize(dim=1) in every forward pass; its initial value from `phi`, else the seeded Gaussian matrix
+  standing in for the seed's torch.randn); recipe `ista_net_plus_learned_phi_r25`.
+- `phases=` in the forward pass (run the first k phases) is what the seed's progressive training needs
+  (train/progressive.py, recipe `ista_net_plus_progressive_r25`); None (all phases) is the paper's network.
+- `cs_ratio`, `phi`, `qinit`: the official matrices reproduce the published numbers; the seed's per-batch
+  random Phi at ratio 0.3 is not a model option (the default Phi is one fixed Gaussian matrix instead).
+- `num_phases` (9) and `block_size` (33) are the paper's; the seed's 9 layers agree.
 """
 from __future__ import annotations
 
@@ -47,7 +61,7 @@ from jrestore.models._registry import register
 from jrestore.ops import cs_blocks
 from jrestore.ops.shrinkage import soft_threshold
 from jrestore.core.models.ista_net import (  # noqa: F401  framework-neutral part, shared with torch_ref
-    DEFAULT_PHI_SEED, OFFICIAL_MEASUREMENTS, _numpy, check_blocks, check_measurements, default_phi,
+    DEFAULT_PHI_SEED, OFFICIAL_MEASUREMENTS, _numpy, check_blocks, check_measurements, check_phases, default_phi,
     default_qinit, num_measurements, sampling_matrices)
 
 __all__ = ["ISTANet", "ISTANetPlus", "BasicBlock", "BasicBlockPlus", "OFFICIAL_MEASUREMENTS", "num_measurements",
@@ -166,22 +180,26 @@ class _UnfoldedCS(nnx.Module):
         phi, _ = self.sampling()
         return cs_blocks.measure(x_blocks.reshape(x_blocks.shape[0], -1), phi)
 
-    def reconstruct(self, y: jax.Array):
-        """y [N, M] -> (x_rec [N, bs, bs, 1], symloss: tuple of one [N, bs, bs, C] per phase)."""
+    def reconstruct(self, y: jax.Array, phases: int | None = None):
+        """y [N, M] -> (x_rec [N, bs, bs, 1], symloss: tuple of one [N, bs, bs, C] per phase run).
+
+        phases: run only the first `phases` phases (progressive training, seed 000); None: all of them."""
         check_measurements(y, self.num_measurements)
+        phases = check_phases(phases, self.num_phases)
         phi, qinit = self.sampling()
         phitphi = _mm(phi.T, phi)
         phitb = _mm(y, phi)
         x = cs_blocks.initial_estimate(y, qinit)
         syms = []
-        for block in self.fcs:
+        for block in list(self.fcs)[:phases]:
             x, sym = block(x, phitphi, phitb)
             syms.append(sym)
         return x.reshape(-1, self.block_size, self.block_size, 1), tuple(syms)
 
-    def __call__(self, x_blocks: jax.Array):
-        """x_blocks [N, bs, bs, 1] float32 in [0, 1] -> (x_rec [N, bs, bs, 1], symloss tuple per phase)."""
-        return self.reconstruct(self.measure(x_blocks))
+    def __call__(self, x_blocks: jax.Array, phases: int | None = None):
+        """x_blocks [N, bs, bs, 1] float32 in [0, 1] -> (x_rec [N, bs, bs, 1], symloss tuple per phase run);
+        phases as in `reconstruct`."""
+        return self.reconstruct(self.measure(x_blocks), phases)
 
 
 @register("ista_net")

@@ -24,6 +24,9 @@ Parity notes (decisions):
 - The output is the enhanced image itself (no residual, no clamp), with in_channels channels (the sketch
   maps 1 -> 1). Upsampling is nearest (`nn.Upsample(scale_factor=2)`), a repeat: exact in both frameworks.
 - PyTorch default init.
+
+Seed variants (seed 002): the defaults (`in_channels=1`, `num_feat=32`) are the seed's enhancer
+(scale1 / scale2 / fusion), with the padding and odd-size decisions above; no option departs from it.
 """
 from __future__ import annotations
 

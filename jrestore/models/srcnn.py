@@ -25,6 +25,11 @@ Parity notes:
 - The official x3 weights give yjn870's Set5 numbers (../shared/data/expected_psnr.json) only under its
   test.py protocol, which *resizes* the whole original image with PIL bicubic to a multiple of 3 (it does
   not crop), then makes LR with PIL bicubic on uint8 (see parity_tests/test_sr_models.py).
+
+Seed variants (seed 002): its SRCNN is `SRCNN(variant='915', padding='same')` exactly (9-1-5 with padding
+4, 0, 2, ReLU after the first two convs, one channel); `variant='955'` (default, yjn870) and
+`padding='valid'` (the paper's) are not the seed's. FSRCNN is not described by any seed (seed 001 only
+names it).
 """
 from __future__ import annotations
 

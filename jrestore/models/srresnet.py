@@ -35,6 +35,11 @@ Parity notes:
 - The design sketch (docs/conventions.md §15) does not run as written (its generator calls `F.conv2d(x, 64, 9, ...)`
   with no weight and has no global skip; its discriminator applies Linear(1024, 1024) to the flattened
   feature map and ends in a sigmoid); the layout above follows the paper's Fig. 4 instead.
+
+Seed variants (seeds 002 and 003): `srresnet` with the defaults (16 residual blocks, as seed 003 states;
+x4, 3 channels) is the generator both seeds draw, built as the paper's figure where their sketches do not
+run (see above); the seeds give no other scale. `srgan_discriminator` is the paper's discriminator, not seed 002's sigmoid /
+Linear(1024, 1024) sketch.
 """
 from __future__ import annotations
 

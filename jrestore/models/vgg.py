@@ -31,6 +31,11 @@ Parity notes:
   default is torchvision's 64, 128, 256, 512, 512 and smaller values give cheap parity cases.
 - Init: PyTorch's default conv init (torchvision uses kaiming_normal_ fan_out): the extractor is meant to
   be loaded from ImageNet weights, so its own init is immaterial.
+
+Seed variants: `vgg16` tap 'relu3_3' on raw [0, 1] images (`normalize=False`) is seed 000's
+`vgg16().features[:16]`; `vgg16` 'relu4_3' is seed 002's perceptual tap; `vgg19` 'relu5_4' is seed 003's SRGAN
+content loss and `vgg19` 'conv5_4' / `features[:35]` on raw images seed 001's WASA loss. `normalize=True`
+(ImageNet statistics, BasicSR's default) is not what any seed writes.
 """
 from __future__ import annotations
 

@@ -40,6 +40,10 @@ Parity notes:
   ca / iwt rely on.
 - No normalisation layers, no output activation or clamp. Init: PyTorch's defaults (as the sketch).
 - Inputs need even H and W (the DWT halves them); odd sizes raise ValueError.
+
+Seed variants (seed 001): the defaults are the seed's network (x2, 3 channels, 64 features, 16 RWABs,
+reduction 16); `scale` 2 and 4 are the seed's two `scale_factor` branches; `attention_chunk` changes memory
+only (exact blocks), not the seed's maths.
 """
 from __future__ import annotations
 

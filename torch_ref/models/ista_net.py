@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from jrestore._validate import check_positive
-from jrestore.core.models.ista_net import check_blocks, check_measurements, sampling_matrices
+from jrestore.core.models.ista_net import check_blocks, check_measurements, check_phases, sampling_matrices
 from torch_ref.models._registry import register
 from torch_ref.ops.shrinkage import soft_threshold
 
@@ -121,22 +121,26 @@ class _UnfoldedCS(nn.Module):
         phi, _ = self.sampling()
         return torch.mm(x_blocks.reshape(x_blocks.shape[0], -1), phi.t())
 
-    def reconstruct(self, y: torch.Tensor):
-        """y [N, M] -> (x_rec [N, 1, bs, bs], symloss: tuple of one [N, C, bs, bs] per phase)."""
+    def reconstruct(self, y: torch.Tensor, phases: int | None = None):
+        """y [N, M] -> (x_rec [N, 1, bs, bs], symloss: tuple of one [N, C, bs, bs] per phase run).
+
+        phases: run only the first `phases` phases (progressive training, seed 000); None: all of them."""
         check_measurements(y, self.num_measurements)
+        phases = check_phases(phases, self.num_phases)
         phi, qinit = self.sampling()
         phitphi = torch.mm(phi.t(), phi)
         phitb = torch.mm(y, phi)
         x = torch.mm(y, qinit.t())
         syms = []
-        for block in self.fcs:
+        for block in list(self.fcs)[:phases]:
             x, sym = block(x, phitphi, phitb)
             syms.append(sym)
         return x.view(-1, 1, self.block_size, self.block_size), tuple(syms)
 
-    def forward(self, x_blocks: torch.Tensor):
-        """x_blocks [N, 1, bs, bs] float32 in [0, 1] -> (x_rec [N, 1, bs, bs], symloss tuple per phase)."""
-        return self.reconstruct(self.measure(x_blocks))
+    def forward(self, x_blocks: torch.Tensor, phases: int | None = None):
+        """x_blocks [N, 1, bs, bs] float32 in [0, 1] -> (x_rec [N, 1, bs, bs], symloss tuple per phase run);
+        phases as in `reconstruct`."""
+        return self.reconstruct(self.measure(x_blocks), phases)
 
 
 @register("ista_net")

@@ -12,8 +12,8 @@ import numpy as np
 from jrestore._validate import check_float, check_image, check_positive
 from jrestore.core.spec import BenchEntry, MissingWeight, ModelSpec, ParityCase, WeightShapes
 
-__all__ = ["SPECS", "DEFAULT_PHI_SEED", "OFFICIAL_MEASUREMENTS", "check_blocks", "check_measurements", "default_phi",
-           "default_qinit", "num_measurements", "sampling_matrices"]
+__all__ = ["SPECS", "DEFAULT_PHI_SEED", "OFFICIAL_MEASUREMENTS", "check_blocks", "check_measurements", "check_phases",
+           "default_phi", "default_qinit", "num_measurements", "sampling_matrices"]
 
 
 OFFICIAL_MEASUREMENTS = {1: 10, 4: 43, 10: 109, 25: 272, 30: 327, 40: 436, 50: 545}  # ratio (%) -> M, n = 1089
@@ -78,6 +78,15 @@ def check_measurements(y, m: int) -> None:
     if len(y.shape) != 2 or y.shape[1] != m:
         raise ValueError(f"y: expected measurements of shape [N, {m}], got shape {tuple(y.shape)}")
     check_float(y, "y")
+
+
+def check_phases(phases, num_phases: int) -> int:
+    """The number of phases a forward pass runs: `phases` (1 .. num_phases) or num_phases when None."""
+    if phases is None:
+        return num_phases
+    if isinstance(phases, bool) or not isinstance(phases, (int, np.integer)) or not 1 <= phases <= num_phases:
+        raise ValueError(f"phases: expected an integer in 1 .. {num_phases} (num_phases) or None, got {phases!r}")
+    return int(phases)
 
 
 # --- spec (jrestore.core.spec) --------------------------------------------------------------------------------
