@@ -76,3 +76,20 @@ def test_parse_method():
     assert parse_method("dncnn=runs/a@15,25") == {"label": "dncnn (a)", "model": "dncnn", "weights": "runs/a",
                                                  "only": [15.0, 25.0]}
     assert parse_method("bm3d") == {"label": "bm3d", "model": "bm3d", "weights": None, "only": None}
+
+
+def test_per_setting_checkpoints_of_one_model_are_one_row():
+    from jrestore.cli.table import merge_rows
+
+    def row(label, model, weights, *settings):
+        return {"method": label, "model": model, "results": {s: {"psnr": 1.0, "weights": weights} for s in settings}}
+
+    rows = merge_rows([row("ista", "ista", None, "10", "25"),
+                       row("ista_net_plus (net_params_200.pkl)", "ista_net_plus", "r10/net_params_200.pkl", "10"),
+                       row("ista_net_plus (net_params_200.pkl)", "ista_net_plus", "r25/net_params_200.pkl", "25")])
+    assert [r["method"] for r in rows] == ["ista", "ista_net_plus"]
+    assert {s: c["weights"] for s, c in rows[1]["results"].items()} == {"10": "r10/net_params_200.pkl",
+                                                                        "25": "r25/net_params_200.pkl"}
+    # the same settings twice: two rows, told apart by their weights' folders
+    rows = merge_rows([row("dncnn (w.pth)", "dncnn", "a/w.pth", "25"), row("dncnn (w.pth)", "dncnn", "b/w.pth", "25")])
+    assert [r["method"] for r in rows] == ["dncnn (a/w.pth)", "dncnn (b/w.pth)"]

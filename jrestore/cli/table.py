@@ -91,8 +91,10 @@ def run(args) -> int:
                               on_restored=lambda *_: stamps.append(time.perf_counter()))
             res = result[args.framework]
             cells[_key(value)] = {"psnr": res["mean_psnr"], "ssim": res["mean_ssim"],
-                                  "seconds_per_image": _seconds(stamps), "images": len(res["per_image"])}
-        rows.append({"method": method["label"], "results": cells})
+                                  "seconds_per_image": _seconds(stamps), "images": len(res["per_image"]),
+                                  "weights": method["weights"]}
+        rows.append({"method": method["label"], "model": method["model"], "results": cells})
+    rows = merge_rows(rows)
     table = {"kind": args.kind, "protocol": protocol, "data": args.data, "framework": args.framework,
              "axis": axis, "settings": [_key(v) for v in settings], "rows": rows}
     if out is not None:
@@ -101,6 +103,28 @@ def run(args) -> int:
                           else _csv(table) if out.suffix.lower() == ".csv" else _markdown(table))
     print(json.dumps(table) if args.json else _markdown(table), end="" if not args.json else "\n")
     return 0
+
+
+def merge_rows(rows: list) -> list:
+    """One row per method: rows of the same model whose settings do not overlap (a checkpoint per noise level or
+    ratio, ISTA-Net+'s net_params_200.pkl at 10 % and at 25 %) become one row named by the model, each cell
+    keeping its weights; rows that still share a label get their weights' folder in it."""
+    merged, by_model = [], {}
+    for row in rows:
+        first = by_model.get(row["model"])
+        if first is not None and not set(first["results"]) & set(row["results"]):
+            first["method"] = row["model"]
+            first["results"].update(row["results"])
+            continue
+        by_model.setdefault(row["model"], row)
+        merged.append(row)
+    labels = [r["method"] for r in merged]
+    for row in merged:
+        weights = {c.get("weights") for c in row["results"].values()} - {None}
+        if labels.count(row["method"]) > 1 and len(weights) == 1:
+            path = Path(weights.pop())
+            row["method"] = f"{row['model']} ({path.parent.name}/{path.name})"
+    return [{k: v for k, v in r.items() if k != "model"} for r in merged]
 
 
 def _key(value) -> str:
