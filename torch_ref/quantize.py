@@ -164,7 +164,7 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
                 step += 1
                 progressed = True
                 if on_step is not None:
-                    on_step(step, float(loss))
+                    on_step(step, loss.item())
                 if step >= steps:
                     break
             if not progressed:

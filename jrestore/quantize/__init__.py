@@ -241,7 +241,7 @@ def ptq(jm, stack: QuantStack, batches: Iterable) -> dict:
 def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
     """A convolution as AQT's dot_general on image patches: int8 fake-quant of the kernel (AbsMax per output
     column = output channel) and of the patches (static scale), straight-through gradients (AQT's own)."""
-    from aqt.jax.v2 import aqt_dot_general, calibration, config
+    from aqt.jax.v2 import calibration, config
 
     kh, kw, cin, cout = kernel.shape
     patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding, lhs_dilation=lhs_dilation,
@@ -251,8 +251,7 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
                                  vjp_lhs_stochastic_rounding=False, vjp_rhs_stochastic_rounding=False)
     cfg.fwd.dg_quantizer.lhs.calibration = functools.partial(
         calibration.ConstantCalibration, bound=lhs_scale * 127.5)  # scale = bound / 127.5 (AQT's int8 bound)
-    dot = aqt_dot_general.make_dot_general(cfg)
-    return dot(patches, matrix, (((3,), (0,)), ((), ())))
+    return cfg(patches, matrix, (((3,), (0,)), ((), ())))  # a DotGeneral is a drop-in lax.dot_general
 
 
 def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
