@@ -21,8 +21,9 @@ def add_parser(p):
                                     "(denoising, the bm3d package, needs --sigma); optional "
                                     "when --weights records it (a model file or training workdir)")
     p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
-                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
-                                      "best.safetensors)")
+                                      ".mat), a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors), or an int8 file from `jrestore quantize` (run as int8 in "
+                                      "both frameworks, the float model's PSNR reported beside it)")
     p.add_argument("--data", required=True, help="folder of test images (SR: also the SelfExSR *_SRF_s_{HR,LR} layout)")
     p.add_argument("--protocol", required=True, help="ista_net | kair_dncnn | selfexsr | yjn870")
     p.add_argument("--framework", choices=("jax", "torch", "both"), default="both")
