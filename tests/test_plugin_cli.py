@@ -114,6 +114,7 @@ REQUIRED = {
     "eval": ["--model", "x", "--data", "d", "--protocol", "kair_dncnn"], "restore": ["--model", "x", "in", "out"],
     "convert": ["--model", "x", "--weights", "w", "--out", "o"], "train": ["--config", "c", "--workdir", "w"],
     "table": ["denoise", "--data", "d", "--method", "x"],
+    "quantize": ["--weights", "w", "--method", "ptq", "--calib", "c", "--out", "o.safetensors", "--protocol", "kair_dncnn"],
 }
 
 

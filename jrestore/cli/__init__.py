@@ -22,6 +22,7 @@ COMMANDS = {
     "restore": "Restore an image or a folder of images of any size (tiled), writing the results atomically",
     "convert": "Convert a weights file (.pth/.pkl/.safetensors/MatConvNet .mat) to a verified PyTorch-layout safetensors file",
     "table": "A method-comparison table (PSNR, SSIM, seconds per image) from real runs at several noise levels / ratios",
+    "quantize": "INT8 model (post-training or quantisation-aware) calibrated on a folder: torch.ao or AQT, runs in both",
     "bench": "Throughput of JAX (1 device, data-parallel) beside torch eager, channels_last and torch.compile, per model",
 }
 

@@ -21,8 +21,9 @@ def add_parser(p):
                                     "(denoising, the bm3d package, needs --sigma); optional "
                                     "when --weights records it (a model file or training workdir)")
     p.add_argument("--weights", help="weights file (.pth/.pt/.pkl with weights_only=True, .safetensors, MatConvNet "
-                                      ".mat) or a training workdir (its model.safetensors; WORKDIR:best for "
-                                      "best.safetensors)")
+                                      ".mat), a training workdir (its model.safetensors; WORKDIR:best for "
+                                      "best.safetensors), or an int8 file from `jrestore quantize` (run as int8 in "
+                                      "both frameworks, the float model's PSNR reported beside it)")
     p.add_argument("--data", required=True, help="folder of test images (SR: also the SelfExSR *_SRF_s_{HR,LR} layout)")
     p.add_argument("--protocol", required=True, help="ista_net | kair_dncnn | selfexsr | yjn870")
     p.add_argument("--framework", choices=("jax", "torch", "both"), default="both")
@@ -55,15 +56,22 @@ def run(args) -> int:
     _check_outputs(args)  # before the model loads and the test set runs: a bad --out or DIR is one line
     pin_full_precision()
     args.model, args.weights = resolve_model_flags(args.model, args.weights)
-    task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
-                      cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=frameworks,
-                      upsample=PROTOCOL_UPSAMPLE.get(args.protocol, "matlab"))
+    int8 = _int8_file(args)
+    if int8 is not None:  # a `jrestore quantize` file: AQT int8 in JAX, the converted module in torch
+        from jrestore.quantize.task import int8_task
+        task = int8_task(int8, frameworks, scale=args.scale)
+    else:
+        task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
+                          cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=frameworks,
+                          upsample=PROTOCOL_UPSAMPLE.get(args.protocol, "matlab"))
     saver = _ImageSaver(Path(args.save_images), frameworks) if args.save_images else None
     results = evaluate(task, args.data, args.protocol, sigma=args.sigma, tile=args.tile, progress=not args.json,
                        on_restored=saver)
     summary = {"model": args.model, "protocol": args.protocol, "weights": args.weights, "data": args.data,
                "settings": {"scale": task.scale, "sigma": args.sigma, "cs_ratio": args.cs_ratio},
                "results": results}
+    if int8 is not None:
+        summary["int8"] = _float_beside(args, int8, frameworks, results)
     if args.model in FRAMEWORK_FREE:
         summary["note"] = (f"{args.model} runs in NumPy, in neither framework: every framework column is the same "
                            f"computation")
@@ -77,6 +85,55 @@ def run(args) -> int:
             if where:
                 print(f"wrote {what} to {where}")
     return 0
+
+
+def _int8_file(args):
+    """The --weights path when it is an int8 file (`jrestore quantize`), else None."""
+    from jrestore.core.quantize import is_int8_file
+
+    if not args.weights or not is_int8_file(args.weights):
+        return None
+    if args.set:
+        raise ValueError("--set: an int8 file fixes its model's arguments; drop --set")
+    return args.weights
+
+
+def _float_beside(args, path, frameworks, results) -> dict:
+    """The float model's mean PSNR beside the int8 one: {method, float_weights, per framework {float, int8,
+    drop}}. The float model is re-scored on the same data when the file's float_weights is still there;
+    otherwise the PSNR `jrestore quantize --data` recorded is used when its data, protocol and sigma match."""
+    from jrestore.core.model_file import read_metadata
+    from jrestore.evaluation.evaluate import evaluate
+    from jrestore.inference import build_task
+
+    meta = read_metadata(path)
+    source = meta.get("float_weights")
+    out = {"method": meta.get("method"), "quantized_by": meta.get("framework"), "float_weights": source}
+    floats = None
+    if source and Path(source).exists():
+        from jrestore.core.quantize import read_int8_file
+        kwargs = read_int8_file(path)[3]
+        task = build_task(meta["model"], source, scale=args.scale, sigma=args.sigma, model_kwargs=kwargs,
+                          frameworks=frameworks)
+        floats = {fw: r["mean_psnr"] for fw, r in evaluate(task, args.data, args.protocol, sigma=args.sigma,
+                                                            progress=not args.json).items()}
+        out["float_from"] = "re-scored"
+    else:
+        recorded = meta.get("psnr") or {}
+        same = {fw: row["float"] for fw, row in recorded.items() if fw in frameworks
+                and row.get("protocol") == args.protocol and row.get("sigma") == args.sigma
+                and Path(row.get("data", "")).resolve() == Path(args.data).resolve()}
+        if same:
+            floats, out["float_from"] = same, "recorded by jrestore quantize"
+        else:
+            out["float_from"] = (f"unavailable: {source} is gone and the file records no float PSNR for this "
+                                 f"data / protocol / sigma")
+    for fw in frameworks:
+        row = {"int8": results[fw]["mean_psnr"]}
+        if floats and fw in floats:
+            row |= {"float": floats[fw], "drop": floats[fw] - results[fw]["mean_psnr"]}
+        out[fw] = row
+    return out
 
 
 OUT_SUFFIXES = (".csv", ".json")
@@ -157,6 +214,13 @@ def print_table(summary: dict) -> None:
           + (f", weights {summary['weights']}" if summary["weights"] else "") + ")")
     if summary.get("note"):
         print(f"note: {summary['note']}")
+    if summary.get("int8"):
+        info = summary["int8"]
+        print(f"int8 model ({info['method']}, quantised in {info['quantized_by']}); float model: {info['float_from']}")
+        for fw in fws:
+            row = info.get(fw, {})
+            if "float" in row:
+                print(f"  {fw}: float {row['float']:.4f} dB, int8 {row['int8']:.4f} dB, drop {row['drop']:.4f} dB")
     print(head)
     rows = [(n, [results[fw]["per_image"][n] for fw in fws], [results[fw]["per_image_ssim"][n] for fw in fws])
             for n in names]

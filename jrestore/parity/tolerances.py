@@ -156,3 +156,19 @@ BM3D_REPEAT = 1e-6
 # terms (k*k*C forward, k*k*O input gradient, N*H'*W' filter gradient in the tests), so MATMUL_REL's bound holds;
 # a wrong pad side, stride phase, dilation or flipped filter moves them by 0.1 or more.
 CONV_FLOAT32_REL = 1e-5
+# INT8 models (jrestore quantize): JAX (AQT int8 convolutions) and PyTorch (fbgemm's quantised modules) run the
+# same integers and scales, but requantise in different float arithmetic (torch: int32 accumulator times one float
+# multiplier s_in * s_w / s_out, its bias rounded to int32; JAX: (acc * s_in * s_w + bias) / s_out), so an
+# activation near a rounding boundary lands one level apart and that level can move the next layers' levels.
+# Measured: DnCNN-17 on noisy 40x40 crops, max 1 output level (0.6 % of pixels) with torch-calibrated files,
+# 2 levels with JAX-calibrated ones; FSRCNN (seven requantisations, float PReLUs between) up to 3 levels on up to
+# 7 % of the pixels. In units of the output's scale; and the share of output pixels that differ at all.
+INT8_CROSS_FRAMEWORK_LEVELS = 4.0
+INT8_CROSS_FRAMEWORK_SHARE = 0.1
+# Mean PSNR of the two frameworks' int8 models on a test set (dB): the per-pixel level differences above average
+# out (measured 2e-4 dB on Set12 for DnCNN-S sigma 25).
+INT8_PSNR_CROSS_FRAMEWORK_DB = 0.005
+# PTQ of the official DnCNN-S sigma 25 on Set12 images, calibrated on the same images, may lose at most this much
+# PSNR (measured 0.21 dB on all of Set12 calibrated on 20 Train400 images); a broken scale or zero point loses
+# several dB.
+INT8_PTQ_DNCNN_DROP_DB = 0.4

@@ -1,0 +1,199 @@
+"""INT8 models, framework-neutral part: which layers are quantised, the shared scheme, and the int8 file.
+
+`jrestore quantize` (PTQ or QAT, in JAX with Google's AQT or in PyTorch with torch.ao.quantization) writes an
+*int8 file*: safetensors holding int8 weights with their scales, the activations' calibrated quantisation
+parameters, and metadata. Both frameworks run the same file (jrestore.quantize: AQT int8 convolutions;
+torch_ref.quantize: a `convert_fx` module with the file's integers put in), so their outputs agree to a
+quantisation level or so (jrestore.parity.tolerances.INT8_*). This module imports neither JAX nor PyTorch.
+
+The scheme is PyTorch's x86 (fbgemm) static INT8, because that is what PyTorch's converted modules run:
+
+    weights      int8, symmetric (zero point 0), one scale per output channel, scale = max|w| / 127.5
+                 (PerChannelMinMaxObserver, per_channel_symmetric). ConvTranspose2d: one scale for the tensor
+                 (fbgemm's quantised ConvTranspose2d takes per-tensor weights only). PReLU: float (its
+                 slopes float32; torch 2.13's QuantizedPReLU is wrong, see torch_ref.quantize.FloatPReLU).
+    activations  uint8 affine with a zero point, levels 0..127 (`reduce_range`): fbgemm's AVX2 kernel adds
+                 u8 x s8 products pairwise in int16 with saturation (vpmaddubsw), so 8-bit activations give
+                 CPU-dependent results on machines without AVX-512 VNNI; 7-bit ones never saturate. The
+                 range comes from the minimum and maximum seen on the calibration images (MinMaxObserver).
+    where        the stack's input, then every Conv2d / ConvTranspose2d output (after the ReLU fused into
+                 it) and every PReLU output: the points where PyTorch's converted graph holds quint8 tensors.
+
+Which part of a model is quantised (`quant_stack`): a flat chain of Conv2d / ConvTranspose2d / ReLU / PReLU
+modules, named by their state-dict prefixes (the same paths in both frameworks). DnCNN's residual
+`x - model(x)` stays float: the noisy input is subtracted at full precision (quantising x on the skip path
+would add its own rounding to every output pixel). Supported: `dncnn` (variant 'plain', act_mode 'R', i.e. BN
+folded as the official checkpoints are) and `fsrcnn` (any d, s, m, scale).
+
+File layout (`save_int8_file` / `read_int8_file`), keys by the stack's state-dict prefixes:
+
+    input.scale [1] float32, input.zero_point [1] int32          the stack input's quantisation
+    P.weight int8 (PyTorch layout), P.weight_scale [C or 1] float32, P.bias float32     Conv2d / ConvTranspose2d
+    P.weight float32 [C]                                                                 PReLU slopes
+    P.output_scale [1] float32, P.output_zero_point [1] int32     each conv (ReLU fused) and PReLU output
+
+metadata: format (INT8_FORMAT), model, kwargs, method ('ptq' | 'qat'), framework (which one calibrated or
+trained), scheme, calibration (folder, images, patches, seed, QAT steps...), float_weights, and the float and
+int8 PSNRs measured when the file was written.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from jrestore.core.model_file import read_metadata, recorded_kwargs
+
+__all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "SUPPORTED", "METHODS", "StackLayer", "QuantStack",
+           "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
+           "check_int8_tensors", "SCHEME"]
+
+INT8_FORMAT = "jrestore-int8-v1"
+ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
+WEIGHT_BOUND = 127.5  # symmetric per-channel scale = max|w| / 127.5 (torch's per_channel_symmetric; AQT's int8 bound)
+METHODS = ("ptq", "qat")
+SUPPORTED = ("dncnn", "fsrcnn")
+SCHEME = {"weights": "int8 symmetric, per output channel (ConvTranspose2d: per tensor), scale max|w|/127.5",
+          "prelu": "float32 slopes, output uint8",
+          "activations": "uint8 affine, levels 0..127 (reduce_range), min/max calibration",
+          "backend": "PyTorch x86 (fbgemm) static int8; JAX: AQT int8 convolutions with the same integers"}
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+@dataclass(frozen=True)
+class StackLayer:
+    """One module of the quantised chain: its state-dict prefix and kind ('conv' | 'conv_transpose' |
+    'relu' | 'prelu'); `fused_relu` marks a conv whose following ReLU PyTorch fuses into it."""
+
+    prefix: str
+    kind: str
+    fused_relu: bool = False
+
+
+@dataclass(frozen=True)
+class QuantStack:
+    """The quantised part of a model: `layers` in call order; `residual`: output = x - stack(x) (DnCNN)."""
+
+    model: str
+    layers: tuple
+    residual: bool
+
+    @property
+    def quantised(self) -> tuple:
+        """The layers that carry weights and an output quantisation (convs and PReLUs; ReLUs are fused)."""
+        return tuple(layer for layer in self.layers if layer.kind != "relu")
+
+
+def quant_stack(model: str, kwargs: Mapping) -> QuantStack:
+    """The chain `jrestore quantize` quantises in `model` built with `kwargs`; ValueError for other models
+    or options, naming what is supported."""
+    if model not in SUPPORTED:
+        raise ValueError(f"--model: int8 quantisation supports {list(SUPPORTED)}, got {model!r}")
+    if model == "dncnn":
+        act_mode, variant = kwargs.get("act_mode", "BR"), kwargs.get("variant", "plain")
+        if act_mode != "R" or variant != "plain":
+            raise ValueError(f"--model: dncnn quantises with BatchNorm folded into the convolutions (act_mode 'R', "
+                             f"variant 'plain', the official checkpoints' layout), got act_mode {act_mode!r}, "
+                             f"variant {variant!r}")
+        nb = int(kwargs.get("nb", 17))
+        layers = []
+        for i in range(nb - 1):  # model.0 conv, model.1 ReLU, ..., model.{2nb-2} the tail conv (no ReLU)
+            layers.append(StackLayer(f"model.{2 * i}", "conv", fused_relu=True))
+            layers.append(StackLayer(f"model.{2 * i + 1}", "relu"))
+        layers.append(StackLayer(f"model.{2 * (nb - 1)}", "conv"))
+        return QuantStack(model, tuple(layers), residual=True)
+    m = int(kwargs.get("m", 4))
+    layers = [StackLayer("first_part.0", "conv"), StackLayer("first_part.1", "prelu")]
+    layers += [StackLayer(f"mid_part.{i}", "conv" if i % 2 == 0 else "prelu") for i in range(2 * m + 4)]
+    layers.append(StackLayer("last_part", "conv_transpose"))
+    return QuantStack(model, tuple(layers), residual=False)
+
+
+def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
+    """(scale, zero point) of a uint8 affine tensor with levels ACT_QMIN..ACT_QMAX covering [lo, hi] (and 0):
+    PyTorch's MinMaxObserver formula (float32 arithmetic, round half to even), so a range calibrated in JAX
+    gives the parameters PyTorch's observer would."""
+    lo32, hi32 = np.float32(min(lo, 0.0)), np.float32(max(hi, 0.0))
+    scale = np.float32((hi32 - lo32) / np.float32(ACT_QMAX - ACT_QMIN))
+    scale = max(scale, np.float32(_EPS32))
+    zero_point = ACT_QMIN - int(np.round(lo32 / scale))
+    return float(scale), int(min(max(zero_point, ACT_QMIN), ACT_QMAX))
+
+
+def fake_quantize_np(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """x on the uint8 grid of (scale, zero point): scale * (clip(round(x / scale) + zp, 0, 127) - zp) (NumPy
+    reference of what both frameworks compute at every quantisation point)."""
+    q = np.clip(np.round(np.asarray(x, np.float32) / np.float32(scale)) + zero_point, ACT_QMIN, ACT_QMAX)
+    return (np.float32(scale) * (q - zero_point)).astype(np.float32)
+
+
+def is_int8_file(path) -> bool:
+    """True for a safetensors file whose metadata says it is a jrestore int8 model (other files: False)."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return False
+    try:
+        return read_metadata(path).get("format") == INT8_FORMAT
+    except ValueError:
+        return False
+
+
+def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None:
+    """ValueError naming the first missing key or wrong dtype of an int8 file's tensors for `stack`."""
+    want = {"input.scale": np.float32, "input.zero_point": np.int32}
+    for layer in stack.quantised:
+        p = layer.prefix
+        want |= {f"{p}.output_scale": np.float32,
+                 f"{p}.output_zero_point": np.int32}
+        if layer.kind == "prelu":
+            want |= {f"{p}.weight": np.float32}
+        else:
+            want |= {f"{p}.weight": np.int8, f"{p}.weight_scale": np.float32, f"{p}.bias": np.float32}
+    for key, dtype in want.items():
+        if key not in tensors:
+            raise ValueError(f"--weights: {source} is not a complete int8 {stack.model} file: no tensor {key!r}")
+        if np.asarray(tensors[key]).dtype != dtype:
+            raise ValueError(f"--weights: {source}: {key} is {np.asarray(tensors[key]).dtype}, expected "
+                             f"{np.dtype(dtype).name}")
+
+
+def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwargs: Mapping, method: str,
+                   framework: str, **metadata) -> Path:
+    """Write an int8 model file atomically (NumPy arrays; metadata values JSON-encoded); returns the path."""
+    from safetensors.numpy import save_file
+
+    from jrestore._io import atomic_write
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"--out: expected a .safetensors file name, got {path}")
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
+    stack = quant_stack(model, kwargs)
+    check_int8_tensors(stack, tensors, str(path))
+    meta = {"format": INT8_FORMAT, "model": model, "kwargs": json.dumps(dict(kwargs), sort_keys=True),
+            "method": method, "framework": framework, "scheme": SCHEME,
+            **{k: v for k, v in metadata.items() if v is not None}}
+    encoded = {k: json.dumps(v) for k, v in meta.items()}
+    arrays = {k: np.array(v, copy=True, order="C") for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=encoded))
+
+
+def read_int8_file(path) -> tuple[QuantStack, dict, dict, dict]:
+    """(stack, tensors {key: NumPy array}, metadata, constructor kwargs) of an int8 file; ValueError if `path`
+    is not one (naming what it is) or is incomplete."""
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format") != INT8_FORMAT:
+        raise ValueError(f"--weights: {path} is not a jrestore int8 file (format {meta.get('format')!r}, expected "
+                         f"{INT8_FORMAT!r}); write one with `jrestore quantize`")
+    kwargs = recorded_kwargs(meta)
+    stack = quant_stack(meta.get("model"), kwargs)
+    tensors = load_file(str(path))
+    check_int8_tensors(stack, tensors, str(path))
+    return stack, tensors, meta, kwargs

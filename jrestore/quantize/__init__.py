@@ -1,0 +1,323 @@
+"""INT8 in JAX with Google's AQT (`aqtp`): int8 inference of an int8 file, post-training calibration, and
+quantisation-aware training, for the chain jrestore.core.quantize.quant_stack names (DnCNN, FSRCNN).
+
+    stack, tensors, meta, kwargs = read_int8_file("dncnn_int8.safetensors")
+    params = int8_params(stack, tensors)                  # int8 kernels + scales (AQT QTensors), jnp arrays
+    y = int8_apply(stack, params, x)                      # x [B, H, W, C] float32 -> [B, H', W', C]
+    tensors = ptq(jm, stack, batches)                     # calibrate a float jrestore model -> int8 file tensors
+    tensors = qat(jm, stack, kwargs, pairs, steps=200)    # AQT fake-quant training, then int8 tensors
+
+How the pieces map onto AQT (aqt.jax.v2, 0.9.0):
+- Inference: every Conv2d / ConvTranspose2d runs `aqt_conv_general.make_conv_general_dilated_with_qt` with
+  the weights as a *full* QTensor (the file's int8 values, one scale per output channel) and the activation as
+  an *incomplete* QTensor (only its static, calibrated scale), so AQT quantises the input with that scale and
+  convolves the integers. AQT 0.9's conv casts both integer operands to float32 for `lax.conv`: exact (every
+  partial sum is an integer below 2^24: 127 x 128 x 576 for DnCNN's 3x3x64), so the result is the int8
+  convolution's, but XLA's CPU runs it at float32 speed (`jrestore quantize --bench` measures it).
+- Calibration (PTQ): the float model's activations at each quantisation point (min / max over the
+  calibration batches, jitted), turned into uint8 (scale, zero point) by the same formula as PyTorch's
+  observer (jrestore.core.quantize.activation_qparams); weights quantised by AQT's own quantiser
+  (`aqt_quantizer.quantizer_make(8)`, AbsMax calibration per output channel: scale max|w| / 127.5, values
+  rounded half to even and clipped to +-127).
+- QAT: AQT's conv has no custom gradient (d round / dx = 0, measured: the weight gradient is exactly zero),
+  so training runs each convolution as AQT's `dot_general` (which has straight-through gradients) on
+  `lax.conv_general_dilated_patches`: int8 fake-quant of the weights (per output channel, AbsMax) and of the
+  activation (ConstantCalibration at the calibrated scale); the same integers as the conv, one matmul.
+- AQT quantises only the operands of convolutions and matmuls. PyTorch's converted graph also holds each
+  conv's output (after its fused ReLU) and each PReLU's output as uint8 with a zero point; AQT's numerics
+  are symmetric only. Both are mirrored here so the two frameworks run the same int8 model: the uint8 range
+  becomes a clip to [scale * (0 - zp), scale * (127 - zp)] before AQT's symmetric quantiser (the integers
+  q - zp then are AQT's), and the output requantisation is `_requantize` (straight-through in training).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, QuantStack, activation_qparams)
+
+__all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "submodule", "calibrate_ranges",
+           "quantize_weights"]
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def submodule(jm, prefix: str):
+    """The NNX submodule at a PyTorch state-dict prefix ('model.4', 'mid_part.2', 'last_part')."""
+    module = jm
+    for part in prefix.split("."):
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    return module
+
+
+# ---- the int8 model of a file ----
+
+def _conv_geometry(stack: QuantStack, kwargs: Mapping, tensors: Mapping) -> dict:
+    """Per conv prefix: (strides, padding pairs, lhs_dilation) of the lax convolution it runs."""
+    import jrestore.models
+
+    jm = jrestore.models.get(stack.model, **kwargs)
+    out = {}
+    for layer in stack.quantised:
+        if layer.kind == "prelu":
+            continue
+        mod = submodule(jm, layer.prefix)
+        if layer.kind == "conv":
+            out[layer.prefix] = (mod.stride, mod.padding, None)
+        else:
+            pads = tuple((d * (k - 1) - p, d * (k - 1) - p + op) for k, p, op, d in
+                         zip(mod.kernel_size, mod.padding, mod.output_padding, mod.dilation))
+            out[layer.prefix] = ((1, 1), pads, mod.stride)
+    return out
+
+
+def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
+    """The int8 file's tensors as the arrays `int8_apply` runs: per conv its int8 kernel in lax's HWIO layout
+    (a ConvTranspose2d's as the flipped forward kernel) with its scales shaped [1, 1, 1, out], the bias, and
+    every activation's (scale, zero point)."""
+    params = {"input": (jnp.float32(tensors["input.scale"][0]), jnp.int32(tensors["input.zero_point"][0]))}
+    for layer in stack.quantised:
+        p = layer.prefix
+        entry = {"output": (jnp.float32(tensors[f"{p}.output_scale"][0]),
+                            jnp.int32(tensors[f"{p}.output_zero_point"][0]))}
+        q = np.asarray(tensors[f"{p}.weight"])
+        if layer.kind == "prelu":
+            entry["slope"] = jnp.asarray(q, jnp.float32)
+        else:
+            if layer.kind == "conv":
+                kernel = q.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+            else:  # IOHW -> [kH, kW, in, out], flipped: the forward convolution of PyTorch's transpose
+                kernel = q.transpose(2, 3, 0, 1)[::-1, ::-1]
+            entry["kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.int8)
+            entry["kernel_scale"] = jnp.asarray(tensors[f"{p}.weight_scale"], jnp.float32).reshape(1, 1, 1, -1)
+            entry["bias"] = jnp.asarray(tensors[f"{p}.bias"], jnp.float32)
+        params[p] = entry
+    return params
+
+
+def _clip_to_range(x, scale, zero_point):
+    """x clipped to the uint8 range of (scale, zero point): what PyTorch's quantize clamps at 0 and 127."""
+    return jnp.clip(x, scale * (ACT_QMIN - zero_point).astype(x.dtype), scale * (ACT_QMAX - zero_point).astype(x.dtype))
+
+
+def _requantize(x, scale, zero_point, straight_through: bool = False):
+    """x on the uint8 grid of (scale, zero point), as PyTorch requantises a conv's or PReLU's output."""
+    q = jnp.clip(jnp.round(x / scale) + zero_point, ACT_QMIN, ACT_QMAX)
+    y = scale * (q - zero_point).astype(x.dtype)
+    return x + lax.stop_gradient(y - x) if straight_through else y
+
+
+@functools.lru_cache(maxsize=None)
+def _aqt_conv():
+    from aqt.jax.v2 import aqt_conv_general
+
+    cfg = aqt_conv_general.conv_general_dilated_make(2, lhs_bits=8, rhs_bits=8)
+    return aqt_conv_general.make_conv_general_dilated_with_qt(cfg)
+
+
+def _int8_conv(x, entry, geometry, in_qparams):
+    """One quantised convolution through AQT: x float32, quantised with its static scale; the kernel the
+    file's int8 values. Returns the float32 result + bias."""
+    from aqt.jax.v2 import aqt_tensor
+
+    scale, zero_point = in_qparams
+    x = _clip_to_range(x, scale, zero_point)
+    strides, padding, lhs_dilation = geometry
+    lhs_qt = aqt_tensor.QTensor(qvalue=None, scale=[jnp.reshape(scale, (1, 1, 1, 1))], scale_t=None, bias=[],
+                                dequant_dtype=jnp.float32)
+    rhs_qt = aqt_tensor.QTensor(qvalue=entry["kernel"], scale=[entry["kernel_scale"]], scale_t=None, bias=[],
+                                dequant_dtype=jnp.float32)
+    dims = lax.conv_dimension_numbers(x.shape, entry["kernel"].shape, _DIMS)
+    y, _ = _aqt_conv()(x, jnp.zeros(entry["kernel"].shape, jnp.float32), strides, padding, lhs_qt, rhs_qt,
+                       lhs_dilation, None, dims)
+    return y + entry["bias"]
+
+
+def int8_apply(stack: QuantStack, params: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
+    """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float)."""
+    qparams = params["input"]
+    h = x
+    for layer in stack.layers:
+        if layer.kind == "relu":
+            continue
+        entry = params[layer.prefix]
+        if layer.kind == "prelu":
+            h = jnp.where(h > 0, h, entry["slope"] * h)
+        else:
+            h = _int8_conv(h, entry, geometry[layer.prefix], qparams)
+            if layer.fused_relu:
+                h = jax.nn.relu(h)
+        qparams = entry["output"]
+        h = _requantize(h, *qparams)
+    return x - h if stack.residual else h
+
+
+def int8_forward(stack: QuantStack, tensors: Mapping, kwargs: Mapping):
+    """fn(x [B, H, W, C] float32) -> output: the jitted int8 model of an int8 file's tensors."""
+    params = int8_params(stack, tensors)
+    geometry = _conv_geometry(stack, kwargs, tensors)
+    return jax.jit(functools.partial(int8_apply, stack, params, geometry))
+
+
+# ---- post-training calibration ----
+
+def calibrate_ranges(jm, stack: QuantStack, batches: Iterable) -> dict:
+    """{'input' | prefix: (min, max)} of the float model's activations at every quantisation point over the
+    batches ([B, H, W, C] float32): the stack input, each conv's output after its fused ReLU, each PReLU's."""
+    from flax import nnx
+
+    layers = [submodule(jm, layer.prefix) for layer in stack.layers]
+    graphdef, state = nnx.split(nnx.List(layers))
+
+    @jax.jit
+    def ranges(state, x):
+        modules = nnx.merge(graphdef, state)
+        found = [(jnp.min(x), jnp.max(x))]
+        for layer, module in zip(stack.layers, modules):
+            x = module(x)
+            if layer.kind != "relu" and not layer.fused_relu or layer.kind == "relu":
+                found.append((jnp.min(x), jnp.max(x)))
+        return found
+
+    names = ["input"] + [layer.prefix for layer in stack.quantised]
+    lo = {n: np.inf for n in names}
+    hi = {n: -np.inf for n in names}
+    seen = 0
+    for batch in batches:
+        seen += 1
+        for name, (a, b) in zip(names, ranges(state, jnp.asarray(batch))):
+            lo[name], hi[name] = min(lo[name], float(a)), max(hi[name], float(b))
+    if not seen:
+        raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+    return {n: (lo[n], hi[n]) for n in names}
+
+
+def quantize_weights(jm, stack: QuantStack) -> dict:
+    """{file key: array} of the float model's weights: convs int8 through AQT's quantiser (AbsMax per output
+    channel; ConvTranspose2d per tensor), biases and PReLU slopes float32."""
+    from aqt.jax.v2 import aqt_quantizer
+
+    out = {}
+    for layer in stack.quantised:
+        mod, p = submodule(jm, layer.prefix), layer.prefix
+        if layer.kind == "prelu":  # float in both frameworks (see jrestore.core.quantize)
+            out[f"{p}.weight"] = np.asarray(mod.weight[...], np.float32)
+            continue
+        kernel = jnp.asarray(mod.weight[...], jnp.float32)  # Conv2d HWIO [kh, kw, in, out]; transpose [kh, kw, in, out]
+        quantizer = aqt_quantizer.quantizer_make(8)
+        axes = [0, 1, 2] if layer.kind == "conv" else [0, 1, 2, 3]
+        qt, _ = quantizer.quant(kernel, calibration_axes=axes)
+        q = np.asarray(qt.qvalue).astype(np.int8)
+        scale = np.asarray(qt.scale[0], np.float32).reshape(-1)
+        out[f"{p}.weight"] = q.transpose(3, 2, 0, 1) if layer.kind == "conv" else q.transpose(2, 3, 0, 1)
+        out[f"{p}.weight_scale"] = scale
+        out[f"{p}.bias"] = np.asarray(mod.bias[...], np.float32)
+    return out
+
+
+def activation_tensors(stack: QuantStack, ranges: Mapping) -> dict:
+    """{file key: array} of the activations' (scale, zero point) from calibrated (min, max) ranges."""
+    out = {}
+    for name, (lo, hi) in ranges.items():
+        scale, zero_point = activation_qparams(lo, hi)
+        key = "input" if name == "input" else f"{name}.output"
+        out[f"{key}.scale" if name == "input" else f"{key}_scale"] = np.array([scale], np.float32)
+        out[f"{key}.zero_point" if name == "input" else f"{key}_zero_point"] = np.array([zero_point], np.int32)
+    return out
+
+
+def ptq(jm, stack: QuantStack, batches: Iterable) -> dict:
+    """Static post-training quantisation of float jrestore model `jm`: the int8 file's tensors."""
+    return {**quantize_weights(jm, stack), **activation_tensors(stack, calibrate_ranges(jm, stack, batches))}
+
+
+# ---- quantisation-aware training ----
+
+def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
+    """A convolution as AQT's dot_general on image patches: int8 fake-quant of the kernel (AbsMax per output
+    column = output channel) and of the patches (static scale), straight-through gradients (AQT's own)."""
+    from aqt.jax.v2 import calibration, config
+
+    kh, kw, cin, cout = kernel.shape
+    patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding, lhs_dilation=lhs_dilation,
+                                               dimension_numbers=_DIMS)  # [B, H, W, cin * kh * kw], cin outermost
+    matrix = kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout)
+    cfg = config.fully_quantized(fwd_bits=8, bwd_bits=None, use_stochastic_rounding=None,
+                                 vjp_lhs_stochastic_rounding=False, vjp_rhs_stochastic_rounding=False)
+    cfg.fwd.dg_quantizer.lhs.calibration = functools.partial(
+        calibration.ConstantCalibration, bound=lhs_scale * 127.5)  # scale = bound / 127.5 (AQT's int8 bound)
+    return cfg(patches, matrix, (((3,), (0,)), ((), ())))  # a DotGeneral is a drop-in lax.dot_general
+
+
+def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
+    """The fake-quantised float model (training): the int8 model's arithmetic with AQT's fake-quant convs."""
+    scale, zero_point = qparams["input"]
+    h = x
+    for layer, mod in zip(stack.layers, jm_layers):
+        if layer.kind == "relu":
+            continue
+        if layer.kind == "prelu":
+            h = mod(h)
+        else:
+            strides, padding, lhs_dilation = geometry[layer.prefix]
+            kernel = mod.weight[...]
+            if layer.kind == "conv_transpose":
+                kernel = kernel[::-1, ::-1]
+            h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
+                              lhs_dilation) + mod.bias[...]
+            if layer.fused_relu:
+                h = jax.nn.relu(h)
+        scale, zero_point = qparams[layer.prefix]
+        h = _requantize(h, scale, zero_point, straight_through=True)
+    return x - h if stack.residual else h
+
+
+def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
+        lr: float = 1e-5, on_step=None) -> dict:
+    """Quantisation-aware fine-tuning of float model `jm` (changed in place): activation ranges calibrated
+    first (as PTQ) and kept fixed, then `steps` Adam steps of MSE through AQT fake-quant convolutions on
+    (input, target) pairs from the iterable `train_pairs` (cycled), then the int8 file's tensors."""
+    import optax
+    from flax import nnx
+
+    ranges = calibrate_ranges(jm, stack, calib_batches)
+    act = activation_tensors(stack, ranges)
+    qparams = {"input": (jnp.float32(act["input.scale"][0]), jnp.int32(act["input.zero_point"][0]))}
+    for layer in stack.quantised:
+        qparams[layer.prefix] = (jnp.float32(act[f"{layer.prefix}.output_scale"][0]),
+                                 jnp.int32(act[f"{layer.prefix}.output_zero_point"][0]))
+    geometry = _conv_geometry(stack, kwargs, None)
+    layers = nnx.List([submodule(jm, layer.prefix) for layer in stack.layers])
+    graphdef, params = nnx.split(layers, nnx.Param)
+    optimizer = optax.adam(lr)
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def train_step(params, opt_state, x, target):
+        def loss_fn(params):
+            out = qat_apply(stack, nnx.merge(graphdef, params), qparams, geometry, x)
+            return jnp.mean((out - target) ** 2)
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    step = 0
+    while step < steps:
+        progressed = False
+        for x, target in train_pairs:
+            params, opt_state, loss = train_step(params, opt_state, jnp.asarray(x), jnp.asarray(target))
+            step += 1
+            progressed = True
+            if on_step is not None:
+                on_step(step, float(loss))
+            if step >= steps:
+                break
+        if not progressed:
+            raise ValueError("calib: no training batches (the --calib folder gave no images)")
+    nnx.update(layers, params)
+    return {**quantize_weights(jm, stack), **act}

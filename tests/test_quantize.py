@@ -1,0 +1,192 @@
+"""INT8 (`jrestore quantize`): the int8 file round trip, PTQ and QAT in both frameworks on tiny models, JAX-int8
+(AQT) against torch-int8 (fbgemm) on the same file, the command line with eval, and PTQ of the official DnCNN.
+
+The independent references: PyTorch's own observers for the calibrated parameters (the JAX calibration must
+give the same ones), PyTorch's converted module for the int8 arithmetic (the JAX model must match it to the
+named number of levels), and the float model for the accuracy.
+"""
+from __future__ import annotations
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import jrestore
+import torch_ref
+import torch_ref.models as tmodels
+import torch_ref.quantize as tq
+from jrestore import quantize as jq
+from jrestore.cli import main
+from jrestore.core.quantize import INT8_FORMAT, quant_stack, read_int8_file, save_int8_file
+from jrestore.parity import tolerances
+
+DNCNN = dict(nc=8, nb=4, act_mode="R")
+FSRCNN = dict(scale_factor=2, d=8, s=4, m=1)
+
+
+def _weights(tmp_path, name, kwargs, seed=0):
+    torch.manual_seed(seed)
+    net = tmodels.get(name, **kwargs)
+    path = tmp_path / f"{name}.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def _images(seed, n=3, size=24, channels=1):
+    """Smooth ramps plus texture, as [B, H, W, C] float32 in [0, 1] (natural-image-like ranges)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.1, 0.9, size)[None, :, None] * np.linspace(0.6, 1.0, size)[:, None, None]
+    return np.stack([np.clip(ramp + 0.05 * rng.standard_normal((size, size, channels)), 0, 1)
+                     for _ in range(n)]).astype(np.float32)
+
+
+def _nchw(x):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+@pytest.fixture(scope="module")
+def dncnn_ptq(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("q")
+    weights = _weights(tmp, "dncnn", DNCNN)
+    net = torch_ref.load(weights, model="dncnn", **DNCNN)
+    stack = quant_stack("dncnn", DNCNN)
+    clean = _images(0)
+    noisy = clean + 25 / 255 * np.random.default_rng(1).standard_normal(clean.shape).astype(np.float32)
+    qnet, tensors = tq.ptq(net, stack, [_nchw(noisy)])
+    return tmp, weights, net, stack, noisy, qnet, tensors
+
+
+def test_int8_file_round_trip_runs_the_same_integers(dncnn_ptq):
+    tmp, _, _, stack, noisy, qnet, tensors = dncnn_ptq
+    path = save_int8_file(tmp / "m.safetensors", tensors, model="dncnn", kwargs=DNCNN, method="ptq",
+                          framework="torch", calibration={"images": 3})
+    stack2, back, meta, kwargs = read_int8_file(path)
+    assert stack2 == stack and kwargs == DNCNN and meta["format"] == INT8_FORMAT and meta["method"] == "ptq"
+    assert meta["calibration"] == {"images": 3}
+    assert set(back) == set(tensors)
+    for key, value in tensors.items():
+        assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+    assert back["model.2.weight"].dtype == np.int8 and back["model.2.weight_scale"].shape == (DNCNN["nc"],)
+    # the file, rebuilt as a converted torch module, gives the PTQ module's output exactly
+    with torch.no_grad():
+        assert torch.equal(tq.int8_model(stack, back, kwargs)(_nchw(noisy)), qnet(_nchw(noisy)))
+    # the convolution weights are stored as one byte each (the float32 model: four)
+    assert all(back[f"{layer.prefix}.weight"].nbytes == back[f"{layer.prefix}.weight"].size for layer in stack.quantised)
+
+
+def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq):
+    _, weights, _, stack, noisy, _, tensors = dncnn_ptq
+    jm = jrestore.load(weights, model="dncnn", **DNCNN)
+    mine = jq.ptq(jm, stack, [noisy])
+    for key in tensors:
+        if key.endswith("zero_point"):
+            assert np.array_equal(mine[key], tensors[key]), key
+        elif key.endswith("scale") or key.endswith("bias"):
+            np.testing.assert_allclose(mine[key], tensors[key], rtol=tolerances.FLOAT32_ROUNDING * 10, err_msg=key)
+        else:  # int8 weights: equal, except that AQT clips to +-127 where torch's range reaches -128 (w = -max|w|)
+            differ = mine[key] != tensors[key]
+            assert np.all(tensors[key][differ] == -128) and np.all(mine[key][differ] == -127), key
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("name, kwargs", [("dncnn", DNCNN), ("fsrcnn", FSRCNN)])
+def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs):
+    net = torch_ref.load(_weights(tmp_path, name, kwargs, seed=3), model=name, **kwargs)
+    if name == "fsrcnn":  # yjn870's N(0, 0.001) deconvolution init gives outputs ~1e-3, as no trained model does:
+        with torch.no_grad():  # bring them to ~0.2, so the output's level is not far below the upstream ones
+            net.last_part.weight.mul_(30)
+    stack = quant_stack(name, kwargs)
+    x = _images(4, n=2, size=20)
+    qnet, tensors = tq.ptq(net, stack, [_nchw(x)])
+    with torch.no_grad():
+        want, float_out = qnet(_nchw(x)).numpy(), net(_nchw(x)).numpy()
+    got = np.asarray(jq.int8_forward(stack, tensors, kwargs)(jnp.asarray(x))).transpose(0, 3, 1, 2)
+    level = float(tensors[f"{stack.quantised[-1].prefix}.output_scale"][0])
+    assert np.abs(got - want).max() <= tolerances.INT8_CROSS_FRAMEWORK_LEVELS * level * (1 + 1e-5)
+    assert np.mean(np.abs(got - want) > level / 2) <= tolerances.INT8_CROSS_FRAMEWORK_SHARE
+    # and both are an int8 model, not the float one: close to float, but not equal to it
+    assert 0 < np.abs(want - float_out).max() < 0.1 * np.abs(float_out).max()
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_qat_fine_tunes_and_writes_a_complete_int8_model(tmp_path, framework):
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=5)
+    stack = quant_stack("dncnn", DNCNN)
+    clean = _images(6, n=4, size=16)
+    rng = np.random.default_rng(7)
+
+    def pairs():
+        while True:
+            yield clean + 25 / 255 * rng.standard_normal(clean.shape).astype(np.float32), clean
+    losses = []
+    if framework == "torch":
+        net = torch_ref.load(weights, model="dncnn", **DNCNN)
+        torch_pairs = ((_nchw(x), _nchw(t)) for x, t in pairs())
+        _, tensors = tq.qat(net, stack, torch_pairs, steps=3, lr=1e-3, on_step=lambda s, v: losses.append(v))
+    else:
+        jm = jrestore.load(weights, model="dncnn", **DNCNN)
+        before = np.asarray(jm.model[0].weight[...]).copy()
+        tensors = jq.qat(jm, stack, DNCNN, [next(pairs())[0]], pairs(), steps=3, lr=1e-3,
+                         on_step=lambda s, v: losses.append(v))
+        # AQT's dot_general passes straight-through gradients: the weights moved
+        assert np.abs(np.asarray(jm.model[0].weight[...]) - before).max() > 0
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    path = save_int8_file(tmp_path / "qat.safetensors", tensors, model="dncnn", kwargs=DNCNN, method="qat",
+                          framework=framework)
+    assert read_int8_file(path)[2]["method"] == "qat"
+
+
+def _folder(path, n=3, size=32):
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        ramp = np.linspace(30, 220, size)[None, :] + np.linspace(0, 25, size)[:, None] + 5 * i
+        Image.fromarray(np.clip(ramp + rng.normal(0, 6, ramp.shape), 0, 255).astype(np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def test_cli_quantize_then_eval_reports_float_beside_int8(tmp_path, capsys):
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=8)
+    data = _folder(tmp_path / "data")
+    out = tmp_path / "int8.safetensors"
+    assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set",
+                 "nc=8", "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--patch", "24", "--out", str(out), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["psnr"]["jax"]["drop"] == pytest.approx(report["psnr"]["jax"]["float"] - report["psnr"]["jax"]["int8"])
+    assert main(["eval", "--weights", str(out), "--data", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == "dncnn" and summary["int8"]["float_from"] == "re-scored"
+    for fw in ("jax", "torch"):
+        row = summary["int8"][fw]
+        assert row["int8"] == summary["results"][fw]["mean_psnr"]
+        assert row["float"] == pytest.approx(report["psnr"][fw]["float"], abs=tolerances.PSNR_CROSS_FRAMEWORK_DB)
+        assert row["int8"] == pytest.approx(report["psnr"][fw]["int8"], abs=tolerances.PSNR_CROSS_FRAMEWORK_DB)
+        assert abs(row["drop"]) < 1.0  # an int8 model of a (random) DnCNN: close to its float model
+    assert abs(summary["int8"]["jax"]["int8"] - summary["int8"]["torch"]["int8"]) < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+    # an int8 file cannot take --set, and quantize refuses models it does not support: one line each
+    assert main(["eval", "--weights", str(out), "--data", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--set", "nc=4"]) == 2
+    assert "--set" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_jax_ptq_of_official_dncnn_stays_close_to_float_on_set12(shared_data, tmp_path, capsys):
+    weights = shared_data / "denoise" / "weights" / "dncnn_25.pth"
+    set12 = tmp_path / "set12"
+    set12.mkdir()
+    for name in sorted(p.name for p in (shared_data / "denoise" / "Set12").iterdir())[:2]:
+        (set12 / name).symlink_to(shared_data / "denoise" / "Set12" / name)
+    out = tmp_path / "dncnn_int8.safetensors"
+    assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--method", "ptq", "--calib", str(set12),
+                 "--protocol", "kair_dncnn", "--sigma", "25", "--crops", "2", "--framework", "jax", "--out", str(out), "--data", str(set12),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for fw in ("jax", "torch"):
+        assert 0 < report["psnr"][fw]["drop"] < tolerances.INT8_PTQ_DNCNN_DROP_DB
+    assert report["bytes"]["int8_file"] < 0.3 * report["bytes"]["float32"]
