@@ -35,6 +35,11 @@ CONV_TRANSPOSE = {
     "dilation_output_padding": (dict(stride=3, padding=(1, 0), output_padding=2, dilation=2), 3, 4, 3),
     "rect_kernel_pair_stride_nobias": (dict(stride=(2, 1), padding=(0, 1), bias=False), 3, 5, (3, 2)),
     "depthwise_groups": (dict(groups=3, stride=2, output_padding=(1, 0)), 3, 6, 3),
+    # the sub-pixel (phase) form jrestore uses for dilation 1: FSRCNN's x3 layer, a kernel smaller than the
+    # stride (phases without taps), padding past the kernel (the phase window is cropped, not padded)
+    "fsrcnn_x3": (dict(stride=3, padding=4, output_padding=2), 4, 1, 9),
+    "kernel_below_stride": (dict(stride=3, output_padding=(1, 2)), 3, 2, 2),
+    "padding_past_kernel": (dict(stride=2, padding=(3, 2), output_padding=1), 3, 4, 3),
 }
 
 
