@@ -30,9 +30,21 @@ from jrestore.layers.params import ConvKernel, ConvTransposeKernel, torch_defaul
 from jrestore.core.layers.conv import (  # noqa: F401  framework-neutral part, shared with torch_ref
     pair)
 
-__all__ = ["Conv2d", "ConvTranspose2d", "pair", "conv_transpose_dilated", "conv_transpose_phases"]
+__all__ = ["Conv2d", "ConvTranspose2d", "pair", "conv2d_nhwc", "conv_transpose_dilated", "conv_transpose_phases"]
 
 _PAD_MODES = {"zeros": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def conv2d_nhwc(x: jax.Array, w: jax.Array, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
+                groups: int = 1, precision=None) -> jax.Array:
+    """A convolution on the backend jrestore.runtime.conv_backend() picks (oneDNN or XLA), for every layer
+    and model that convolves: x [B, H, W, Cin], w [kH, kW, Cin/groups, Cout] (HWIO), padding per side
+    ((top, bottom), (left, right)) -> [B, H', W', Cout]. precision: XLA's, when XLA computes it."""
+    if onednn.use_onednn(x, w, stride, padding, dilation, groups):  # JRESTORE_CONV_BACKEND
+        return onednn.conv2d(x, w, stride, padding, dilation, groups)
+    return lax.conv_general_dilated(x, w, window_strides=stride, padding=padding, rhs_dilation=dilation,
+                                    dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups,
+                                    precision=precision)
 
 
 class Conv2d(nnx.Module):
@@ -77,13 +89,7 @@ class Conv2d(nnx.Module):
         if mode is not None:
             x = jnp.pad(x, ((0, 0), *padding, (0, 0)), mode=mode)
             padding = ((0, 0), (0, 0))
-        w = self.weight[...]
-        if onednn.use_onednn(x, w, self.stride, padding, self.dilation, self.groups):  # JRESTORE_CONV_BACKEND
-            y = onednn.conv2d(x, w, self.stride, padding, self.dilation, self.groups)
-        else:
-            y = lax.conv_general_dilated(
-                x, w, window_strides=self.stride, padding=padding, rhs_dilation=self.dilation,
-                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
+        y = conv2d_nhwc(x, self.weight[...], self.stride, padding, self.dilation, self.groups)
         if self.bias is not None:
             y = y + self.bias[...]
         return y

@@ -56,6 +56,7 @@ import numpy as np
 from flax import nnx
 
 from jrestore._validate import check_float, check_image, check_positive
+from jrestore.layers.conv import conv2d_nhwc
 from jrestore.layers.params import ConvKernel, NonPersistent
 from jrestore.models._registry import register
 from jrestore.ops import cs_blocks
@@ -79,8 +80,8 @@ def _xavier_normal(key, out_ch: int, in_ch: int, k: int = 3) -> jax.Array:
 
 
 def _conv(x: jax.Array, kernel: ConvKernel) -> jax.Array:
-    return jax.lax.conv_general_dilated(x, kernel[...], (1, 1), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=HIGHEST)
+    # through the layers' backend choice, so ISTA-Net's 3x3 convolutions also run on oneDNN on a CPU
+    return conv2d_nhwc(x, kernel[...], padding=((1, 1), (1, 1)), precision=HIGHEST)
 
 
 def _mm(a: jax.Array, b: jax.Array) -> jax.Array:
