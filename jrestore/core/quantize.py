@@ -47,7 +47,7 @@ import numpy as np
 
 from jrestore.core.model_file import read_metadata, recorded_kwargs
 
-__all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "SUPPORTED", "METHODS", "StackLayer", "QuantStack",
+__all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "METHODS", "StackLayer", "QuantStack",
            "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
            "check_int8_tensors", "SCHEME"]
 
@@ -55,7 +55,6 @@ INT8_FORMAT = "jrestore-int8-v1"
 ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
 WEIGHT_BOUND = 127.5  # symmetric per-channel scale = max|w| / 127.5 (torch's per_channel_symmetric; AQT's int8 bound)
 METHODS = ("ptq", "qat")
-SUPPORTED = ("dncnn", "fsrcnn")
 SCHEME = {"weights": "int8 symmetric, per output channel (ConvTranspose2d: per tensor), scale max|w|/127.5",
           "prelu": "float32 slopes, output uint8",
           "activations": "uint8 affine, levels 0..127 (reduce_range), min/max calibration",
@@ -88,28 +87,16 @@ class QuantStack:
 
 
 def quant_stack(model: str, kwargs: Mapping) -> QuantStack:
-    """The chain `jrestore quantize` quantises in `model` built with `kwargs`; ValueError for other models
-    or options, naming what is supported."""
-    if model not in SUPPORTED:
-        raise ValueError(f"--model: int8 quantisation supports {list(SUPPORTED)}, got {model!r}")
-    if model == "dncnn":
-        act_mode, variant = kwargs.get("act_mode", "BR"), kwargs.get("variant", "plain")
-        if act_mode != "R" or variant != "plain":
-            raise ValueError(f"--model: dncnn quantises with BatchNorm folded into the convolutions (act_mode 'R', "
-                             f"variant 'plain', the official checkpoints' layout), got act_mode {act_mode!r}, "
-                             f"variant {variant!r}")
-        nb = int(kwargs.get("nb", 17))
-        layers = []
-        for i in range(nb - 1):  # model.0 conv, model.1 ReLU, ..., model.{2nb-2} the tail conv (no ReLU)
-            layers.append(StackLayer(f"model.{2 * i}", "conv", fused_relu=True))
-            layers.append(StackLayer(f"model.{2 * i + 1}", "relu"))
-        layers.append(StackLayer(f"model.{2 * (nb - 1)}", "conv"))
-        return QuantStack(model, tuple(layers), residual=True)
-    m = int(kwargs.get("m", 4))
-    layers = [StackLayer("first_part.0", "conv"), StackLayer("first_part.1", "prelu")]
-    layers += [StackLayer(f"mid_part.{i}", "conv" if i % 2 == 0 else "prelu") for i in range(2 * m + 4)]
-    layers.append(StackLayer("last_part", "conv_transpose"))
-    return QuantStack(model, tuple(layers), residual=False)
+    """The chain `jrestore quantize` quantises in `model` built with `kwargs` (its spec's quant_stack); ValueError
+    for other models or options, naming what is supported."""
+    from jrestore.core.spec import all_specs
+
+    specs = all_specs()
+    supported = sorted(name for name, s in specs.items() if s.quant_stack is not None)
+    spec = specs.get(model)
+    if spec is None or spec.quant_stack is None:
+        raise ValueError(f"--model: int8 quantisation supports {supported}, got {model!r}")
+    return spec.quant_stack(dict(kwargs))
 
 
 def activation_qparams(lo: float, hi: float) -> tuple[float, int]:

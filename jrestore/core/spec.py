@@ -152,6 +152,8 @@ class ModelSpec:
     example_hw(kw)   (h, w) the model needs (CS blocks, discriminators' fixed sizes); None: any size works
     parity           the ParityCase `verify` and the parity suite run; bench: its BenchEntry tuple
     recipe           the train.configs recipe training starts from (None: the generic recipe for its kind)
+    quant_stack(kw)  the jrestore.core.quantize.QuantStack `jrestore quantize` runs in int8 (None: not quantisable);
+                     it raises ValueError for constructor options it cannot quantise
     """
 
     name: str
@@ -171,6 +173,7 @@ class ModelSpec:
     parity: Optional[ParityCase] = None
     bench: tuple = ()
     recipe: Optional[str] = None
+    quant_stack: Optional[Callable[[dict], object]] = None
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and re.fullmatch(r"[a-z][a-z0-9_]*", self.name)):

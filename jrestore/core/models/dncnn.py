@@ -84,10 +84,29 @@ def _parity_inputs(rng, full):  # odd, non-square sizes
     return (noisy_images(rng, (1, 40, 36, 1) if full else (2, 17, 15, 1)),)
 
 
+def _quant_stack(kwargs):
+    """jrestore quantize's int8 chain: the BN-folded plain network (the official checkpoints' layout), each conv
+    with its ReLU fused, the residual subtraction x - net(x) kept in float."""
+    from jrestore.core.quantize import QuantStack, StackLayer
+
+    act_mode, variant = kwargs.get("act_mode", "BR"), kwargs.get("variant", "plain")
+    if act_mode != "R" or variant != "plain":
+        raise ValueError(f"--model: dncnn quantises with BatchNorm folded into the convolutions (act_mode 'R', "
+                         f"variant 'plain', the official checkpoints' layout), got act_mode {act_mode!r}, "
+                         f"variant {variant!r}")
+    nb = int(kwargs.get("nb", 17))
+    layers = []
+    for i in range(nb - 1):  # model.0 conv, model.1 ReLU, ..., model.{2nb-2} the tail conv (no ReLU)
+        layers.append(StackLayer(f"model.{2 * i}", "conv", fused_relu=True))
+        layers.append(StackLayer(f"model.{2 * i + 1}", "relu"))
+    layers.append(StackLayer(f"model.{2 * (nb - 1)}", "conv"))
+    return QuantStack("dncnn", tuple(layers), residual=True)
+
+
 SPECS = (ModelSpec(
     "dncnn", "denoise", channels_arg="in_nc", halo=_halo, weights_rule=_weights_rule,
     # KAIR's training layout (act_mode 'BR': BN in the body); full = DnCNN-S, 17 layers, 64 features
     parity=ParityCase(small={"nc": 8, "nb": 4}, inputs=_parity_inputs),
     bench=(BenchEntry("dncnn", {"in_nc": 1, "out_nc": 1, "nc": 64, "nb": 17, "act_mode": "BR"}, batch=16,
                       input_hw=(64, 64), recipe="dncnn_s25"),),
-    recipe="dncnn_s25"),)
+    recipe="dncnn_s25", quant_stack=_quant_stack),)

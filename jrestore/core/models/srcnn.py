@@ -54,6 +54,17 @@ def _srcnn_hw(kw: dict) -> tuple:
     return (16 + shrink,) * 2
 
 
+def _fsrcnn_quant_stack(kwargs):
+    """jrestore quantize's int8 chain: every conv, PReLU and the deconvolution in order."""
+    from jrestore.core.quantize import QuantStack, StackLayer
+
+    m = int(kwargs.get("m", 4))
+    layers = [StackLayer("first_part.0", "conv"), StackLayer("first_part.1", "prelu")]
+    layers += [StackLayer(f"mid_part.{i}", "conv" if i % 2 == 0 else "prelu") for i in range(2 * m + 4)]
+    layers.append(StackLayer("last_part", "conv_transpose"))
+    return QuantStack("fsrcnn", tuple(layers), residual=False)
+
+
 SPECS = (
     ModelSpec("srcnn", "sr", channels_arg="num_channels", input_transform="bicubic_upsample", halo=lambda kw: 12,
               weights_rule=_srcnn_rule, example_hw=_srcnn_hw,
@@ -70,5 +81,5 @@ SPECS = (
                                 inputs=lambda rng, full: (sr_images(rng, (1, 12, 10, 1) if full else (2, 9, 7, 1)),)),
               bench=(BenchEntry("fsrcnn", {"scale_factor": 3, "num_channels": 1, "d": 56, "s": 12, "m": 4}, batch=16,
                                 input_hw=(32, 32), scale=3, recipe="fsrcnn_x3"),),
-              recipe="fsrcnn_x3"),
+              recipe="fsrcnn_x3", quant_stack=_fsrcnn_quant_stack),
 )
