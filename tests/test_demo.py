@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from jrestore.cli import main
-from jrestore.parity.tolerances import PSNR_CROSS_FRAMEWORK_DB, PSNR_TRAINED_DB, TRAIN_LOSS_LONG
+from jrestore.parity.tolerances import PSNR_CROSS_FRAMEWORK_DB, PSNR_SHORT_RUN_DB, TRAIN_LOSS_LONG
 
 
 def test_demo_runs_offline_and_agrees_across_frameworks(tmp_path, capsys):
@@ -15,7 +15,7 @@ def test_demo_runs_offline_and_agrees_across_frameworks(tmp_path, capsys):
     assert all(abs(r["psnr_jax"] - r["psnr_torch"]) < PSNR_CROSS_FRAMEWORK_DB
                for r in report["sr_bicubic"] + report["wiener"])
     test = {r["framework"]: r["psnr"] for r in report["training"]["test"]["results"]}
-    assert abs(test["jax"] - test["torch"]) < PSNR_TRAINED_DB
+    assert abs(test["jax"] - test["torch"]) < PSNR_SHORT_RUN_DB  # 6 steps, not the demo's 150
     assert all(abs(r["loss_jax"] - r["loss_torch"]) <= TRAIN_LOSS_LONG * r["loss_torch"]
                for r in report["training"]["losses"])
     assert (tmp_path / "demo.png").stat().st_size > 10_000
