@@ -18,6 +18,7 @@ No JAX is imported here (torch_ref imports torch and jrestore.core only).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from typing import Callable, Iterable
@@ -33,14 +34,14 @@ __all__ = ["qconfig_mapping", "stack_module", "ptq", "qat", "export_tensors", "i
 ENGINE = "x86"  # torch.backends.quantized.engine: fbgemm kernels (+ oneDNN where it is faster), CPU
 
 
+@contextlib.contextmanager
 def _quiet():
     """torch.ao.quantization's deprecation notices and observer hints, once per call, not per module."""
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
-    warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-    return ctx
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.ao\..*")
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        yield
 
 
 def qconfig_mapping(training: bool = False):
@@ -119,8 +120,7 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> t
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     torch.backends.quantized.engine = ENGINE
-    ctx = _quiet()
-    try:
+    with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).eval()
         prepared = prepare_fx(float_stack, qconfig_mapping(False), _example(net, stack),
                               prepare_custom_config=_custom_config())
@@ -132,8 +132,6 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> t
         if not seen:
             raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
         converted = convert_fx(prepared)
-    finally:
-        ctx.__exit__(None, None, None)
     return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
 
 
@@ -145,8 +143,7 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
 
     torch.backends.quantized.engine = ENGINE
-    ctx = _quiet()
-    try:
+    with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).train()
         prepared = prepare_qat_fx(float_stack, qconfig_mapping(True), _example(net, stack),
                                   prepare_custom_config=_custom_config())
@@ -170,8 +167,6 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
             if not progressed:
                 raise ValueError("calib: no training batches (the --calib folder gave no images)")
         converted = convert_fx(prepared.eval())
-    finally:
-        ctx.__exit__(None, None, None)
     return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
 
 
@@ -238,16 +233,13 @@ def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
     torch.backends.quantized.engine = ENGINE
     net = torch_ref.models.get(stack.model, **kwargs).eval()
     net.load_state_dict(_dequantised_state(stack, tensors), strict=False)
-    ctx = _quiet()
-    try:
+    with _quiet():
         prepared = prepare_fx(copy.deepcopy(stack_module(net, stack)), qconfig_mapping(False), _example(net, stack),
                               prepare_custom_config=_custom_config())
         with torch.no_grad():
             prepared(_example(net, stack)[0])  # observers need one pass; every value they set is replaced below
         converted = convert_fx(prepared)
         _put_tensors(converted, stack, tensors)
-    finally:
-        ctx.__exit__(None, None, None)
     return Int8Model(converted, stack.residual).eval()
 
 
