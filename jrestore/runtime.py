@@ -181,8 +181,10 @@ def read_xla_cache(path) -> dict:
 
 def cached_xla_setting(identity: dict | None = None, path=None) -> dict | None:
     """The cache entry measured on this machine (same CPU name, ISA features and jaxlib version), or None."""
-    identity = machine_identity() if identity is None else identity
-    return read_xla_cache(xla_cache_path() if path is None else path).get(machine_key(identity))
+    entries = read_xla_cache(xla_cache_path() if path is None else path)
+    if not entries:  # identify the machine (it reads /proc/cpuinfo) only when there is something to match
+        return None
+    return entries.get(machine_key(machine_identity() if identity is None else identity))
 
 
 def store_xla_setting(entry: dict, identity: dict | None = None, path=None) -> Path:
@@ -207,8 +209,7 @@ def xla_setting_choice(environ=None, cache_path=None, identity: dict | None = No
     CPU_CONV_FLAG on the jaxlib versions it was measured on."""
     environ = os.environ if environ is None else environ
     path = xla_cache_path(environ) if cache_path is None else cache_path
-    identity = machine_identity() if identity is None else identity
-    entry = read_xla_cache(path).get(machine_key(identity))
+    entry = cached_xla_setting(identity, path)
     if entry is not None:
         when = f" on {entry['measured_at']}" if entry.get("measured_at") else ""
         return {"name": entry["name"], "flags": entry["flags"], "source": "cache",
@@ -225,8 +226,9 @@ def xla_setting_choice(environ=None, cache_path=None, identity: dict | None = No
 # ---- Which library computes jrestore's float32 CPU convolutions (jrestore.layers.Conv2d) ----
 # 'auto': oneDNN (jrestore.ops.onednn, through XLA's FFI) when JAX's default backend is the CPU, the library
 # is built and loaded and the convolution is large enough to gain (jrestore.ops.onednn.auto_rule), else XLA;
-# 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it is not built. Read when a convolution is traced: a function JAX has already traced (and cached) keeps the
-# backend it was traced with, so set it before the first call.
+# 'xla': always lax.conv_general_dilated; 'onednn': oneDNN, and an error when it is not built. Read when a
+# convolution is traced: a function JAX has already traced (and cached) keeps the backend it was traced with, so
+# set it before the first call.
 CONV_BACKEND_ENV = "JRESTORE_CONV_BACKEND"
 CONV_BACKENDS = ("auto", "xla", "onednn")
 _CONV_BACKEND = contextvars.ContextVar("jrestore_conv_backend", default=None)
