@@ -97,6 +97,9 @@ class CheckpointStore:
                 rejected.append((step, problem))
                 continue
             try:
+                # checked first: orbax finds a shape mismatch only while reading, and its failed read leaves
+                # coroutines and TensorStore callbacks behind ("Event loop is closed" at a later collection)
+                _check_shapes(root / str(step) / "state", abstract_state)
                 got = self.manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore(),
                     meta=ocp.args.JsonRestore()))
@@ -152,6 +155,32 @@ class CheckpointStore:
 
     def close(self) -> None:
         self.manager.close()
+
+
+def _leaf_name(path) -> str:
+    """A pytree path as 'opt_state/0/0/mu/model/0/bias', alike for the state (named tuples, NNX's int keys) and
+    orbax's metadata of it (dicts with string keys)."""
+    return "/".join(str(getattr(p, "key", getattr(p, "idx", getattr(p, "name", p)))) for p in path)
+
+
+def _check_shapes(state_dir: Path, abstract_state) -> None:
+    """ValueError naming the first leaf whose shape on disk (orbax's metadata, no array read) differs from
+    abstract_state's; orbax refuses such a checkpoint anyway (it never pads or truncates). Leaves present on
+    one side only are left to orbax, which reports them before reading anything."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+        on_disk = {_leaf_name(k): tuple(m.shape) for k, m in jax.tree_util.tree_leaves_with_path(
+            handler.metadata(state_dir).tree) if getattr(m, "shape", None) is not None}
+    finally:
+        handler.close()
+    for path, leaf in jax.tree_util.tree_leaves_with_path(abstract_state):
+        name = _leaf_name(path)
+        if name in on_disk and on_disk[name] != tuple(leaf.shape):
+            raise ValueError(f"the state's {name} has shape {on_disk[name]} in the checkpoint and "
+                             f"{tuple(leaf.shape)} in this config")
 
 
 class _KeepStep:
