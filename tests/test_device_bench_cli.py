@@ -12,6 +12,8 @@ import pytest
 
 
 ROOT = Path(__file__).resolve().parent.parent
+# one worker runs every test here, so the dry run (about 50 s) happens once, not once per xdist worker
+pytestmark = pytest.mark.xdist_group("device_bench")
 
 
 @pytest.fixture(scope="module")
