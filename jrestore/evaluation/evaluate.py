@@ -9,6 +9,8 @@ Each framework restores with its own network and scores with its own metric impl
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from jrestore.evaluation.protocol_data import Sample, load_samples
@@ -26,15 +28,25 @@ def score(restored: np.ndarray, target: np.ndarray, protocol: str, scale: int, f
                          f"got {restored.shape}")
     if framework == "jax":
         import jax.numpy as jnp
-        from jrestore.metrics import psnr, ssim
 
-        a, b = jnp.asarray(restored), jnp.asarray(target)
-    else:
-        import torch
-        from torch_ref.metrics import psnr, ssim
+        p, s = _jax_psnr_ssim(protocol, scale)(jnp.asarray(restored), jnp.asarray(target))
+        return float(p), float(s)
+    import torch
+    from torch_ref.metrics import psnr, ssim
 
-        a, b = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))) for x in (restored, target))
+    a, b = (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))) for x in (restored, target))
     return (float(psnr(a, b, protocol=protocol, scale=scale)), float(ssim(a, b, protocol=protocol, scale=scale)))
+
+
+@functools.lru_cache(maxsize=None)
+def _jax_psnr_ssim(protocol: str, scale: int):
+    """jrestore's (psnr, ssim) under one protocol as one jitted function: one compilation per image shape,
+    where eager mode compiles each of its ~50 small operations for every new shape (several seconds each)."""
+    import jax
+    from jrestore.metrics import psnr, ssim
+
+    return jax.jit(lambda a, b: (psnr(a, b, protocol=protocol, scale=scale), ssim(a, b, protocol=protocol,
+                                                                                   scale=scale)))
 
 
 def evaluate(task, data, protocol: str, *, sigma: float | None = None, frameworks=None, tile: int | None = None,
