@@ -77,6 +77,7 @@ def _images() -> dict[str, np.ndarray]:
 
 
 def _sr_rows(images: dict[str, np.ndarray]):
+    import jax
     import jax.numpy as jnp
     import torch
     from jrestore.metrics import psnr as jpsnr
@@ -84,16 +85,22 @@ def _sr_rows(images: dict[str, np.ndarray]):
     from torch_ref.metrics import psnr as tpsnr
     from torch_ref.ops.resize import imresize_matlab as t_resize, quantize_uint8 as t_q
 
+    def jax_down_up_psnr(j_hr, s: int):
+        j_sr = j_q(j_resize(j_q(j_resize(j_hr, scale=1 / s)), scale=s))
+        return j_sr, jpsnr(j_sr, j_hr, protocol="selfexsr", scale=s)
+
+    # one compilation per image size and scale (eager mode compiles every small operation for every shape)
+    jax_down_up_psnr = jax.jit(jax_down_up_psnr, static_argnums=1)
     rows, panels = [], {}
     for name, img in images.items():
         for s in (2, 3, 4):
             h, w = (img.shape[0] // s) * s, (img.shape[1] // s) * s
             hr = img[:h, :w].astype(np.float32) / 255.0
             j_hr = jnp.asarray(hr)[None]
-            j_sr = j_q(j_resize(j_q(j_resize(j_hr, scale=1 / s)), scale=s))
+            j_sr, j_psnr = jax_down_up_psnr(j_hr, s)
             t_hr = torch.from_numpy(hr.transpose(2, 0, 1).copy())[None]
             t_sr = t_q(t_resize(t_q(t_resize(t_hr, scale=1 / s)), scale=s))
-            pj = float(np.asarray(jpsnr(j_sr, j_hr, protocol="selfexsr", scale=s)).reshape(-1)[0])
+            pj = float(np.asarray(j_psnr).reshape(-1)[0])
             pt = float(np.asarray(tpsnr(t_sr, t_hr, protocol="selfexsr", scale=s)).reshape(-1)[0])
             rows.append({"image": name, "scale": s, "psnr_jax": pj, "psnr_torch": pt})
             if name == "astronaut" and s == 4:
