@@ -95,3 +95,19 @@ def model_files_workdir(tmp_path_factory):
     save_model_file(d / "model.safetensors", latest, "dncnn", kw, recipe="dncnn_s25", step=40, val_psnr=27.5)
     save_model_file(d / "best.safetensors", best, "dncnn", kw, recipe="dncnn_s25", step=20, val_psnr=28.25)
     return d, latest, best
+
+
+@pytest.hookimpl(trylast=True)  # after -k / --deselect, and after xdist's own attempt
+def pytest_collection_modifyitems(config, items):
+    """Makes `--dist loadgroup` honour xdist_group again. pytest-xdist 3.8 tells its scheduler a test's group
+    by setting item._nodeid to 'nodeid@group', which pytest 9 no longer reads (a node's id is item._id), so
+    every group was spread over both workers and module fixtures ran once per worker. Here the suffix is
+    set where pytest 9 keeps the id; nothing changes outside a loadgroup worker or where xdist managed."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        node_id = item.nodeid
+        if names and node_id.rfind("@") <= node_id.rfind("]") and hasattr(item, "_id"):
+            item._id = type(item._id).parse(f"{node_id}@{'_'.join(names)}")
