@@ -97,6 +97,24 @@ def model_files_workdir(tmp_path_factory):
     return d, latest, best
 
 
+# Module-scoped fixtures that take tens of seconds (CI's --durations: setup of the first test using them). Under
+# `--dist loadgroup` xdist spreads a module's tests over both workers, and each worker then builds the fixture
+# again; the tests using one of these go to one worker instead.
+EXPENSIVE_MODULE_FIXTURES = {
+    "espcn_run",  # tests/test_bench.py: a `jrestore bench` run of every default impl, 29 s
+    "progressive_pair",  # parity_tests/test_ista_net_training.py: 8 progressive steps in both frameworks, 22 s
+}
+
+
+def pytest_itemcollected(item):
+    """A test that uses a fixture in EXPENSIVE_MODULE_FIXTURES joins its module's xdist_group (marked here,
+    as each test is collected, because xdist reads the groups in its pytest_collection_modifyitems); a test
+    that names its own group keeps it."""
+    if item.get_closest_marker("xdist_group") is None and \
+            EXPENSIVE_MODULE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        item.add_marker(pytest.mark.xdist_group(f"module_fixture:{item.nodeid.split('::')[0]}"))
+
+
 @pytest.hookimpl(trylast=True)  # after -k / --deselect, and after xdist's own attempt
 def pytest_collection_modifyitems(config, items):
     """Makes `--dist loadgroup` honour xdist_group again. pytest-xdist 3.8 tells its scheduler a test's group
