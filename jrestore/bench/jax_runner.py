@@ -32,6 +32,8 @@ RESULT:  {"jax": {"version", "backend", "device_kind", "device_count", "xla_flag
           "matmul_gflops", "flops": {model: {mode: flops}}, "rows": [...]}   or {"error": traceback}
 REQUEST: {"op": "round", "keys": [[model, mode, impl], ...], "steps"}   one more round of the held steps
 RESULT:  {"times_s": {"model|mode|impl": [seconds, ...] or {"error": str}}}
+REQUEST: {"op": "profile", "key": [model, mode, impl], "steps"}   per-operation profile of a held step
+RESULT:  {"profile": op_profile.profile_jax's dict, or {"error": str}}       (jrestore bench --profile-ops)
 REQUEST: {"op": "release"}   drop the held steps         RESULT: {"released": n}
 """
 from __future__ import annotations
@@ -53,6 +55,7 @@ from jrestore.core.plugins import load_plugins
 __all__ = ["xla_flops", "jax_train", "jax_infer", "count_flops", "run_request", "run_round", "handle"]
 
 _HELD: dict = {}  # "model|mode|impl" -> a warm step() kept for later rounds (REQUEST keep)
+_HELD_AOT: dict = {}  # "model|mode|impl" -> its _AOT (the compiled executable, for --profile-ops)
 
 
 def _log(msg: str) -> None:
@@ -173,6 +176,7 @@ def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, war
         timing = time_steps(step, steps, warmup, mem)
     if keep:
         _HELD[f"{spec.name}|{mode}|{impl}"] = step
+        _HELD_AOT[f"{spec.name}|{mode}|{impl}"] = aot
     row = {"model": spec.name, "mode": mode, "impl": impl, "devices": n_dev, "images_per_step": images, **timing}
     dev_mb = _device_peak_mb()
     if dev_mb is not None:
@@ -276,19 +280,37 @@ def run_round(req: dict) -> dict:
     return {"times_s": out}
 
 
+def run_profile(req: dict) -> dict:
+    """Profile `steps` calls of the held step req["key"] ([model, mode, impl]) per operation
+    (jrestore.bench.op_profile.profile_jax): {"profile": {...}} or {"profile": {"error": str}}."""
+    from jrestore.bench import op_profile
+
+    key = "|".join(req["key"])
+    if key not in _HELD:
+        return {"profile": {"error": f"{key} is not held (measured without keep, or released)"}}
+    try:
+        return {"profile": op_profile.profile_jax(_HELD[key], _HELD_AOT[key].compiled, int(req["steps"]))}
+    except Exception as err:  # noqa: BLE001  a profiler failure must not lose the timings
+        traceback.print_exc()
+        return {"profile": {"error": f"{type(err).__name__}: {err}"}}
+
+
 def handle(req: dict) -> dict:
     """One request of any kind (see the module docstring)."""
     op = req.get("op", "measure")
     if op == "round":
         return run_round(req)
+    if op == "profile":
+        return run_profile(req)
     if op == "release":
         n = len(_HELD)
         _HELD.clear()
+        _HELD_AOT.clear()
         gc.collect()
         return {"released": n}
     if op == "measure":
         return run_request(req)
-    raise ValueError(f"op: expected 'measure', 'round' or 'release', got {op!r}")
+    raise ValueError(f"op: expected 'measure', 'round', 'profile' or 'release', got {op!r}")
 
 
 def serve(requests, replies) -> None:
