@@ -166,6 +166,8 @@ def test_compare_subtracts_per_group_and_scales_to_the_bench_medians():
     assert d["layout"]["diff_scaled_ms"] == pytest.approx(0.25 * 16.0 - 0.0)
     assert d["conv_forward"]["diff_scaled_ms"] == pytest.approx(0.5 * 16.0 - 0.5 * 12.0)
     assert e["jax"]["profiled_step_ms"] == 11.0 and e["jax"]["ops_ms"] == 8.0
+    # the same shares applied to other step times (a quiet run's medians)
+    assert op_profile.rescale(e, 20.0, 10.0)["conv_forward"] == pytest.approx(0.5 * 20.0 - 0.5 * 10.0)
     md = op_profile.markdown([e, {"model": "n", "mode": "infer", "error": "why"}])
     assert "| convolution backward (input + filter) | 2.0 | 25 % | 3.0 | 50 % | -1.0 |" in md
     assert "## n infer: not profiled (why)" in md

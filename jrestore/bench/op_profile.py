@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 __all__ = ["CATEGORIES", "COMPARE_GROUPS", "LABELS", "parse_hlo", "categorise_hlo", "jax_profile_events",
-           "profile_jax", "torch_category", "profile_torch", "merge_rounds", "compare", "markdown", "write"]
+           "profile_jax", "torch_category", "profile_torch", "merge_rounds", "compare", "markdown", "write", "rescale"]
 
 CATEGORIES = ("conv_forward", "conv_input_grad", "conv_filter_grad", "conv_backward", "optimizer", "normalisation",
               "matmul", "reduction", "layout", "elementwise", "fused_graph", "other")
@@ -501,3 +501,43 @@ def write(entries: list[dict], out_dir, command: str = "", device: str = "") -> 
                                                             "entries": entries}, indent=1) + "\n")
     atomic_write_text(paths["op_profile_md"], markdown(entries, command, device))
     return paths
+
+
+def rescale(entry: dict, jax_ms: float, torch_ms: float) -> dict:
+    """{group: JAX share x jax_ms - torch share x torch_ms}: a profile's category shares applied to step times
+    measured elsewhere (e.g. a quiet run's medians, when the profile was taken under load)."""
+    return {group: d["jax_share"] * jax_ms - d["torch_share"] * torch_ms for group, d in entry["difference"].items()}
+
+
+def main(argv=None) -> int:
+    """python -m jrestore.bench.op_profile OP_PROFILE_JSON [--scale-to BENCH_JSON]: the per-category JAX - torch
+    table of each entry; with --scale-to, the shares applied to that bench run's medians of the same impls."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m jrestore.bench.op_profile", description=main.__doc__)
+    p.add_argument("profile", help="op_profile.json of a jrestore bench --profile-ops run")
+    p.add_argument("--scale-to", metavar="BENCH_JSON", help="bench.json whose median step times to split")
+    args = p.parse_args(argv)
+    entries = [e for e in json.loads(Path(args.profile).read_text())["entries"] if "error" not in e]
+    medians = {}
+    if args.scale_to:
+        for r in json.loads(Path(args.scale_to).read_text())["results"]:
+            if "median_ms" in r:
+                medians[(r["model"], r["mode"], r["impl"])] = r["median_ms"]
+    groups = list(COMPARE_GROUPS)
+    print("| model | mode | JAX ms | torch ms (impl) | " + " | ".join(LABELS[g] for g in groups) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(groups))
+    for e in entries:
+        j, t = e["jax"], e["torch"]
+        jm = medians.get((e["model"], e["mode"], j["impl"]), j["bench_median_ms"]) if args.scale_to else j["bench_median_ms"]
+        tm = medians.get((e["model"], e["mode"], t["impl"]), t["bench_median_ms"]) if args.scale_to else t["bench_median_ms"]
+        if not (jm and tm):
+            continue
+        split = rescale(e, jm, tm)
+        print(f"| {e['model']} | {e['mode']} | {jm:.1f} | {tm:.1f} ({t['impl']}) | "
+              + " | ".join(f"{split[g]:+.1f}" for g in groups) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
