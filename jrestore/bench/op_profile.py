@@ -484,8 +484,8 @@ def markdown(entries: list[dict], command: str = "", device: str = "") -> str:
             lines += ["", f"Top ops, {side['impl']}:", "", "| op | category | ms | calls | share | what |",
                       "|---|---|---:|---:|---:|---|"]
             for o in side["top"]:
-                lines.append(f"| `{o['name'][:60]}` | {o['category']} | {_f(o['ms'], '.2f')} | {_f(o['calls'], '.0f')} | "
-                             f"{_f(100 * o['share'], '.1f')} % | {o['what'][:90]} |")
+                lines.append(f"| `{o['name'][:60]}` | {o['category']} | {_f(o['ms'], '.2f')} | "
+                             f"{_f(o['calls'], '.0f')} | {_f(100 * o['share'], '.1f')} % | {o['what'][:90]} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -529,8 +529,8 @@ def main(argv=None) -> int:
     print("|---|---|---:|---:|" + "---:|" * len(groups))
     for e in entries:
         j, t = e["jax"], e["torch"]
-        jm = medians.get((e["model"], e["mode"], j["impl"]), j["bench_median_ms"]) if args.scale_to else j["bench_median_ms"]
-        tm = medians.get((e["model"], e["mode"], t["impl"]), t["bench_median_ms"]) if args.scale_to else t["bench_median_ms"]
+        jm = medians.get((e["model"], e["mode"], j["impl"])) if args.scale_to else j["bench_median_ms"]
+        tm = medians.get((e["model"], e["mode"], t["impl"])) if args.scale_to else t["bench_median_ms"]
         if not (jm and tm):
             continue
         split = rescale(e, jm, tm)
