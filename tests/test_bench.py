@@ -16,8 +16,8 @@ from jrestore.parity.tolerances import FLOP_COUNT_REL
 
 @pytest.fixture(scope="module")
 def espcn_run(tmp_path_factory):
-    """One tiny run of every default impl (ESPCN x3 infer, 16 images of 1x4x4, 2 rounds of 2 timed steps):
-    (stdout JSON, out dir)."""
+    """One tiny run of every default impl (ESPCN x3 infer, 16 images of 1x4x4, 2 rounds of 2 timed steps), with
+    the per-operation profiles (--profile-ops): (stdout JSON, out dir)."""
     import contextlib
     import io
 
@@ -26,7 +26,7 @@ def espcn_run(tmp_path_factory):
     with contextlib.redirect_stdout(buf):
         rc = main(["bench", "--quick", "--model", "espcn", "--mode", "infer", "--json", "--out", str(out), "--impl",
                    *DEFAULT_IMPLS, "--size-scale", "0.25", "--steps", "2", "--rounds", "2", "--warmup", "0",
-                   "--matmul-n", "256", "--devices", "2"])
+                   "--matmul-n", "256", "--devices", "2", "--profile-ops"])
     assert rc == 0
     return json.loads(buf.getvalue()), out
 
@@ -80,6 +80,30 @@ def test_cli_writes_json_markdown_png(espcn_run):
     assert f"vs {best['torch_impl'].removeprefix('torch_')}" in md and "XLA CPU settings:" in md
     png = (out / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_cli_profile_ops_writes_both_frameworks_categories(espcn_run):
+    """--profile-ops: one entry for the slot, the jax step against the best torch impl of the run, each side's
+    category shares summing to 1 with ESPCN's three convolutions in conv_forward, and op_profile.json / .md."""
+    result, out = espcn_run
+    (entry,) = result["op_profile"]
+    assert (entry["model"], entry["mode"]) == ("espcn", "infer")
+    best = result["ratio_stats"]["espcn"]["infer"]["vs_best"]["torch_impl"]
+    assert entry["jax"]["impl"] == "jax" and entry["torch"]["impl"] == best
+    for side in ("jax", "torch"):
+        cats = entry[side]["categories"]
+        assert math.fsum(c["share"] for c in cats.values()) == pytest.approx(1.0)
+        assert cats["conv_forward"]["ms"] > 0 and not cats["conv_filter_grad"]["ms"]  # infer: no gradients
+        assert entry[side]["steps"] == 4 and entry[side]["top"] and math.isfinite(entry[side]["profiled_step_ms"])
+    by = {r["impl"]: r for r in result["results"]}
+    assert entry["jax"]["bench_median_ms"] == by["jax"]["median_ms"]
+    assert entry["torch"]["bench_median_ms"] == by[best]["median_ms"]
+    d = entry["difference"]["conv_forward"]
+    assert d["diff_ms"] == pytest.approx(d["jax_ms"] - d["torch_ms"])
+    assert json.loads((out / "op_profile.json").read_text())["entries"] == result["op_profile"]
+    md = (out / "op_profile.md").read_text()
+    assert f"## espcn infer: jax against {best}" in md and "| convolution forward |" in md
+    assert "--profile-ops" in result["command"]
 
 
 def test_xla_flops_of_one_conv_match_the_analytic_count():

@@ -259,7 +259,8 @@ def plot(result: dict, path) -> None:
 
 
 def write_outputs(result: dict, out_dir) -> dict:
-    """Write bench.json, bench.md and bench.png under out_dir; returns {kind: path}."""
+    """Write bench.json, bench.md and bench.png under out_dir (and op_profile.json, op_profile.md when the run
+    profiled operations: --profile-ops); returns {kind: path}."""
     from jrestore._io import atomic_write, atomic_write_text
 
     out = Path(out_dir)
@@ -268,4 +269,8 @@ def write_outputs(result: dict, out_dir) -> dict:
     atomic_write_text(paths["json"], json.dumps(result, indent=1) + "\n")
     atomic_write_text(paths["md"], markdown(result))
     atomic_write(paths["png"], lambda tmp: plot(result, tmp))
+    if "op_profile" in result:
+        from jrestore.bench import op_profile
+
+        paths.update(op_profile.write(result["op_profile"], out, result.get("command", ""), result["device"]))
     return paths

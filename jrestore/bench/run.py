@@ -146,9 +146,40 @@ def pipeline_rates(specs, rows: list[dict], steps: int) -> list[dict]:
     return out
 
 
-def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list, s: dict) -> tuple[list, dict]:
+def _profile_slot(worker: "_JaxWorker", spec, mode: str, jax_rows: dict, torch_rows: dict, torch_steps: dict,
+                  s: dict) -> dict:
+    """--profile-ops: the warm `jax` step and the best (lowest median) float32 torch impl's step profiled per
+    operation, alternating for s["rounds"] rounds of s["steps"] calls each, as the timings were taken
+    (jrestore.bench.op_profile.compare's entry, or {"model", "mode", "error"})."""
+    from jrestore.bench import op_profile
+
+    jax_row = jax_rows.get("jax") or {}
+    timed = {impl: r for impl, r in torch_rows.items()
+             if "median_ms" in r and impl in report.best_torch_impls() and (spec.name, mode, impl) in torch_steps}
+    if "median_ms" not in jax_row or not timed:
+        return {"model": spec.name, "mode": mode,
+                "error": "--profile-ops needs the jax impl and a float32 torch impl measured"}
+    torch_impl = min(timed, key=lambda i: timed[i]["median_ms"])
+    jax_profiles, torch_profiles = [], []
+    for _ in range(s["rounds"]):
+        out = worker.ask({"op": "profile", "key": [spec.name, mode, "jax"], "steps": s["steps"]})["profile"]
+        if "error" in out:
+            return {"model": spec.name, "mode": mode, "error": f"jax profile: {out['error']}"}
+        jax_profiles.append(out)
+        torch_profiles.append(op_profile.profile_torch(torch_steps[(spec.name, mode, torch_impl)], s["steps"]))
+    entry = op_profile.compare(spec.name, mode, jax_profiles, torch_profiles, "jax", torch_impl,
+                               jax_row["median_ms"], timed[torch_impl]["median_ms"])
+    gap = sorted(entry["difference"].items(), key=lambda kv: -abs(kv[1].get("diff_scaled_ms", kv[1]["diff_ms"])))
+    torch_runner.log(f"{spec.name} {mode} op profile vs {torch_impl}: JAX - torch " + ", ".join(
+        f"{g} {d.get('diff_scaled_ms', d['diff_ms']):+.1f} ms" for g, d in gap[:3]))
+    return entry
+
+
+def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list, s: dict,
+                  profile_ops: bool = False) -> tuple[list, dict, dict | None]:
     """One model's one mode, interleaved: round 1 builds and times JAX then torch, rounds 2..R re-time the
-    warm steps in the same order. Returns (rows, {model: {mode: flops}})."""
+    warm steps in the same order; with profile_ops, then the per-operation profiles (_profile_slot).
+    Returns (rows, {model: {mode: flops}}, the op-profile entry or None)."""
     part = worker.ask({**base, "models": [spec.name], "modes": [mode], "matmul_n": 0, "keep": True})
     jax_rows = {r["impl"]: r for r in part["rows"]}
     torch_rows, torch_steps, failed = {}, {}, []
@@ -185,19 +216,22 @@ def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list
             torch_runner.log(f"{spec.name} {mode} round {r}/{s['rounds']}: " + ", ".join(
                 f"{row['impl']} {row['rounds_ms'][-1]:.1f} ms" for row in [*jax_rows.values(), *torch_rows.values()]
                 if row.get("rounds_ms")))
+        entry = _profile_slot(worker, spec, mode, jax_rows, torch_rows, torch_steps, s) if profile_ops else None
     finally:
         worker.ask({"op": "release"})
         torch_steps.clear()
         gc.collect()
-    return [*jax_rows.values(), *torch_rows.values(), *failed], part["flops"]
+    return [*jax_rows.values(), *torch_rows.values(), *failed], part["flops"], entry
 
 
 def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices: int | None = None,
               size_scale: float = 1.0, steps: int | None = None, warmup: int | None = None,
               matmul_n: int | None = None, pipeline: bool = True, command: str = "jrestore bench",
-              rounds: int | None = None, compute_dtype: str = "float32") -> dict:
+              rounds: int | None = None, compute_dtype: str = "float32", profile_ops: bool = False) -> dict:
     """Measure every (model, mode, impl) and return the result object (see the module docstring).
-    compute_dtype: the JAX rows' (float32 | bfloat16; see jax_runner); torch's bfloat16 is the torch_amp impl."""
+    compute_dtype: the JAX rows' (float32 | bfloat16; see jax_runner); torch's bfloat16 is the torch_amp impl.
+    profile_ops: also profile each slot's jax step and best torch step per operation (result["op_profile"]:
+    a list of jrestore.bench.op_profile.compare entries)."""
     specs = get_specs(models, quick=quick, size_scale=size_scale)  # unknown names: one ValueError first
     modes = list(dict.fromkeys(modes))
     impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else DEFAULT_IMPLS)))
@@ -226,12 +260,14 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
         jax_out = worker.ask({**base, "models": []})
         torch_gflops = torch_runner.matmul_peak(s["matmul_n"], s["matmul_reps"])
         torch_runner.log(f"{s['matmul_n']}^2 float32 matmul: {torch_gflops:.1f} GFLOP/s")
-        rows, flops = [], {}
+        rows, flops, profiles = [], {}, []
         for spec in specs:
             for mode in modes:
                 # always ask the worker: the FLOP counts come from XLA even when no JAX impl is timed
-                slot_rows, slot_flops = _measure_slot(worker, base, spec, mode, impls, s)
+                slot_rows, slot_flops, entry = _measure_slot(worker, base, spec, mode, impls, s, profile_ops)
                 rows += slot_rows
+                if entry is not None:
+                    profiles.append(entry)
                 for model, per_mode in slot_flops.items():
                     flops.setdefault(model, {}).update(per_mode)
     finally:
@@ -258,4 +294,6 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
              "sizes": {sp.name: sp.describe() for sp in specs}, "flops_source": "xla_cost_analysis (1-device JAX step)",
              "jax": jx, "torch": {"version": torch.__version__, "device": tdev.type, "threads": torch.get_num_threads()},
              "command": command, "wall_s": time.perf_counter() - t_start}
+    if profile_ops:
+        extra["op_profile"] = profiles
     return report.summary(device, peak, rows, extra, compute_dtype=compute_dtype)

@@ -18,6 +18,13 @@ Progress goes to stderr. Exit status 1 when a measurement failed (its row carrie
 
     jrestore bench --tune-xla                            # choose XLA's CPU flags by measurement, cache the winner
 
+    jrestore bench --quick --model dncnn --profile-ops --out DIR   # + where each step's time goes, per operation
+
+--profile-ops profiles, after each slot's timed rounds, the jax step (jax.profiler: XLA:CPU's per-HLO-instruction
+thunk events) and the best torch impl's step (torch.profiler, self CPU time per op), maps both to the same
+categories and writes op_profile.json and op_profile.md (jrestore.bench.op_profile; with --json the entries are
+under "op_profile").
+
 --tune-xla measures only that (jrestore.bench.xla_tune, about a minute) and exits; processes started afterwards
 use the winner (jrestore/runtime.py). With --json it prints the stored record.
 """
@@ -50,6 +57,11 @@ def add_parser(p):
     p.add_argument("--devices", type=int, metavar="N",
                    help="host devices for jax_dp (default: the number of CPU cores this process may use)")
     p.add_argument("--no-pipeline", action="store_true", help="skip the input-pipeline rates")
+    p.add_argument("--profile-ops", action="store_true",
+                   help="also profile, per model and mode, the jax step (jax.profiler) and the best torch impl's "
+                        "step (torch.profiler) per operation, in the same categories (convolution forward / "
+                        "input / filter gradient, layout, BatchNorm, elementwise, reductions, matmul, optimizer, "
+                        "other); writes op_profile.json and op_profile.md under --out")
     p.add_argument("--tune-xla", action="store_true",
                    help="only choose XLA's CPU flags by measurement on this CPU (a small conv train + infer step "
                         "under each candidate, in subprocesses) and store the winner in the per-user cache "
@@ -74,7 +86,7 @@ def _command(args) -> str:
         parts += ["--mode", args.mode]
     if args.impl:
         parts += ["--impl", *args.impl]
-    for flag in ("quick", "json", "no_pipeline", "tune_xla"):
+    for flag in ("quick", "json", "no_pipeline", "tune_xla", "profile_ops"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
     for key in ("out", "devices", "rounds", "compute_dtype", "size_scale", "steps", "warmup", "matmul_n"):
@@ -114,7 +126,7 @@ def run(args) -> int:
     result = run_bench(models=args.model, modes=modes, impls=args.impl, quick=args.quick,
                        devices=args.devices, size_scale=args.size_scale, steps=args.steps, warmup=args.warmup,
                        matmul_n=args.matmul_n, pipeline=not args.no_pipeline, command=_command(args),
-                       rounds=args.rounds, compute_dtype=args.compute_dtype)
+                       rounds=args.rounds, compute_dtype=args.compute_dtype, profile_ops=args.profile_ops)
     if args.out:
         paths = report.write_outputs(result, args.out)
         print(f"jrestore bench: wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
@@ -122,7 +134,12 @@ def run(args) -> int:
         print(json.dumps(result))
     else:
         print(report.markdown(result))
+        if args.profile_ops:
+            from jrestore.bench import op_profile
+
+            print(op_profile.markdown(result["op_profile"], result["command"], result["device"]))
     failed = [r for r in result["results"] if "error" in r]
+    failed += [{**e, "impl": "op profile"} for e in result.get("op_profile") or [] if "error" in e]
     if failed:
         print(f"jrestore bench: {len(failed)} measurement(s) failed: "
               + "; ".join(f"{r['model']} {r['mode']} {r['impl']}: {r['error']}" for r in failed), file=sys.stderr)
