@@ -26,9 +26,11 @@ def test_bm3d_task_is_the_package_told_the_noise_level_once_for_both_columns():
     clean, noisy = _noisy_camera()
     task = build_task("bm3d", sigma=25)
     assert (task.kind, task.channels, task.scale) == ("denoise", 1, 1)
-    direct = bm3d.bm3d(noisy[..., 0].astype(np.float64), sigma_psd=25 / 255).astype(np.float32)
+    single_threaded = bm3d.BM3DProfile()
+    single_threaded.num_threads = 1  # the task's default: with more threads the output follows the schedule
+    direct = bm3d.bm3d(noisy[..., 0].astype(np.float64), sigma_psd=25 / 255, profile=single_threaded)
     out_j, out_t = task.restore(noisy, "jax"), task.restore(noisy, "torch")
-    assert np.abs(out_j[..., 0] - direct).max() <= tolerances.BM3D_REPEAT
+    assert np.array_equal(out_j[..., 0], direct.astype(np.float32))
     assert np.array_equal(out_j, out_t)  # computed once for both columns
 
     def psnr(x):
@@ -41,10 +43,20 @@ def test_bm3d_task_is_the_package_told_the_noise_level_once_for_both_columns():
     (dict(sigma=25, scale=2), "--scale: bm3d is a denoiser"),
     (dict(sigma=25, model_kwargs={"channels": 2}), "bm3d takes channels=1"),
     (dict(sigma=25, model_kwargs={"nb": 3}), "bm3d takes channels=1"),
+    (dict(sigma=25, model_kwargs={"threads": -1}), "threads=N"),
 ])
 def test_bm3d_bad_settings_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_task("bm3d", **kwargs)
+
+
+def test_bm3d_threads_setting_reaches_the_package(monkeypatch):
+    seen = []
+    monkeypatch.setattr(bm3d, "bm3d", lambda z, sigma_psd, profile: seen.append(profile.num_threads) or z)
+    _, noisy = _noisy_camera()
+    build_task("bm3d", sigma=25).restore(noisy, "jax")
+    build_task("bm3d", sigma=25, model_kwargs={"threads": 0}).restore(noisy, "jax")
+    assert seen == [1, 0]
 
 
 def test_bm3d_eval_reproduces_the_dncnn_papers_bm3d_row(shared_data, tmp_path, capsys):

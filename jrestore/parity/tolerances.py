@@ -154,9 +154,6 @@ NOT_8BIT_FRACTION = 0.9
 # up to 0.11 dB over Set12 (measured: mean 29.985 against 29.97); a wrong sigma scale or a colour read of a
 # grey image is off by dB.
 BM3D_PUBLISHED_IMAGE_DB = 0.15
-# Two calls of the bm3d package on the same image differ by ~7e-8 (its multi-threaded aggregation sums in
-# varying order): the same computation, max-abs on [0, 1] images.
-BM3D_REPEAT = 1e-6
 # One float32 convolution (forward, input gradient or filter gradient; oneDNN's or XLA's) against its float64
 # NumPy reference, max-abs relative to max |reference|: each value is one float32 dot product of at most ~1e3
 # terms (k*k*C forward, k*k*O input gradient, N*H'*W' filter gradient in the tests), so MATMUL_REL's bound holds;
