@@ -23,8 +23,8 @@ TINY_DNCNN = dict(nc=8, nb=3, act_mode="R")
 
 @pytest.fixture(scope="module")
 def int8_run(tmp_path_factory):
-    """dncnn (with a given tiny int8 file), fsrcnn (int8 made on the fly) and espcn (no int8 chain), infer,
-    at 4x4 inputs, 2 rounds of 1 step: (JSON result, out dir, the given file)."""
+    """dncnn (with a given tiny int8 file) and fsrcnn (int8 made on the fly), infer, at 4x4 inputs, 2 rounds
+    of 1 step: (JSON result, out dir, the given file)."""
     tmp = tmp_path_factory.mktemp("bench_int8")
     torch.manual_seed(0)
     net = tmodels.get("dncnn", **TINY_DNCNN).eval()
@@ -34,7 +34,7 @@ def int8_run(tmp_path_factory):
                            framework="torch")
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["bench", "--quick", "--model", "dncnn", "fsrcnn", "espcn", "--mode", "infer", "--json", "--out",
+        rc = main(["bench", "--quick", "--model", "dncnn", "fsrcnn", "--mode", "infer", "--json", "--out",
                    str(tmp / "out"), "--impl", "jax", "torch_eager", "--int8", str(given), "--size-scale", "0.125",
                    "--steps", "1", "--rounds", "2", "--warmup", "0", "--matmul-n", "64", "--devices", "1",
                    "--no-pipeline"])
@@ -52,10 +52,24 @@ def test_int8_rows_run_beside_the_float_rows(int8_run):
     # --int8 given: both frameworks ran that file; fsrcnn's was made by the run (no file left behind)
     assert rows[("dncnn", "jax_int8")]["int8_file"] == given == rows[("dncnn", "torch_int8")]["int8_file"]
     assert result["int8_files"]["dncnn"] == given and result["int8_files"]["fsrcnn"].startswith("made by the run")
-    # espcn has no int8 chain: the int8 impls (asked for through --int8) are skipped rows that say why
-    for impl in ("jax_int8", "torch_int8"):
-        assert "no int8 chain" in rows[("espcn", impl)]["skipped"]
-    assert "espcn" not in result["int8_ratios"]
+
+
+def test_int8_impls_apply_to_int8_chains_in_infer_mode_only():
+    from jrestore.bench.int8 import supports_int8
+    from jrestore.bench.run import _slot_impls
+    from jrestore.bench.specs import get_specs
+
+    dncnn, espcn = get_specs(["dncnn", "espcn"], quick=True)
+    assert supports_int8(dncnn) and not supports_int8(espcn)  # dncnn's BN network quantises BN-folded
+    impls = ["jax", "jax_int8", "torch_int8"]
+    assert _slot_impls(dncnn, "infer", impls, {"dncnn": "f"}, True) == (impls, [])
+    # by default the int8 impls are left out quietly where they do not apply; asked for by name, a row says why
+    assert _slot_impls(espcn, "infer", impls, {"dncnn": "f"}, False) == (["jax"], [])
+    kept, skipped = _slot_impls(espcn, "infer", impls, {"dncnn": "f"}, True)
+    assert kept == ["jax"] and [r["impl"] for r in skipped] == ["jax_int8", "torch_int8"]
+    assert all("no int8 chain" in r["skipped"] for r in skipped)
+    kept, skipped = _slot_impls(dncnn, "train", impls, {"dncnn": "f"}, True)
+    assert kept == ["jax"] and all("inference only" in r["skipped"] for r in skipped)
 
 
 def test_int8_ratios_are_the_per_round_images_per_second_ratios(int8_run):
