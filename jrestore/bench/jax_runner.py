@@ -166,9 +166,20 @@ def _device_peak_mb() -> float | None:
 
 
 def measure(spec: BenchSpec, mode: str, impl: str, devices: int, steps: int, warmup: int,
-            compute_dtype: str = "float32", keep: bool = False) -> tuple[dict, float]:
+            compute_dtype: str = "float32", keep: bool = False, int8_file: str | None = None) -> tuple[dict, float]:
     """One (model, mode, impl) measurement -> (row, XLA flops of the compiled step on this impl's devices).
-    keep: hold the warm step for later rounds (run_round)."""
+    keep: hold the warm step for later rounds (run_round). jax_int8: the int8 file's AQT model (infer only;
+    no FLOP count of its own: the rows share the float step's)."""
+    if impl == "jax_int8":
+        from jrestore.bench.int8 import jax_int8_infer
+
+        with RssPeak() as mem:
+            step, images = jax_int8_infer(spec, int8_file)
+            timing = time_steps(step, steps, warmup, mem)
+        if keep:
+            _HELD[f"{spec.name}|{mode}|{impl}"] = step
+        return ({"model": spec.name, "mode": mode, "impl": impl, "devices": 1, "images_per_step": images,
+                 "int8_file": int8_file, **timing}, float("nan"))
     n_dev = 1 if impl == "jax" else devices
     build = {"train": jax_train, "infer": jax_infer}[mode]
     with RssPeak() as mem:
@@ -238,7 +249,7 @@ def run_request(req: dict) -> dict:
              f"({time.perf_counter() - t0:.1f} s)")
     for spec in specs:
         for mode in req["modes"]:
-            impls = [i for i in ("jax", "jax_dp") if i in req["impls"]]
+            impls = [i for i in ("jax", "jax_dp", "jax_int8") if i in req["impls"]]
             flops = None
             for impl in impls:
                 if impl == "jax_dp" and (devices < 2 or spec.batch % devices):
@@ -248,7 +259,7 @@ def run_request(req: dict) -> dict:
                     continue
                 try:
                     row, f = measure(spec, mode, impl, devices, req["steps"], req["warmup"], dtype,
-                                     keep=bool(req.get("keep")))
+                                     keep=bool(req.get("keep")), int8_file=(req.get("int8_files") or {}).get(spec.name))
                 except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
                     traceback.print_exc()
                     out["rows"].append({"model": spec.name, "mode": mode, "impl": impl,

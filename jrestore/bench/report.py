@@ -27,7 +27,8 @@ from pathlib import Path
 
 __all__ = ["finish_rows", "ratios", "ratio_stats", "best_torch_impls", "summary", "markdown", "plot", "write_outputs"]
 
-IMPL_ORDER = ("jax", "jax_dp", "torch_eager", "torch_channels_last", "torch_compile", "torch_amp")
+IMPL_ORDER = ("jax", "jax_dp", "torch_eager", "torch_channels_last", "torch_compile", "torch_amp", "jax_int8",
+              "torch_int8")
 NOISE_MARK = "≈"  # in the tables: the ratio's spread across rounds includes 1.0
 
 
@@ -120,8 +121,10 @@ def summary(device: str, peak_gflops: float, rows: list[dict], extra: dict, comp
     stats = ratio_stats(rows, compute_dtype)
     pick = {k: {model: {mode: (st[k] or {}).get("median") for mode, st in modes.items()}
                 for model, modes in stats.items()} for k in ("vs_compile", "vs_best")}
+    from jrestore.bench.int8 import int8_ratios
+
     return {"device": device, "peak_gflops": peak_gflops, "results": rows, "ratios": pick["vs_compile"],
-            "ratios_best": pick["vs_best"], "ratio_stats": stats, **extra}
+            "ratios_best": pick["vs_best"], "ratio_stats": stats, "int8_ratios": int8_ratios(rows), **extra}
 
 
 def _fmt(x, spec: str, missing: str = "-") -> str:
@@ -188,6 +191,15 @@ def markdown(result: dict) -> str:
             st = modes.get(mode) or {}
             cells += [_ratio_cell(st.get("vs_compile")), _ratio_cell(st.get("vs_best"), name=True)]
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    if result.get("int8_ratios"):
+        lines += ["", "## INT8 against float32 inference (int8 images/s over float32's, per round: median (min-max))",
+                  "", "| model | framework | int8 impl | float32 impl | int8 median ms | float32 median ms | int8 / float32 |",
+                  "|---|---|---|---|---:|---:|---:|"]
+        for model, per_fw in result["int8_ratios"].items():
+            for fw, st in per_fw.items():
+                cell = _ratio_cell({**st, "torch_impl": st["float_impl"]})
+                lines.append(f"| {model} | {fw} | {st['int8_impl']} | {st['float_impl']} | {st['int8_ms']:.1f} | "
+                             f"{st['float_ms']:.1f} | {cell} |")
     if result.get("pipeline"):
         lines += ["", "## Input pipeline vs train step (target: pipeline >= 3x the step rate)", "",
                   "| model | recipe | source | pipeline batches/s | train steps/s (best JAX) | ratio |",

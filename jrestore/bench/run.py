@@ -21,12 +21,13 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 from jrestore.bench import report, torch_runner
 from jrestore.bench.measure import add_round, time_round
-from jrestore.bench.specs import (COMPUTE_DTYPES, DEFAULT_IMPLS, IMPLS, JAX_IMPLS, QUICK_IMPLS, MODES, TORCH_IMPLS,
-                                  get_specs, train_config)
+from jrestore.bench.specs import (COMPUTE_DTYPES, DEFAULT_IMPLS, IMPLS, INT8_IMPLS, JAX_IMPLS, QUICK_IMPLS, MODES,
+                                  TORCH_IMPLS, get_specs, train_config)
 
 __all__ = ["run_bench", "default_devices", "cpu_name", "xla_flags_with_devices", "pipeline_rates", "settings"]
 
@@ -175,20 +176,40 @@ def _profile_slot(worker: "_JaxWorker", spec, mode: str, jax_rows: dict, torch_r
     return entry
 
 
+def _slot_impls(spec, mode: str, impls: list, int8_files: dict, explicit_int8: bool) -> tuple[list, list]:
+    """(impls measured in this slot, skipped rows): the int8 impls only in infer mode for entries with an int8
+    file; where they do not apply, a skipped row when they were asked for by name, nothing when by default."""
+    keep, skipped = [], []
+    for impl in impls:
+        if impl in INT8_IMPLS and (mode != "infer" or spec.name not in int8_files):
+            if explicit_int8:
+                why = ("int8 rows time inference only" if mode != "infer" else
+                       f"{spec.model} has no int8 chain at these arguments (quant_stack: dncnn, fsrcnn)")
+                skipped.append({"model": spec.name, "mode": mode, "impl": impl, "skipped": why})
+            continue
+        keep.append(impl)
+    return keep, skipped
+
+
 def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list, s: dict,
+                  int8_files: dict | None = None, explicit_int8: bool = False,
                   profile_ops: bool = False) -> tuple[list, dict, dict | None]:
     """One model's one mode, interleaved: round 1 builds and times JAX then torch, rounds 2..R re-time the
     warm steps in the same order; with profile_ops, then the per-operation profiles (_profile_slot).
     Returns (rows, {model: {mode: flops}}, the op-profile entry or None)."""
-    part = worker.ask({**base, "models": [spec.name], "modes": [mode], "matmul_n": 0, "keep": True})
+    int8_files = int8_files or {}
+    impls, failed = _slot_impls(spec, mode, impls, int8_files, explicit_int8)
+    part = worker.ask({**base, "impls": [i for i in impls if i in JAX_IMPLS or i == "jax_int8"],
+                       "models": [spec.name], "modes": [mode], "matmul_n": 0, "keep": True})
     jax_rows = {r["impl"]: r for r in part["rows"]}
-    torch_rows, torch_steps, failed = {}, {}, []
-    for impl in (i for i in impls if i in TORCH_IMPLS):
+    torch_rows, torch_steps = {}, {}
+    for impl in (i for i in impls if i in TORCH_IMPLS or i == "torch_int8"):
         if impl == "torch_amp" and torch_runner.amp_unavailable():
             failed.append({"model": spec.name, "mode": mode, "impl": impl, "skipped": torch_runner.amp_unavailable()})
             continue
         try:
-            torch_rows[impl] = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"], keep=torch_steps)
+            torch_rows[impl] = torch_runner.measure(spec, mode, impl, s["steps"], s["warmup"], keep=torch_steps,
+                                                    int8_file=int8_files.get(spec.name))
         except Exception as err:  # noqa: BLE001  one failure must not lose the other measurements
             import traceback
             traceback.print_exc()
@@ -227,14 +248,20 @@ def _measure_slot(worker: "_JaxWorker", base: dict, spec, mode: str, impls: list
 def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices: int | None = None,
               size_scale: float = 1.0, steps: int | None = None, warmup: int | None = None,
               matmul_n: int | None = None, pipeline: bool = True, command: str = "jrestore bench",
-              rounds: int | None = None, compute_dtype: str = "float32", profile_ops: bool = False) -> dict:
+              rounds: int | None = None, compute_dtype: str = "float32", profile_ops: bool = False,
+              int8=None) -> dict:
     """Measure every (model, mode, impl) and return the result object (see the module docstring).
     compute_dtype: the JAX rows' (float32 | bfloat16; see jax_runner); torch's bfloat16 is the torch_amp impl.
     profile_ops: also profile each slot's jax step and best torch step per operation (result["op_profile"]:
-    a list of jrestore.bench.op_profile.compare entries)."""
+    a list of jrestore.bench.op_profile.compare entries).
+    int8: int8 files (jrestore quantize) for the int8 rows of their models (jrestore/bench/int8.py); the int8
+    impls run with the default impls, or when named, or when a file is given."""
     specs = get_specs(models, quick=quick, size_scale=size_scale)  # unknown names: one ValueError first
     modes = list(dict.fromkeys(modes))
-    impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else DEFAULT_IMPLS)))
+    explicit_int8 = bool(impls) and any(i in INT8_IMPLS for i in impls)
+    impls = list(dict.fromkeys(impls or (QUICK_IMPLS if quick else DEFAULT_IMPLS) + INT8_IMPLS))
+    if int8 and not any(i in INT8_IMPLS for i in impls):
+        impls += list(INT8_IMPLS)
     if compute_dtype not in COMPUTE_DTYPES:
         raise ValueError(f"--compute-dtype: expected one of {list(COMPUTE_DTYPES)}, got {compute_dtype!r}")
     for m in modes:
@@ -248,13 +275,20 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
         raise ValueError(f"--devices: expected a positive integer, got {devices!r}")
     s = settings(quick, steps, warmup, matmul_n, rounds)
     t_start = time.perf_counter()
+    int8_dir = tempfile.TemporaryDirectory(prefix="jrestore_bench_int8_")
+    int8_files = {}
+    if "infer" in modes and any(i in INT8_IMPLS for i in impls):
+        from jrestore.bench.int8 import int8_files as make_int8_files
+
+        int8_files = make_int8_files(specs, int8, int8_dir.name)  # a bad --int8 file: one ValueError first
 
     import torch
 
     from jrestore.runtime import xla_defaults_status
 
     base = {"modes": modes, "impls": [i for i in impls if i in JAX_IMPLS], "quick": quick,
-            "size_scale": size_scale, "devices": devices, "compute_dtype": compute_dtype, **s}
+            "size_scale": size_scale, "devices": devices, "compute_dtype": compute_dtype, "int8_files": int8_files,
+            **s}
     worker = _JaxWorker(devices)
     try:  # both peaks first, then model by model, mode by mode: JAX and torch interleaved in rounds
         jax_out = worker.ask({**base, "models": []})
@@ -264,7 +298,8 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
         for spec in specs:
             for mode in modes:
                 # always ask the worker: the FLOP counts come from XLA even when no JAX impl is timed
-                slot_rows, slot_flops, entry = _measure_slot(worker, base, spec, mode, impls, s, profile_ops)
+                slot_rows, slot_flops, entry = _measure_slot(worker, base, spec, mode, impls, s, int8_files,
+                                                             explicit_int8 or bool(int8), profile_ops)
                 rows += slot_rows
                 if entry is not None:
                     profiles.append(entry)
@@ -272,6 +307,7 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
                     flops.setdefault(model, {}).update(per_mode)
     finally:
         worker.close()
+        int8_dir.cleanup()
 
     peak = max(jax_out["matmul_gflops"], torch_gflops)
     # rows in a fixed order: model, mode, impl
@@ -293,6 +329,9 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
              "xla_settings": xla_defaults_status(),
              "sizes": {sp.name: sp.describe() for sp in specs}, "flops_source": "xla_cost_analysis (1-device JAX step)",
              "jax": jx, "torch": {"version": torch.__version__, "device": tdev.type, "threads": torch.get_num_threads()},
+             "int8_files": {name: path if path in [str(p) for p in int8 or ()] else
+                            "made by the run: torch.ao PTQ of the seeded model on a generated batch"
+                            for name, path in int8_files.items()},
              "command": command, "wall_s": time.perf_counter() - t_start}
     if profile_ops:
         extra["op_profile"] = profiles

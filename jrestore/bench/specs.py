@@ -32,7 +32,7 @@ import dataclasses
 import math
 
 __all__ = ["BenchSpec", "SPECS", "MODES", "IMPLS", "DEFAULT_IMPLS", "QUICK_IMPLS", "JAX_IMPLS", "TORCH_IMPLS",
-           "TORCH_FP32_IMPLS", "COMPUTE_DTYPES", "get_specs",
+           "TORCH_FP32_IMPLS", "INT8_IMPLS", "COMPUTE_DTYPES", "get_specs",
            "generator_kwargs", "train_config", "make_batch", "QUICK_SCALE"]
 
 MODES = ("train", "infer")
@@ -40,7 +40,10 @@ JAX_IMPLS = ("jax", "jax_dp")
 # float32 PyTorch; torch_amp (bfloat16 autocast, CUDA only) is measured only when named (scripts/device_bench)
 TORCH_FP32_IMPLS = ("torch_eager", "torch_channels_last", "torch_compile")
 TORCH_IMPLS = TORCH_FP32_IMPLS + ("torch_amp",)
-IMPLS = JAX_IMPLS + TORCH_IMPLS
+# int8 inference of the entries with an int8 chain (jrestore/bench/int8.py), infer mode only; added to the default
+# and --quick impls (silently left out where they do not apply)
+INT8_IMPLS = ("jax_int8", "torch_int8")
+IMPLS = JAX_IMPLS + TORCH_IMPLS + INT8_IMPLS
 DEFAULT_IMPLS = JAX_IMPLS + TORCH_FP32_IMPLS  # a plain `jrestore bench`
 # --quick's default: one JAX device (on a CPU, XLA's Eigen convolutions already use every core; splitting the
 # host into devices gains nothing there, see jrestore/runtime.py), the faster eager layout, torch.compile.

@@ -92,25 +92,36 @@ def torch_infer(spec: BenchSpec, impl: str):
     return step, spec.batch
 
 
-def build(spec: BenchSpec, mode: str, impl: str):
-    """(step, images) for one (model, mode, impl); ValueError for torch_amp where it is not measured."""
+def build(spec: BenchSpec, mode: str, impl: str, int8_file: str | None = None):
+    """(step, images) for one (model, mode, impl); ValueError for torch_amp where it is not measured.
+    torch_int8: the int8 file as torch.ao's converted module (jrestore/bench/int8.py), infer only."""
     if impl == "torch_amp" and amp_unavailable():
         raise ValueError(amp_unavailable())
+    if impl == "torch_int8":
+        from jrestore.bench.int8 import torch_int8_infer
+
+        if mode != "infer" or int8_file is None:
+            raise ValueError(f"torch_int8 runs an int8 file in infer mode (mode {mode!r}, file {int8_file!r})")
+        return torch_int8_infer(spec, int8_file)
     return (torch_infer if mode == "infer" else torch_train)(spec, impl)
 
 
-def measure(spec: BenchSpec, mode: str, impl: str, steps: int, warmup: int, keep: dict | None = None) -> dict:
+def measure(spec: BenchSpec, mode: str, impl: str, steps: int, warmup: int, keep: dict | None = None,
+            int8_file: str | None = None) -> dict:
     """One (model, mode, impl) row: timings (measure.time_steps), images per step, torch threads.
-    keep: a dict that receives the warm step under (model, mode, impl), for later rounds (measure.time_round)."""
+    keep: a dict that receives the warm step under (model, mode, impl), for later rounds (measure.time_round).
+    int8_file: the int8 model torch_int8 runs."""
     import torch
 
     with RssPeak() as mem:
-        step, images = build(spec, mode, impl)
+        step, images = build(spec, mode, impl, int8_file)
         timing = time_steps(step, steps, warmup, mem)
     if keep is not None:
         keep[(spec.name, mode, impl)] = step
     row = {"model": spec.name, "mode": mode, "impl": impl, "devices": 1, "images_per_step": images,
            "threads": torch.get_num_threads(), **timing}
+    if impl == "torch_int8":
+        row["int8_file"] = int8_file
     if torch_device().type == "cuda":
         row["device_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         torch.cuda.reset_peak_memory_stats()

@@ -16,6 +16,13 @@ rebuild between rounds); a ratio is the median of the per-round ratios, and "wit
 across rounds includes 1.0.
 Progress goes to stderr. Exit status 1 when a measurement failed (its row carries the error).
 
+    jrestore bench --model dncnn --mode infer --int8 dncnn_25_int8.safetensors   # int8 beside float32
+
+The int8 rows (jax_int8: AQT; torch_int8: torch.ao's converted module) run for entries with an int8 chain
+(dncnn, fsrcnn) in infer mode, with the default impls or when named; without --int8 the model is quantised on
+the fly (PTQ on a generated batch). "int8_ratios" in the JSON and a table in the markdown give int8 / float32
+images/s per framework (jrestore/bench/int8.py).
+
     jrestore bench --tune-xla                            # choose XLA's CPU flags by measurement, cache the winner
 
     jrestore bench --quick --model dncnn --profile-ops --out DIR   # + where each step's time goes, per operation
@@ -52,6 +59,9 @@ def add_parser(p):
     p.add_argument("--quick", action="store_true",
                    help="impls jax, torch_channels_last, torch_compile unless --impl; 10 timed steps after 1 warm-up, halved spatial sizes (ISTA-Net+: a quarter of the batch), "
                         "a 2048^2 matmul for the peak; within 10 minutes on 2 cores")
+    p.add_argument("--int8", nargs="+", metavar="FILE",
+                   help="int8 files (jrestore quantize) for the jax_int8 / torch_int8 rows of their models; without "
+                        "one, entries with an int8 chain (dncnn, fsrcnn) get a PTQ model made on the fly")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     p.add_argument("--out", metavar="DIR", help="write bench.json, bench.md and bench.png to DIR")
     p.add_argument("--devices", type=int, metavar="N",
@@ -86,6 +96,8 @@ def _command(args) -> str:
         parts += ["--mode", args.mode]
     if args.impl:
         parts += ["--impl", *args.impl]
+    if args.int8:
+        parts += ["--int8", *args.int8]
     for flag in ("quick", "json", "no_pipeline", "tune_xla", "profile_ops"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
@@ -126,7 +138,8 @@ def run(args) -> int:
     result = run_bench(models=args.model, modes=modes, impls=args.impl, quick=args.quick,
                        devices=args.devices, size_scale=args.size_scale, steps=args.steps, warmup=args.warmup,
                        matmul_n=args.matmul_n, pipeline=not args.no_pipeline, command=_command(args),
-                       rounds=args.rounds, compute_dtype=args.compute_dtype, profile_ops=args.profile_ops)
+                       rounds=args.rounds, compute_dtype=args.compute_dtype, profile_ops=args.profile_ops,
+                       int8=args.int8)
     if args.out:
         paths = report.write_outputs(result, args.out)
         print(f"jrestore bench: wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

@@ -10,6 +10,9 @@ exports it with `jrestore.export` (symbolic batch, and H, W where the model admi
 the torch_ref twin holding the same weights, with --onnx), then reloads the files and compares them with
 the live model at the example shape and one other admissible shape, printing max abs diffs and sizes.
 Exit 0 when the reloaded StableHLO matches exactly and the ONNX file within 1e-5 * max(1, max|torch|).
+An int8 file (`jrestore quantize`) as --weights exports its AQT int8 model (jax.export accepts AQT's graph:
+symbolic batch, height and width; the int8 kernels and quantisation parameters in params.safetensors); --onnx
+and --set are refused for it.
 """
 from __future__ import annotations
 
@@ -79,6 +82,10 @@ def run(args) -> int:
 
     pin_full_precision()
     args.model, args.weights = resolve_model_flags(args.model, args.weights)
+    from jrestore.core.quantize import is_int8_file
+
+    if args.weights and is_int8_file(args.weights):
+        return _export_int8(args)
     jrestore.models.MODELS.lookup(args.model)  # unknown name: one clear error listing valid names
     out = Path(args.out)
     written = [n for n in (jx.STABLEHLO_FILE, jx.PARAMS_FILE, jx.META_FILE) + ((ONNX_FILE,) if args.onnx else ())
@@ -189,6 +196,81 @@ def run(args) -> int:
     for name, size in sizes.items():
         print(f"wrote {out / name}  {size:,} bytes")
     print(("OK" if ok else "MISMATCH") + f": {args.model} exported to {out}")
+    return 0 if ok else 1
+
+
+def _export_int8(args) -> int:
+    """An int8 file (`jrestore quantize`) as StableHLO: its AQT int8 model (jrestore.quantize.int8_apply) exported
+    with jax.export, symbolic batch, height and width; params.safetensors holds the int8 kernels, their scales,
+    the biases and every activation's (scale, zero point). Reloaded and compared with the live int8 model."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax import export as jax_export
+
+    from jrestore import export as jx
+    from jrestore.core.quantize import read_int8_file
+    from jrestore.quantize import _conv_geometry, int8_apply, int8_params
+
+    if args.set:
+        raise ValueError("--set: an int8 file fixes its model's arguments; drop --set")
+    if args.onnx:
+        raise ValueError("--onnx: not for int8 files: ONNX export of torch.ao's converted quantised module is not "
+                         "supported here; the StableHLO export holds the int8 model")
+    out = Path(args.out)
+    written = [n for n in (jx.STABLEHLO_FILE, jx.PARAMS_FILE, jx.META_FILE) if (out / n).exists()]
+    if written and not args.overwrite:
+        raise ValueError(f"--out: {out} already holds {', '.join(written)}; pass --overwrite to replace them")
+    stack, tensors, file_meta, kwargs = read_int8_file(args.weights)
+    params = int8_params(stack, tensors)
+    geometry = _conv_geometry(stack, kwargs, tensors)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    flat = {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+    keys = list(flat)
+
+    def fn(flat_params, x):
+        tree = jax.tree_util.tree_unflatten(treedef, [flat_params[k] for k in keys])
+        return int8_apply(stack, tree, geometry, x)
+
+    channels = int(np.asarray(tensors[f"{stack.quantised[0].prefix}.weight"]).shape[1])
+    shape = parse_shape(args.shape) if args.shape else (1, 64, 64, channels)
+    if shape[3] != channels:
+        raise ValueError(f"--shape: {stack.model} in {args.weights} takes {channels} channel(s), got {shape[3]}")
+    specs = {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in flat.items()}
+    if args.concrete:
+        x_spec = jax.ShapeDtypeStruct(shape, jnp.float32)
+    else:
+        b, h, w = jax_export.symbolic_shape("b, h, w")
+        x_spec = jax.ShapeDtypeStruct((b, h, w, shape[3]), jnp.float32)
+    exported = jax_export.export(jax.jit(fn), platforms=tuple(jx.EXPORT_PLATFORMS))(specs, x_spec)
+    inputs = jx.describe_inputs(exported, ("x",))
+    inputs[0]["example"] = list(shape)
+    meta = {"model": stack.model, "kwargs": kwargs, "weights": args.weights, "inputs": inputs,
+            "outputs": jx.describe_outputs(exported), "layout": "NHWC float32 in [0, 1]",
+            "symbolic": [d for d in inputs[0]["shape"] if isinstance(d, str)], "concrete_requested": bool(args.concrete),
+            "int8": {"method": file_meta.get("method"), "quantized_by": file_meta.get("framework"),
+                     "scheme": file_meta.get("scheme"),
+                     "graph": "AQT int8 convolutions (jrestore.quantize.int8_apply), requantised to uint8 between "
+                              "layers; the int8 kernels and quantisation parameters are params"},
+            "calling": "fn(params, x) with params = params.safetensors as {path: array}; jrestore.export.load_exported binds them"}
+    sizes = jx.save_exported(exported, out, meta, params=flat, overwrite=args.overwrite)
+    reloaded, meta = jx.load_exported(out)
+    live = jax.jit(fn)
+    shapes = [tuple(shape)] + ([jx.other_shape(meta)] if jx.other_shape(meta) else [])
+    rng = np.random.default_rng(args.seed + 1)
+    checks = []
+    for s in shapes:
+        x = rng.random(s, dtype=np.float32)
+        checks.append({"shape": list(s), "max_abs_diff": _max_diff(reloaded(x), live(flat, x))})
+    ok = all(c["max_abs_diff"] == 0.0 for c in checks)
+    print(f"model {stack.model} int8 ({file_meta.get('method')}, quantised by {file_meta.get('framework')})  {kwargs}  "
+          f"weights: {args.weights}")
+    print(f"input  x [{', '.join(map(str, inputs[0]['shape']))}] float32  platforms {', '.join(meta['platforms'])}")
+    for c in checks:
+        print(f"reload StableHLO vs live int8 jax  x {c['shape']}: max abs diff {c['max_abs_diff']:.3e}")
+    for name, size in sizes.items():
+        print(f"wrote {out / name}  {size:,} bytes")
+    print(("OK" if ok else "MISMATCH") + f": {stack.model} int8 exported to {out}")
     return 0 if ok else 1
 
 

@@ -112,7 +112,8 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
             "patch": int(calib[0].shape[1]), "crops_per_image": args.crops, "batch": args.batch,
             "seed": args.seed, "observer": "min/max", "sigma": args.sigma}
     if args.method == "qat":
-        info |= {"steps": args.steps, "lr": args.lr, "optimizer": "adam", "loss": "mse"}
+        info |= {"steps": args.steps, "lr": args.lr, "optimizer": "adam", "loss": "mse",
+                 "qat_ranges": "moving average min/max from the first step, constant 0.01 (torch's QAT observer)"}
     pairs = training_pairs(samples, spec.kind, sigma=args.sigma, scale=float_task.scale, patch=args.patch,
                            batch=args.batch, seed=args.seed + 1)
     every = max(1, args.steps // 10)

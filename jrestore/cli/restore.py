@@ -8,6 +8,8 @@ three-channel model on a grey image sees it replicated. Bit depth: 8-bit images 
 grey and RGB PNG / TIFF files are restored at full precision and written as 16-bit PNG / TIFF. Outputs are
 written atomically (temporary file in the same folder, then rename), never over an existing file or the
 input unless --overwrite is given.
+An int8 file (`jrestore quantize`, FILE.int8.safetensors) as --weights runs the int8 model: JAX through AQT's
+int8 convolutions, --framework torch through torch.ao's converted module (x86 / fbgemm).
 A folder is restored file by file: a bad file is one line `jrestore restore: FILE: reason` and the rest go on;
 the summary and exit status 1 come at the end. Two inputs with one output name are refused before any work.
 """
@@ -64,8 +66,18 @@ def run(args) -> int:
         check_output_folder(jobs[0][1].parent, "output")
     pin_full_precision()
     args.model, args.weights = resolve_model_flags(args.model, args.weights)
-    task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
-                      cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set), frameworks=(args.framework,))
+    from jrestore.core.quantize import is_int8_file
+
+    if args.weights and is_int8_file(args.weights):  # a `jrestore quantize` file: AQT int8 / torch.ao's module
+        from jrestore.quantize.task import int8_task
+
+        if args.set:
+            raise ValueError("--set: an int8 file fixes its model's arguments; drop --set")
+        task = int8_task(args.weights, (args.framework,), scale=args.scale)
+    else:
+        task = build_task(args.model, args.weights, scale=args.scale, sigma=args.sigma, cs_ratio=args.cs_ratio,
+                          cs_matrices=args.cs_matrices, model_kwargs=parse_sets(args.set),
+                          frameworks=(args.framework,))
     if args.per_channel and task.channels != 1:  # a flag that cannot take effect is an error, not ignored
         raise ValueError(f"--per-channel: {task.name} restores {task.channels or 'any number of'} channels at once; "
                          f"the flag is for one-channel models on colour images")

@@ -175,3 +175,14 @@ INT8_PSNR_CROSS_FRAMEWORK_DB = 0.005
 # PSNR (measured 0.21 dB on all of Set12 calibrated on 20 Train400 images); a broken scale or zero point loses
 # several dB.
 INT8_PTQ_DNCNN_DROP_DB = 0.4
+# JAX QAT's moving activation ranges (MovingAverageMinMaxObserver's rule, float32) against a float64 NumPy
+# transcription of the same fake-quantised chain over the same batches, as the scale of each range, relative:
+# float32 convolution sums and averages (~1e-6 relative) and the odd activation one level apart; a wrong
+# averaging constant, order (observe after fake-quant) or first-step rule moves a scale by 1 % or more.
+QAT_RANGE_FLOAT64_REL = 1e-4
+# JAX QAT (AQT) against PyTorch QAT (torch.ao) from the same weights and batches, six Adam steps at lr 1e-4: the
+# activation scales each writes, relative. The frameworks fake-quantise the weights one level apart where
+# w = -max|w| (torch's qint8 reaches -128, AQT's symmetric int8 stops at -127) and round the odd activation one
+# level apart, which moves the deeper ranges: measured 2.3e-3 on a 4-layer DnCNN (also with lr 0, so not the
+# training); the input's range, observed on the raw batches, agrees to float32 rounding.
+QAT_RANGE_CROSS_FRAMEWORK_REL = 5e-3

@@ -22,7 +22,9 @@ How the pieces map onto AQT (aqt.jax.v2, 0.9.0):
 - QAT: AQT's conv has no custom gradient (d round / dx = 0, measured: the weight gradient is exactly zero),
   so training runs each convolution as AQT's `dot_general` (which has straight-through gradients) on
   `lax.conv_general_dilated_patches`: int8 fake-quant of the weights (per output channel, AbsMax) and of the
-  activation (ConstantCalibration at the calibrated scale); the same integers as the conv, one matmul.
+  activation (ConstantCalibration at the activation's current scale); the same integers as the conv, one
+  matmul. The activation ranges move as PyTorch's QAT observers move them (`qat_observed_apply`: each step
+  observes min / max before fake-quantising, MovingAverageMinMaxObserver's average, constant 0.01).
 - AQT quantises only the operands of convolutions and matmuls. PyTorch's converted graph also holds each
   conv's output (after its fused ReLU) and each PReLU's output as uint8 with a zero point; AQT's numerics
   are symmetric only. Both are mirrored here so the two frameworks run the same int8 model: the uint8 range
@@ -41,8 +43,8 @@ from jax import lax
 
 from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, QuantStack, activation_qparams)
 
-__all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "submodule", "calibrate_ranges",
-           "quantize_weights"]
+__all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "qat_observed_apply", "submodule",
+           "calibrate_ranges", "quantize_weights"]
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -277,20 +279,104 @@ def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping,
     return x - h if stack.residual else h
 
 
+# PyTorch's QAT activation observer (torch.ao's MovingAverageMinMaxObserver, the observer of the FakeQuantize in
+# torch_ref.quantize.qconfig_mapping(training=True)): min / max move towards each batch's by this fraction.
+QAT_AVERAGING_CONSTANT = 0.01
+QAT_RANGE_INITS = ("first_step", "calibration")
+
+
+def _ema_range(previous: jax.Array, observed: jax.Array, averaging_constant: float) -> jax.Array:
+    """One MovingAverageMinMaxObserver update: previous [2] (min, max) float32, (+inf, -inf) before the first
+    observation, observed [2] this batch's (min, max). The first observation is taken as it is; later ones move
+    the range by `averaging_constant` of the way: r + c * (observed - r), in float32 as torch computes it."""
+    fresh = jnp.isposinf(previous[0]) & jnp.isneginf(previous[1])
+    moved = previous + jnp.float32(averaging_constant) * (observed - previous)
+    return jnp.where(fresh, observed, moved)
+
+
+def _range_qparams(lo_hi: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(scale, zero point) of a (min, max) range [2] float32: jrestore.core.quantize.activation_qparams (PyTorch's
+    observer formula) in jnp, traceable, so the training step recomputes them from the moving range."""
+    lo, hi = jnp.minimum(lo_hi[0], 0.0), jnp.maximum(lo_hi[1], 0.0)
+    scale = jnp.maximum((hi - lo) / jnp.float32(ACT_QMAX - ACT_QMIN), jnp.finfo(jnp.float32).eps)
+    zero_point = jnp.clip(ACT_QMIN - jnp.round(lo / scale).astype(jnp.int32), ACT_QMIN, ACT_QMAX)
+    return scale, zero_point
+
+
+def _fake_quantize_masked(x, scale, zero_point):
+    """x on the uint8 grid of (scale, zero point) with PyTorch's fake-quant gradient: straight through where
+    round(x / scale) + zp lies in [ACT_QMIN, ACT_QMAX], zero where the value was clipped (torch's
+    fake_quantize_per_tensor_affine backward)."""
+    q = jnp.round(x / scale) + zero_point
+    inside = (q >= ACT_QMIN) & (q <= ACT_QMAX)
+    y = scale * (jnp.clip(q, ACT_QMIN, ACT_QMAX) - zero_point).astype(x.dtype)
+    through = jnp.where(inside, x, lax.stop_gradient(x))
+    return through + lax.stop_gradient(y - through)
+
+
+def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry: Mapping, x: jax.Array,
+                       averaging_constant: float) -> tuple[jax.Array, jax.Array]:
+    """The fake-quantised model of one QAT training step, with PyTorch's FakeQuantize order at every
+    quantisation point (the stack input, each conv's output after its fused ReLU, each PReLU's output): observe
+    the float value's min / max, move that point's range (`_ema_range`), compute its (scale, zero point) from the
+    new range, then fake-quantise with them. x [B, H, W, C] float32; ranges [P, 2] float32 (min, max) per point
+    in the order ['input'] + stack.quantised, (+inf, -inf) where nothing was observed yet. Returns (the output
+    [B, H', W', C'], the updated ranges [P, 2]). The arithmetic is qat_apply's (AQT dot_general convolutions),
+    with torch's masked straight-through gradient at the output quantisations."""
+    updated = []
+
+    def observe(h):
+        seen = lax.stop_gradient(jnp.stack([jnp.min(h), jnp.max(h)]))
+        updated.append(_ema_range(ranges[len(updated)], seen, averaging_constant))
+        return _range_qparams(updated[-1])
+
+    scale, zero_point = observe(x)
+    h = x
+    for layer, mod in zip(stack.layers, jm_layers):
+        if layer.kind == "relu":
+            continue
+        if layer.kind == "prelu":
+            h = mod(h)
+        else:
+            strides, padding, lhs_dilation = geometry[layer.prefix]
+            kernel = mod.weight[...]
+            if layer.kind == "conv_transpose":
+                kernel = kernel[::-1, ::-1]
+            h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
+                              lhs_dilation) + mod.bias[...]
+            if layer.fused_relu:
+                h = jax.nn.relu(h)
+        scale, zero_point = observe(h)
+        h = _fake_quantize_masked(h, scale, zero_point)
+    return (x - h if stack.residual else h), jnp.stack(updated)
+
+
 def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
-        lr: float = 1e-5, on_step=None) -> dict:
-    """Quantisation-aware fine-tuning of float model `jm` (changed in place): activation ranges calibrated
-    first (as PTQ) and kept fixed, then `steps` Adam steps of MSE through AQT fake-quant convolutions on
-    (input, target) pairs from the iterable `train_pairs` (cycled), then the int8 file's tensors."""
+        lr: float = 1e-5, on_step=None, averaging_constant: float = QAT_AVERAGING_CONSTANT,
+        range_init: str = "first_step") -> dict:
+    """Quantisation-aware fine-tuning of float model `jm` (changed in place): `steps` Adam steps of MSE through
+    AQT fake-quant convolutions on (input, target) pairs from the iterable `train_pairs` (cycled), then the int8
+    file's tensors.
+
+    The activation ranges move as PyTorch's QAT observers move them (MovingAverageMinMaxObserver): every step
+    observes each quantisation point's min / max on the batch before fake-quantising it and moves the range by
+    `averaging_constant` (torch's 0.01) towards them; the file gets the final ranges. `range_init`:
+    'first_step' (torch's prepare_qat_fx: the first batch's min / max, `calib_batches` unused) or
+    'calibration' (PTQ's min / max over `calib_batches`, then the moving average). averaging_constant 0 with
+    'calibration' keeps the calibrated ranges fixed."""
     import optax
     from flax import nnx
 
-    ranges = calibrate_ranges(jm, stack, calib_batches)
-    act = activation_tensors(stack, ranges)
-    qparams = {"input": (jnp.float32(act["input.scale"][0]), jnp.int32(act["input.zero_point"][0]))}
-    for layer in stack.quantised:
-        qparams[layer.prefix] = (jnp.float32(act[f"{layer.prefix}.output_scale"][0]),
-                                 jnp.int32(act[f"{layer.prefix}.output_zero_point"][0]))
+    if range_init not in QAT_RANGE_INITS:
+        raise ValueError(f"range_init: expected one of {list(QAT_RANGE_INITS)}, got {range_init!r}")
+    if not 0.0 <= averaging_constant <= 1.0:
+        raise ValueError(f"averaging_constant: expected a fraction in [0, 1], got {averaging_constant}")
+    names = ["input"] + [layer.prefix for layer in stack.quantised]
+    if range_init == "calibration":
+        calibrated = calibrate_ranges(jm, stack, calib_batches)
+        ranges = jnp.asarray([calibrated[n] for n in names], jnp.float32)
+    else:
+        ranges = jnp.tile(jnp.asarray([[np.inf, -np.inf]], jnp.float32), (len(names), 1))
     geometry = _conv_geometry(stack, kwargs, None)
     layers = nnx.List([submodule(jm, layer.prefix) for layer in stack.layers])
     graphdef, params = nnx.split(layers, nnx.Param)
@@ -298,19 +384,21 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     opt_state = optimizer.init(params)
 
     @jax.jit
-    def train_step(params, opt_state, x, target):
+    def train_step(params, opt_state, ranges, x, target):
         def loss_fn(params):
-            out = qat_apply(stack, nnx.merge(graphdef, params), qparams, geometry, x)
-            return jnp.mean((out - target) ** 2)
-        loss, grads = jax.value_and_grad(loss_fn)(params)
+            out, moved = qat_observed_apply(stack, nnx.merge(graphdef, params), ranges, geometry, x,
+                                            averaging_constant)
+            return jnp.mean((out - target) ** 2), moved
+        (loss, ranges), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        return optax.apply_updates(params, updates), opt_state, ranges, loss
 
     step = 0
     while step < steps:
         progressed = False
         for x, target in train_pairs:
-            params, opt_state, loss = train_step(params, opt_state, jnp.asarray(x), jnp.asarray(target))
+            params, opt_state, ranges, loss = train_step(params, opt_state, ranges, jnp.asarray(x),
+                                                         jnp.asarray(target))
             step += 1
             progressed = True
             if on_step is not None:
@@ -320,4 +408,6 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
         if not progressed:
             raise ValueError("calib: no training batches (the --calib folder gave no images)")
     nnx.update(layers, params)
-    return {**quantize_weights(jm, stack), **act}
+    final = np.asarray(ranges, np.float64)
+    return {**quantize_weights(jm, stack),
+            **activation_tensors(stack, {n: (float(lo), float(hi)) for n, (lo, hi) in zip(names, final)})}
