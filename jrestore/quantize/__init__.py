@@ -39,10 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, QuantStack, activation_qparams)
+from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, OBSERVERS, QuantStack,
+                                    activation_qparams, prune_tensors)
 
 __all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "submodule", "calibrate_ranges",
-           "quantize_weights"]
+           "quantize_weights", "float_weights"]
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -76,15 +77,22 @@ def _conv_geometry(stack: QuantStack, kwargs: Mapping, tensors: Mapping) -> dict
     return out
 
 
+def _qparams(tensors: Mapping, key: str):
+    """(scale, zero point) stored under `key` ('input.' or 'P.output_'), or None: that point stays float."""
+    if f"{key}scale" not in tensors:
+        return None
+    return jnp.float32(tensors[f"{key}scale"][0]), jnp.int32(tensors[f"{key}zero_point"][0])
+
+
 def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
-    """The int8 file's tensors as the arrays `int8_apply` runs: per conv its int8 kernel in lax's HWIO layout
-    (a ConvTranspose2d's as the flipped forward kernel) with its scales shaped [1, 1, 1, out], the bias, and
-    every activation's (scale, zero point)."""
-    params = {"input": (jnp.float32(tensors["input.scale"][0]), jnp.int32(tensors["input.zero_point"][0]))}
+    """The int8 file's tensors as the arrays `int8_apply` runs: per conv its kernel in lax's HWIO layout (a
+    ConvTranspose2d's as the flipped forward kernel): int8 with its scales shaped [1, 1, 1, out], or float32
+    for a float layer; the bias; and the (scale, zero point) of every quantisation point the tensors hold
+    (None where the activation stays float)."""
+    params = {"input": _qparams(tensors, "input.")}
     for layer in stack.quantised:
         p = layer.prefix
-        entry = {"output": (jnp.float32(tensors[f"{p}.output_scale"][0]),
-                            jnp.int32(tensors[f"{p}.output_zero_point"][0]))}
+        entry = {"output": _qparams(tensors, f"{p}.output_")}
         q = np.asarray(tensors[f"{p}.weight"])
         if layer.kind == "prelu":
             entry["slope"] = jnp.asarray(q, jnp.float32)
@@ -93,8 +101,11 @@ def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
                 kernel = q.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             else:  # IOHW -> [kH, kW, in, out], flipped: the forward convolution of PyTorch's transpose
                 kernel = q.transpose(2, 3, 0, 1)[::-1, ::-1]
-            entry["kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.int8)
-            entry["kernel_scale"] = jnp.asarray(tensors[f"{p}.weight_scale"], jnp.float32).reshape(1, 1, 1, -1)
+            if stack.is_int8(layer):
+                entry["kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.int8)
+                entry["kernel_scale"] = jnp.asarray(tensors[f"{p}.weight_scale"], jnp.float32).reshape(1, 1, 1, -1)
+            else:
+                entry["float_kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.float32)
             entry["bias"] = jnp.asarray(tensors[f"{p}.bias"], jnp.float32)
         params[p] = entry
     return params
@@ -138,22 +149,35 @@ def _int8_conv(x, entry, geometry, in_qparams):
     return y + entry["bias"]
 
 
+def _float_conv(x, kernel, geometry):
+    """A float layer's convolution (--float-layers), in float32 like the float model."""
+    strides, padding, lhs_dilation = geometry
+    return lax.conv_general_dilated(x, kernel, strides, padding, lhs_dilation=lhs_dilation,
+                                    dimension_numbers=_DIMS, precision=lax.Precision.HIGHEST)
+
+
 def int8_apply(stack: QuantStack, params: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
-    """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float)."""
+    """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float).
+    Float layers run in float32; an activation is put on its uint8 grid where params hold its parameters."""
     qparams = params["input"]
-    h = x
+    h = x if qparams is None else _requantize(x, *qparams)
     for layer in stack.layers:
         if layer.kind == "relu":
             continue
         entry = params[layer.prefix]
         if layer.kind == "prelu":
             h = jnp.where(h > 0, h, entry["slope"] * h)
-        else:
+        elif "kernel" in entry:
+            if qparams is None:
+                raise ValueError(f"{layer.prefix}: an int8 convolution needs its input's quantisation parameters")
             h = _int8_conv(h, entry, geometry[layer.prefix], qparams)
-            if layer.fused_relu:
-                h = jax.nn.relu(h)
+        else:
+            h = _float_conv(h, entry["float_kernel"], geometry[layer.prefix]) + entry["bias"]
+        if layer.fused_relu:
+            h = jax.nn.relu(h)
         qparams = entry["output"]
-        h = _requantize(h, *qparams)
+        if qparams is not None:
+            h = _requantize(h, *qparams)
     return x - h if stack.residual else h
 
 
@@ -166,47 +190,89 @@ def int8_forward(stack: QuantStack, tensors: Mapping, kwargs: Mapping):
 
 # ---- post-training calibration ----
 
-def calibrate_ranges(jm, stack: QuantStack, batches: Iterable) -> dict:
+def _percentile(x, q):
+    """The q-th percentile (0-100) of all of x, linear interpolation between order statistics (NumPy's default
+    method; torch_ref.quantize.PercentileObserver computes the same)."""
+    flat = jnp.sort(x.reshape(-1))
+    position = (q / 100.0) * (flat.size - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, flat.size - 1)
+    frac = jnp.float32(position - below)
+    return flat[below] + (flat[above] - flat[below]) * frac
+
+
+def calibrate_ranges(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
+                     percentile: float = DEFAULT_PERCENTILE) -> dict:
     """{'input' | prefix: (min, max)} of the float model's activations at every quantisation point over the
-    batches ([B, H, W, C] float32): the stack input, each conv's output after its fused ReLU, each PReLU's."""
+    batches ([B, H, W, C] float32): the stack input, each conv's output after its fused ReLU, each PReLU's.
+    observer 'minmax': the extremes over all batches (PyTorch's MinMaxObserver); 'percentile': per batch the
+    (100 - p)-th and p-th percentiles, averaged over the batches (torch_ref.quantize.PercentileObserver)."""
     from flax import nnx
 
+    if observer not in ("minmax", "percentile"):
+        raise ValueError(f"--observer: the JAX calibration computes {['minmax', 'percentile']} (histogram is "
+                         f"PyTorch's HistogramObserver: use --framework torch), got {observer!r}")
     layers = [submodule(jm, layer.prefix) for layer in stack.layers]
     graphdef, state = nnx.split(nnx.List(layers))
+
+    def extremes(x):
+        if observer == "minmax":
+            return jnp.min(x), jnp.max(x)
+        return _percentile(x, 100.0 - percentile), _percentile(x, percentile)
 
     @jax.jit
     def ranges(state, x):
         modules = nnx.merge(graphdef, state)
-        found = [(jnp.min(x), jnp.max(x))]
+        found = [extremes(x)]
         for layer, module in zip(stack.layers, modules):
             x = module(x)
             if layer.kind != "relu" and not layer.fused_relu or layer.kind == "relu":
-                found.append((jnp.min(x), jnp.max(x)))
+                found.append(extremes(x))
         return found
 
     names = ["input"] + [layer.prefix for layer in stack.quantised]
     lo = {n: np.inf for n in names}
     hi = {n: -np.inf for n in names}
+    sums = {n: [0.0, 0.0] for n in names}
     seen = 0
     for batch in batches:
         seen += 1
         for name, (a, b) in zip(names, ranges(state, jnp.asarray(batch))):
             lo[name], hi[name] = min(lo[name], float(a)), max(hi[name], float(b))
+            sums[name][0] += float(a)
+            sums[name][1] += float(b)
     if not seen:
         raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+    if observer == "percentile":
+        return {n: (sums[n][0] / seen, sums[n][1] / seen) for n in names}
     return {n: (lo[n], hi[n]) for n in names}
+
+
+def float_weights(jm, stack: QuantStack) -> dict:
+    """{file key: float32 array} of the stack's weights in PyTorch's layout (convs OIHW, transposed convs
+    IOHW, biases, PReLU slopes): what a float layer of an int8 file holds."""
+    out = {}
+    for layer in stack.quantised:
+        mod, p = submodule(jm, layer.prefix), layer.prefix
+        w = np.asarray(mod.weight[...], np.float32)
+        if layer.kind != "prelu":
+            w = w.transpose(3, 2, 0, 1) if layer.kind == "conv" else w.transpose(2, 3, 0, 1)
+            out[f"{p}.bias"] = np.asarray(mod.bias[...], np.float32)
+        out[f"{p}.weight"] = np.ascontiguousarray(w)
+    return out
 
 
 def quantize_weights(jm, stack: QuantStack) -> dict:
     """{file key: array} of the float model's weights: convs int8 through AQT's quantiser (AbsMax per output
-    channel; ConvTranspose2d per tensor), biases and PReLU slopes float32."""
+    channel; ConvTranspose2d per tensor), biases and PReLU slopes float32; float layers float32."""
     from aqt.jax.v2 import aqt_quantizer
 
     out = {}
+    floats = float_weights(jm, stack)
     for layer in stack.quantised:
         mod, p = submodule(jm, layer.prefix), layer.prefix
-        if layer.kind == "prelu":  # float in both frameworks (see jrestore.core.quantize)
-            out[f"{p}.weight"] = np.asarray(mod.weight[...], np.float32)
+        if layer.kind == "prelu" or not stack.is_int8(layer):  # PReLU: float in both frameworks (see core)
+            out |= {k: v for k, v in floats.items() if k.startswith(p + ".")}
             continue
         kernel = jnp.asarray(mod.weight[...], jnp.float32)  # Conv2d HWIO [kh, kw, in, out]; transpose [kh, kw, in, out]
         quantizer = aqt_quantizer.quantizer_make(8)
@@ -231,9 +297,12 @@ def activation_tensors(stack: QuantStack, ranges: Mapping) -> dict:
     return out
 
 
-def ptq(jm, stack: QuantStack, batches: Iterable) -> dict:
-    """Static post-training quantisation of float jrestore model `jm`: the int8 file's tensors."""
-    return {**quantize_weights(jm, stack), **activation_tensors(stack, calibrate_ranges(jm, stack, batches))}
+def ptq(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
+        percentile: float = DEFAULT_PERCENTILE) -> dict:
+    """Static post-training quantisation of float jrestore model `jm`: the int8 file's tensors (float layers
+    of `stack` float32; activation ranges from `observer`, see calibrate_ranges)."""
+    ranges = calibrate_ranges(jm, stack, batches, observer, percentile)
+    return prune_tensors(stack, {**quantize_weights(jm, stack), **activation_tensors(stack, ranges)})
 
 
 # ---- quantisation-aware training ----
@@ -256,8 +325,9 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
 
 def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
     """The fake-quantised float model (training): the int8 model's arithmetic with AQT's fake-quant convs."""
+    points = set(stack.points)
     scale, zero_point = qparams["input"]
-    h = x
+    h = _requantize(x, scale, zero_point, straight_through=True) if "input" in points else x
     for layer, mod in zip(stack.layers, jm_layers):
         if layer.kind == "relu":
             continue
@@ -268,12 +338,16 @@ def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping,
             kernel = mod.weight[...]
             if layer.kind == "conv_transpose":
                 kernel = kernel[::-1, ::-1]
-            h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
-                              lhs_dilation) + mod.bias[...]
+            if stack.is_int8(layer):
+                h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
+                                  lhs_dilation) + mod.bias[...]
+            else:  # a float layer (--float-layers)
+                h = _float_conv(h, kernel, geometry[layer.prefix]) + mod.bias[...]
             if layer.fused_relu:
                 h = jax.nn.relu(h)
-        scale, zero_point = qparams[layer.prefix]
-        h = _requantize(h, scale, zero_point, straight_through=True)
+        if layer.prefix in points:
+            scale, zero_point = qparams[layer.prefix]
+            h = _requantize(h, scale, zero_point, straight_through=True)
     return x - h if stack.residual else h
 
 
