@@ -155,3 +155,53 @@ def test_jax_ptq_of_official_dncnn_stays_close_to_float_on_set12(shared_data, tm
     for fw in ("jax", "torch"):
         assert 0 < report["psnr"][fw]["drop"] < tolerances.INT8_PTQ_DNCNN_DROP_DB
     assert report["bytes"]["int8_file"] < 0.3 * report["bytes"]["float32"]
+
+
+def test_cli_sensitivity_rows_are_the_float_layers_files(tmp_path, capsys):
+    """--sensitivity's row for model.4 (only it int8) scores what a file written with every other layer in
+    --float-layers scores (same calibration), and `eval` runs that file in both frameworks."""
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=9)
+    data = _folder(tmp_path / "data", n=2, size=24)
+    common = ["--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8", "--set", "nb=4",
+              "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25", "--patch", "24",
+              "--data", str(data), "--json"]
+    assert main(["quantize", *common, "--sensitivity", "--out", str(tmp_path / "sens.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "sens.json").read_text()) == report
+    rows = {row["name"]: row for row in report["rows"]}
+    assert [row["kind"] for row in report["rows"]] == ["float", "all", "weights", "activations"] + ["layer"] * 4
+    assert list(rows)[4:] == ["model.0", "model.2", "model.4", "model.6"]
+    assert rows["float"]["drop"] == 0 and rows["activations only"]["framework"] == "jax"
+    assert all(row["framework"] == "torch" for name, row in rows.items() if name != "activations only")
+    # a random 4-layer DnCNN: quantising all of it loses PSNR; one layer or one kind alone stays close to float
+    assert 0 < rows["int8 (all layers)"]["drop"] < 1.0
+    assert all(abs(row["drop"]) < 1.0 for row in report["rows"])
+    out = tmp_path / "model4.safetensors"
+    assert main(["quantize", *common, "--float-layers", "model.0,model.2,model.6", "--out", str(out)]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["float_layers"] == ["model.0", "model.2", "model.6"]
+    assert written["psnr"]["torch"]["int8"] == pytest.approx(rows["model.4"]["psnr"], abs=1e-9)
+    stack, tensors, meta, _ = read_int8_file(out)
+    assert meta["float_layers"] == ["model.0", "model.2", "model.6"] == list(stack.float_layers)
+    assert tensors["model.0.weight"].dtype == np.float32 and tensors["model.4.weight"].dtype == np.int8
+    assert main(["eval", "--weights", str(out), "--data", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for fw in ("jax", "torch"):
+        assert summary["int8"][fw]["int8"] == pytest.approx(written["psnr"][fw]["int8"], abs=1e-9)
+    assert abs(summary["int8"]["jax"]["int8"] - summary["int8"]["torch"]["int8"]) < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+
+
+def test_cli_quantize_refuses_unknown_layers_and_observers_in_one_line(tmp_path, capsys):
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=8)
+    data = _folder(tmp_path / "data", n=1, size=24)
+    base = ["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8",
+            "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+            "--out", str(tmp_path / "x.safetensors")]
+    for extra, words in ((["--float-layers", "model.0,model.3"], ["--float-layers", "'model.3'", "model.0"]),
+                         (["--observer", "entropy"], ["--observer", "'entropy'", "percentile"]),
+                         (["--observer", "histogram", "--framework", "jax"], ["--observer", "--framework torch"])):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "x.safetensors").exists()
