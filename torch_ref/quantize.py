@@ -307,19 +307,18 @@ def export_tensors(converted, stack: QuantStack) -> dict:
             if following in quantizers:
                 out[f"{p}.output_scale"], out[f"{p}.output_zero_point"] = buffer_qparams(following)
             continue
-        else:
-            w = mod.weight()
-            per_channel = w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
-            scales = w.q_per_channel_scales().numpy() if per_channel else np.array([w.q_scale()])
-            zero_points = w.q_per_channel_zero_points().numpy() if per_channel else np.array([w.q_zero_point()])
-            if np.any(zero_points != 0):
-                raise RuntimeError(f"{p}: expected symmetric weights (zero point 0), got {zero_points}")
-            out[f"{p}.weight"] = w.int_repr().numpy().astype(np.int8)
-            out[f"{p}.weight_scale"] = scales.astype(np.float32)
-            bias = mod.bias()
-            out[f"{p}.bias"] = (bias.detach().numpy() if bias is not None
-                                else np.zeros(out[f"{p}.weight"].shape[0 if layer.kind == "conv" else 1])).astype(np.float32)
-            scale, zero_point = mod.scale, mod.zero_point
+        w = mod.weight()
+        per_channel = w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        scales = w.q_per_channel_scales().numpy() if per_channel else np.array([w.q_scale()])
+        zero_points = w.q_per_channel_zero_points().numpy() if per_channel else np.array([w.q_zero_point()])
+        if np.any(zero_points != 0):
+            raise RuntimeError(f"{p}: expected symmetric weights (zero point 0), got {zero_points}")
+        out[f"{p}.weight"] = w.int_repr().numpy().astype(np.int8)
+        out[f"{p}.weight_scale"] = scales.astype(np.float32)
+        bias = mod.bias()
+        out[f"{p}.bias"] = (bias.detach().numpy() if bias is not None
+                            else np.zeros(out[f"{p}.weight"].shape[0 if layer.kind == "conv" else 1])).astype(np.float32)
+        scale, zero_point = mod.scale, mod.zero_point
         out[f"{p}.output_scale"] = np.array([scale], np.float32)
         out[f"{p}.output_zero_point"] = np.array([zero_point], np.int32)
     return prune_tensors(stack, out)
@@ -340,7 +339,7 @@ def _dequantised_state(stack: QuantStack, tensors: dict) -> dict:
         shape = (-1, 1, 1, 1) if layer.kind == "conv" else (1, -1, 1, 1)
         state[f"{p}.weight"] = q * (scale.reshape(shape) if scale.size > 1 else scale[0])
         state[f"{p}.bias"] = tensors[f"{p}.bias"]
-    return {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in state.items()}
+    return {k: torch.from_numpy(np.array(v, np.float32, copy=True, order="C")) for k, v in state.items()}
 
 
 def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:

@@ -15,9 +15,13 @@ The scheme is PyTorch's x86 (fbgemm) static INT8, because that is what PyTorch's
     activations  uint8 affine with a zero point, levels 0..127 (`reduce_range`): fbgemm's AVX2 kernel adds
                  u8 x s8 products pairwise in int16 with saturation (vpmaddubsw), so 8-bit activations give
                  CPU-dependent results on machines without AVX-512 VNNI; 7-bit ones never saturate. The
-                 range comes from the minimum and maximum seen on the calibration images (MinMaxObserver).
+                 range comes from the calibration images through an observer (OBSERVERS: min / max by
+                 default, or percentiles, or PyTorch's histogram search), recorded in the metadata.
     where        the stack's input, then every Conv2d / ConvTranspose2d output (after the ReLU fused into
                  it) and every PReLU output: the points where PyTorch's converted graph holds quint8 tensors.
+    float layers (mixed precision, QuantStack.float_layers, metadata 'float_layers'): named convolutions stay
+                 float32; an activation is quantised only where an int8 convolution reads or writes it
+                 (QuantStack.points), as PyTorch's FX graph does with those modules' qconfig set to None.
 
 Which part of a model is quantised (`quant_stack`): a flat chain of Conv2d / ConvTranspose2d / ReLU / PReLU
 modules, named by their state-dict prefixes (the same paths in both frameworks). DnCNN's residual
