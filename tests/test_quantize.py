@@ -1,15 +1,14 @@
-"""INT8 (`jrestore quantize`): the int8 file round trip, PTQ and QAT in both frameworks on tiny models, JAX-int8
-(AQT) against torch-int8 (fbgemm) on the same file, the command line with eval, and PTQ of the official DnCNN.
+"""INT8 (`jrestore quantize`): the int8 file round trip, PTQ and QAT in each framework on tiny models, the command
+line with eval, and PTQ of the official DnCNN. The cross-framework proofs (JAX calibration against PyTorch's
+observers, JAX-int8 against torch-int8 on the same file) are in parity_tests/test_quantize_parity.py.
 
-The independent references: PyTorch's own observers for the calibrated parameters (the JAX calibration must
-give the same ones), PyTorch's converted module for the int8 arithmetic (the JAX model must match it to the
-named number of levels), and the float model for the accuracy.
+The independent references: PyTorch's converted module for the file's integers and the float model for the
+accuracy.
 """
 from __future__ import annotations
 
 import json
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -76,40 +75,6 @@ def test_int8_file_round_trip_runs_the_same_integers(dncnn_ptq):
         assert torch.equal(tq.int8_model(stack, back, kwargs)(_nchw(noisy)), qnet(_nchw(noisy)))
     # the convolution weights are stored as one byte each (the float32 model: four)
     assert all(back[f"{layer.prefix}.weight"].nbytes == back[f"{layer.prefix}.weight"].size for layer in stack.quantised)
-
-
-def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq):
-    _, weights, _, stack, noisy, _, tensors = dncnn_ptq
-    jm = jrestore.load(weights, model="dncnn", **DNCNN)
-    mine = jq.ptq(jm, stack, [noisy])
-    for key in tensors:
-        if key.endswith("zero_point"):
-            assert np.array_equal(mine[key], tensors[key]), key
-        elif key.endswith("scale") or key.endswith("bias"):
-            np.testing.assert_allclose(mine[key], tensors[key], rtol=tolerances.FLOAT32_ROUNDING * 10, err_msg=key)
-        else:  # int8 weights: equal, except that AQT clips to +-127 where torch's range reaches -128 (w = -max|w|)
-            differ = mine[key] != tensors[key]
-            assert np.all(tensors[key][differ] == -128) and np.all(mine[key][differ] == -127), key
-
-
-@pytest.mark.parity
-@pytest.mark.parametrize("name, kwargs", [("dncnn", DNCNN), ("fsrcnn", FSRCNN)])
-def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs):
-    net = torch_ref.load(_weights(tmp_path, name, kwargs, seed=3), model=name, **kwargs)
-    if name == "fsrcnn":  # yjn870's N(0, 0.001) deconvolution init gives outputs ~1e-3, as no trained model does:
-        with torch.no_grad():  # bring them to ~0.2, so the output's level is not far below the upstream ones
-            net.last_part.weight.mul_(30)
-    stack = quant_stack(name, kwargs)
-    x = _images(4, n=2, size=20)
-    qnet, tensors = tq.ptq(net, stack, [_nchw(x)])
-    with torch.no_grad():
-        want, float_out = qnet(_nchw(x)).numpy(), net(_nchw(x)).numpy()
-    got = np.asarray(jq.int8_forward(stack, tensors, kwargs)(jnp.asarray(x))).transpose(0, 3, 1, 2)
-    level = float(tensors[f"{stack.quantised[-1].prefix}.output_scale"][0])
-    assert np.abs(got - want).max() <= tolerances.INT8_CROSS_FRAMEWORK_LEVELS * level * (1 + 1e-5)
-    assert np.mean(np.abs(got - want) > level / 2) <= tolerances.INT8_CROSS_FRAMEWORK_SHARE
-    # and both are an int8 model, not the float one: close to float, but not equal to it
-    assert 0 < np.abs(want - float_out).max() < 0.1 * np.abs(float_out).max()
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
@@ -190,3 +155,53 @@ def test_jax_ptq_of_official_dncnn_stays_close_to_float_on_set12(shared_data, tm
     for fw in ("jax", "torch"):
         assert 0 < report["psnr"][fw]["drop"] < tolerances.INT8_PTQ_DNCNN_DROP_DB
     assert report["bytes"]["int8_file"] < 0.3 * report["bytes"]["float32"]
+
+
+def test_cli_sensitivity_rows_are_the_float_layers_files(tmp_path, capsys):
+    """--sensitivity's row for model.4 (only it int8) scores what a file written with every other layer in
+    --float-layers scores (same calibration), and `eval` runs that file in both frameworks."""
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=9)
+    data = _folder(tmp_path / "data", n=2, size=24)
+    common = ["--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8", "--set", "nb=4",
+              "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25", "--patch", "24",
+              "--data", str(data), "--json"]
+    assert main(["quantize", *common, "--sensitivity", "--out", str(tmp_path / "sens.json")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert json.loads((tmp_path / "sens.json").read_text()) == report
+    rows = {row["name"]: row for row in report["rows"]}
+    assert [row["kind"] for row in report["rows"]] == ["float", "all", "weights", "activations"] + ["layer"] * 4
+    assert list(rows)[4:] == ["model.0", "model.2", "model.4", "model.6"]
+    assert rows["float"]["drop"] == 0 and rows["activations only"]["framework"] == "jax"
+    assert all(row["framework"] == "torch" for name, row in rows.items() if name != "activations only")
+    # a random 4-layer DnCNN: quantising all of it loses PSNR; one layer or one kind alone stays close to float
+    assert 0 < rows["int8 (all layers)"]["drop"] < 1.0
+    assert all(abs(row["drop"]) < 1.0 for row in report["rows"])
+    out = tmp_path / "model4.safetensors"
+    assert main(["quantize", *common, "--float-layers", "model.0,model.2,model.6", "--out", str(out)]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["float_layers"] == ["model.0", "model.2", "model.6"]
+    assert written["psnr"]["torch"]["int8"] == pytest.approx(rows["model.4"]["psnr"], abs=1e-9)
+    stack, tensors, meta, _ = read_int8_file(out)
+    assert meta["float_layers"] == ["model.0", "model.2", "model.6"] == list(stack.float_layers)
+    assert tensors["model.0.weight"].dtype == np.float32 and tensors["model.4.weight"].dtype == np.int8
+    assert main(["eval", "--weights", str(out), "--data", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for fw in ("jax", "torch"):
+        assert summary["int8"][fw]["int8"] == pytest.approx(written["psnr"][fw]["int8"], abs=1e-9)
+    assert abs(summary["int8"]["jax"]["int8"] - summary["int8"]["torch"]["int8"]) < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+
+
+def test_cli_quantize_refuses_unknown_layers_and_observers_in_one_line(tmp_path, capsys):
+    weights = _weights(tmp_path, "dncnn", DNCNN, seed=8)
+    data = _folder(tmp_path / "data", n=1, size=24)
+    base = ["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8",
+            "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+            "--out", str(tmp_path / "x.safetensors")]
+    for extra, words in ((["--float-layers", "model.0,model.3"], ["--float-layers", "'model.3'", "model.0"]),
+                         (["--observer", "entropy"], ["--observer", "'entropy'", "percentile"]),
+                         (["--observer", "histogram", "--framework", "jax"], ["--observer", "--framework torch"])):
+        assert main(base + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "x.safetensors").exists()

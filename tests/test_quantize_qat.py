@@ -1,5 +1,8 @@
-"""JAX QAT's moving activation ranges (jrestore.quantize.qat): every step observes each quantisation point's
-min / max before fake-quantising it and moves the range by PyTorch's MovingAverageMinMaxObserver rule.
+"""JAX QAT's activation ranges (jrestore.quantize.qat): with the minmax observer every step observes each
+quantisation point's min / max before fake-quantising it and moves the range by PyTorch's
+MovingAverageMinMaxObserver rule; float layers (--float-layers) run in float and only the points an int8
+convolution reads or writes are quantised; with the percentile observer the ranges are calibrated once (int8
+weights, float activations) and then frozen.
 
 The independent reference is a float64 NumPy transcription of the fake-quantised chain (AbsMax int8 weights per
 output channel, uint8 activations) and of the observer's moving average, run over the same batches; with
@@ -14,7 +17,8 @@ import torch
 import jrestore
 import torch_ref.models as tmodels
 from jrestore import quantize as jq
-from jrestore.core.quantize import ACT_QMAX, ACT_QMIN, WEIGHT_BOUND, activation_qparams, quant_stack
+from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, WEIGHT_BOUND, activation_qparams, percentile_np,
+                                    quant_stack)
 from jrestore.parity import tolerances
 
 TINY_DNCNN = dict(nc=4, nb=3, act_mode="R")
@@ -47,19 +51,61 @@ def _ema(previous, observed, c):
     return observed if previous is None else tuple(p + c * (o - p) for p, o in zip(previous, observed))
 
 
-def _reference_ranges(kernels, biases, relus, batches, c):
-    """Final (min, max) per quantisation point of PyTorch's QAT observers over `batches`, float64."""
-    ranges = [None] * (len(kernels) + 1)
+def _points(int8):
+    """Indices of the quantisation points (0 the input, k the output of conv k - 1) of a chain of convs whose
+    int8 flags are `int8`: the input and output of every int8 conv."""
+    return sorted({i for k, flag in enumerate(int8) if flag for i in (k, k + 1)})
+
+
+def _reference_ranges(kernels, biases, relus, int8, batches, c):
+    """Final (min, max) per quantisation point (`_points` order) of PyTorch's QAT observers over `batches`,
+    float64; convs whose int8 flag is False run their float kernels."""
+    points = _points(int8)
+    ranges = {k: None for k in points}
+
+    def observe(k, h):
+        if k not in ranges:
+            return h
+        ranges[k] = _ema(ranges[k], (h.min(), h.max()), c)
+        return _fake_quant(h, *ranges[k])
     for x in batches:
-        x = x.astype(np.float64)
-        ranges[0] = _ema(ranges[0], (x.min(), x.max()), c)
-        h = _fake_quant(x, *ranges[0])
-        for k, (kernel, bias, relu) in enumerate(zip(kernels, biases, relus), start=1):
+        h = observe(0, x.astype(np.float64))
+        for k, (kernel, bias, relu, flag) in enumerate(zip(kernels, biases, relus, int8), start=1):
+            h = _conv_same(h, _int8_kernel(kernel) if flag else kernel, bias)
+            h = observe(k, np.maximum(h, 0) if relu else h)
+    return [ranges[k] for k in points]
+
+
+def _reference_percentile_ranges(kernels, biases, relus, batches, p):
+    """(low, high) per point of torch's QAT calibration with the percentile observer: int8 weights, float
+    activations, each batch's (100 - p)-th and p-th percentiles averaged over the batches, float64."""
+    found = []
+    for x in batches:
+        h = x.astype(np.float64)
+        seen = [(percentile_np(h, 100 - p), percentile_np(h, p))]
+        for kernel, bias, relu in zip(kernels, biases, relus):
             h = _conv_same(h, _int8_kernel(kernel), bias)
             h = np.maximum(h, 0) if relu else h
-            ranges[k] = _ema(ranges[k], (h.min(), h.max()), c)
-            h = _fake_quant(h, *ranges[k])
-    return ranges
+            seen.append((percentile_np(h, 100 - p), percentile_np(h, p)))
+        found.append(seen)
+    return [tuple(np.mean([batch[k][i] for batch in found]) for i in (0, 1)) for k in range(len(found[0]))]
+
+
+def _float64_layers(jm, stack):
+    convs = [jq.submodule(jm, layer.prefix) for layer in stack.quantised]
+    kernels = [np.asarray(m.weight[...], np.float64) for m in convs]
+    biases = [np.asarray(m.bias[...], np.float64) for m in convs]
+    return kernels, biases, [layer.fused_relu for layer in stack.quantised]
+
+
+def _assert_ranges(tensors, names, want):
+    for name, (lo, hi) in zip(names, want):
+        key = "input." if name == "input" else f"{name}.output_"
+        scale, zero_point = activation_qparams(lo, hi)
+        got_scale, got_zero_point = float(tensors[f"{key}scale"][0]), int(tensors[f"{key}zero_point"][0])
+        assert got_scale == pytest.approx(scale, rel=tolerances.QAT_RANGE_FLOAT64_REL), name
+        # the range's low end, rebuilt from (scale, zero point): within one level of the reference's
+        assert abs(got_zero_point - zero_point) <= 1, name
 
 
 @pytest.fixture(scope="module")
@@ -73,30 +119,44 @@ def tiny_dncnn(tmp_path_factory):
     return path, batches
 
 
-def test_qat_ranges_follow_torchs_moving_average(tiny_dncnn):
+@pytest.mark.parametrize("float_layers", [(), ("model.2",), ("model.0", "model.4")])
+def test_qat_ranges_follow_torchs_moving_average(tiny_dncnn, float_layers):
     path, batches = tiny_dncnn
     averaging_constant = 0.3  # larger than torch's 0.01, so that four steps move the ranges well away from the first
     jm = jrestore.load(path, model="dncnn", **TINY_DNCNN)
-    stack = quant_stack("dncnn", TINY_DNCNN)
-    convs = [jq.submodule(jm, layer.prefix) for layer in stack.quantised]
-    kernels = [np.asarray(m.weight[...], np.float64) for m in convs]
-    biases = [np.asarray(m.bias[...], np.float64) for m in convs]
-    want = _reference_ranges(kernels, biases, [layer.fused_relu for layer in stack.quantised], batches,
-                             averaging_constant)
+    # float ends: the input is no quantisation point, the last conv's output neither (FX's qconfig None)
+    stack = quant_stack("dncnn", TINY_DNCNN).with_float_layers(float_layers)
+    kernels, biases, relus = _float64_layers(jm, stack)
+    int8 = [stack.is_int8(layer) for layer in stack.quantised]
+    want = _reference_ranges(kernels, biases, relus, int8, batches, averaging_constant)
     pairs = [(x, x) for x in batches]
     tensors = jq.qat(jm, stack, TINY_DNCNN, [], iter(pairs), steps=len(batches), lr=0.0,
                      averaging_constant=averaging_constant)
-    for name, (lo, hi) in zip(["input"] + [layer.prefix for layer in stack.quantised], want):
-        key = "input." if name == "input" else f"{name}.output_"
-        scale, zero_point = activation_qparams(lo, hi)
-        got_scale, got_zero_point = float(tensors[f"{key}scale"][0]), int(tensors[f"{key}zero_point"][0])
-        assert got_scale == pytest.approx(scale, rel=tolerances.QAT_RANGE_FLOAT64_REL), name
-        # the range's low end, rebuilt from (scale, zero point): within one level of the reference's
-        assert abs(got_zero_point - zero_point) <= 1, name
-    # the moving average is not the last batch's range (nor the first's) unless the constant is 1
-    last = batches[-1]
-    assert float(tensors["input.scale"][0]) != pytest.approx(activation_qparams(last.min(), last.max())[0],
-                                                              rel=tolerances.QAT_RANGE_FLOAT64_REL)
+    ends_float = "model.0" in float_layers
+    assert len(stack.points) == len(want) == (2 if ends_float else 4)
+    # a float middle layer changes the ranges after it (its float kernel, not the int8 one, in the reference)
+    _assert_ranges(tensors, stack.points, want)
+    # a float layer is written in float32, and no range where the activation stays float
+    for name in float_layers:
+        assert tensors[f"{name}.weight"].dtype == np.float32 and f"{name}.weight_scale" not in tensors
+    assert ("input.scale" in tensors) is not ends_float
+    assert ("model.4.output_scale" in tensors) is not ends_float
+    if not float_layers:  # the moving average is not the last batch's range (nor the first's) unless c is 1
+        last = batches[-1]
+        assert float(tensors["input.scale"][0]) != pytest.approx(activation_qparams(last.min(), last.max())[0],
+                                                                  rel=tolerances.QAT_RANGE_FLOAT64_REL)
+
+
+def test_qat_with_the_percentile_observer_calibrates_then_freezes(tiny_dncnn):
+    path, batches = tiny_dncnn
+    jm = jrestore.load(path, model="dncnn", **TINY_DNCNN)
+    stack = quant_stack("dncnn", TINY_DNCNN)
+    want = _reference_percentile_ranges(*_float64_layers(jm, stack), batches[:2], 99.0)
+    # training batches other than the calibration's: moving ranges would leave the calibrated ones
+    pairs = [(x, x) for x in batches[2:]]
+    tensors = jq.qat(jm, stack, TINY_DNCNN, batches[:2], iter(pairs), steps=len(pairs), lr=0.0,
+                     observer="percentile", percentile=99.0)
+    _assert_ranges(tensors, stack.points, want)
 
 
 def test_qat_rejects_bad_range_settings(tiny_dncnn):
@@ -107,3 +167,7 @@ def test_qat_rejects_bad_range_settings(tiny_dncnn):
         jq.qat(jm, stack, TINY_DNCNN, [], iter([]), steps=1, range_init="histogram")
     with pytest.raises(ValueError, match="averaging_constant"):
         jq.qat(jm, stack, TINY_DNCNN, [], iter([]), steps=1, averaging_constant=1.5)
+    with pytest.raises(ValueError, match="averaging_constant"):  # percentile ranges are frozen
+        jq.qat(jm, stack, TINY_DNCNN, batches, iter([]), steps=1, observer="percentile", averaging_constant=0.01)
+    with pytest.raises(ValueError, match="'histogram' is not mirrored"):
+        jq.qat(jm, stack, TINY_DNCNN, batches, iter([]), steps=1, observer="histogram")

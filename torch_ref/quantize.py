@@ -27,9 +27,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from jrestore.core.quantize import ACT_QMAX, ACT_QMIN, QuantStack
+from torch.ao.quantization.observer import UniformQuantizationObserverBase
 
-__all__ = ["qconfig_mapping", "stack_module", "ptq", "qat", "export_tensors", "int8_model", "Int8Model", "ENGINE"]
+from jrestore.core.quantize import ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, OBSERVERS, QuantStack, prune_tensors
+
+__all__ = ["qconfig_mapping", "stack_module", "ptq", "qat", "export_tensors", "int8_model", "Int8Model", "ENGINE",
+           "PercentileObserver"]
 
 ENGINE = "x86"  # torch.backends.quantized.engine: fbgemm kernels (+ oneDNN where it is faster), CPU
 
@@ -44,8 +47,65 @@ def _quiet():
         yield
 
 
-def qconfig_mapping(training: bool = False):
-    """The QConfigMapping of jrestore.core.quantize's scheme: observers for PTQ, fake-quant modules for QAT."""
+class PercentileObserver(UniformQuantizationObserverBase):
+    """Activation range from percentiles: for each batch it sees, the (100 - p)-th and p-th percentiles of the
+    tensor (linear interpolation between order statistics, NumPy's default), averaged over the batches; the
+    (scale, zero point) then by MinMaxObserver's formula. Clips the rare outliers whose extremes would
+    stretch a 7-bit range. jrestore.quantize.calibrate_ranges(observer='percentile') computes the same."""
+
+    def __init__(self, percentile: float = DEFAULT_PERCENTILE, dtype=torch.quint8, qscheme=torch.per_tensor_affine,
+                 reduce_range=False, quant_min=None, quant_max=None, eps=torch.finfo(torch.float32).eps, **kwargs):
+        if not 50.0 < percentile <= 100.0:
+            raise ValueError(f"--percentile: expected a value in (50, 100], got {percentile}")
+        super().__init__(dtype=dtype, qscheme=qscheme, reduce_range=reduce_range, quant_min=quant_min,
+                         quant_max=quant_max, eps=eps, **kwargs)
+        self.percentile = float(percentile)
+        self.register_buffer("low_sum", torch.tensor(0.0, dtype=torch.float64))
+        self.register_buffer("high_sum", torch.tensor(0.0, dtype=torch.float64))
+        self.register_buffer("batches", torch.tensor(0, dtype=torch.int64))
+
+    @staticmethod
+    def _percentile(flat_sorted: torch.Tensor, q: float) -> torch.Tensor:
+        position = (q / 100.0) * (flat_sorted.numel() - 1)
+        below = int(np.floor(position))
+        above = min(below + 1, flat_sorted.numel() - 1)
+        frac = float(np.float32(position - below))
+        return flat_sorted[below] + (flat_sorted[above] - flat_sorted[below]) * frac
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() == 0:
+            return x
+        flat = torch.sort(x.detach().to(torch.float32).reshape(-1)).values
+        self.low_sum += self._percentile(flat, 100.0 - self.percentile).double()
+        self.high_sum += self._percentile(flat, self.percentile).double()
+        self.batches += 1
+        return x
+
+    @torch.jit.export
+    def calculate_qparams(self):
+        if int(self.batches) == 0:
+            return self._calculate_qparams(torch.tensor(0.0), torch.tensor(0.0))
+        low = (self.low_sum / self.batches).to(torch.float32)
+        high = (self.high_sum / self.batches).to(torch.float32)
+        return self._calculate_qparams(low.reshape(()), high.reshape(()))
+
+
+def _activation_observer(observer: str, percentile: float):
+    from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver
+
+    if observer not in OBSERVERS:
+        raise ValueError(f"--observer: expected one of {list(OBSERVERS)}, got {observer!r}")
+    if observer == "percentile":
+        return PercentileObserver.with_args(percentile=percentile)
+    return HistogramObserver if observer == "histogram" else MinMaxObserver
+
+
+def qconfig_mapping(training: bool = False, stack: QuantStack | None = None, observer: str = "minmax",
+                    percentile: float = DEFAULT_PERCENTILE):
+    """The QConfigMapping of jrestore.core.quantize's scheme: observers for PTQ, fake-quant modules for QAT.
+    observer: the activations' range observer (PTQ; QAT with 'minmax' keeps moving-average fake-quant
+    observers, with the others their calibrated ranges, see qat). stack: its float layers get no qconfig
+    (set_module_name: FX leaves them float, with a quantize before the next int8 layer)."""
     from torch.ao.quantization import QConfig, QConfigMapping
     from torch.ao.quantization.fake_quantize import FakeQuantize
     from torch.ao.quantization.observer import (MinMaxObserver, MovingAverageMinMaxObserver,
@@ -54,17 +114,23 @@ def qconfig_mapping(training: bool = False):
     act_args = dict(dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=ACT_QMIN, quant_max=ACT_QMAX)
     channel_args = dict(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-128, quant_max=127)
     tensor_args = dict(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, quant_min=-128, quant_max=127)
+    act_observer = _activation_observer(observer, percentile)
     if training:
-        act = FakeQuantize.with_args(observer=MovingAverageMinMaxObserver, **act_args)
+        act = FakeQuantize.with_args(observer=MovingAverageMinMaxObserver if observer == "minmax" else act_observer,
+                                     **act_args)
         per_channel = FakeQuantize.with_args(observer=MovingAveragePerChannelMinMaxObserver, ch_axis=0, **channel_args)
         per_tensor = FakeQuantize.with_args(observer=MovingAverageMinMaxObserver, **tensor_args)
     else:
-        act = MinMaxObserver.with_args(**act_args)
+        act = act_observer.with_args(**act_args)
         per_channel = PerChannelMinMaxObserver.with_args(ch_axis=0, **channel_args)
         per_tensor = MinMaxObserver.with_args(**tensor_args)
-    return (QConfigMapping().set_global(QConfig(activation=act, weight=per_channel))
-            .set_object_type(nn.ConvTranspose2d, QConfig(activation=act, weight=per_tensor))
-            .set_object_type(FloatPReLU, None))
+    mapping = (QConfigMapping().set_global(QConfig(activation=act, weight=per_channel))
+               .set_object_type(nn.ConvTranspose2d, QConfig(activation=act, weight=per_tensor))
+               .set_object_type(FloatPReLU, None))
+    for index, layer in enumerate(stack.layers if stack is not None else ()):
+        if layer.prefix in stack.float_layers:
+            mapping.set_module_name(str(index), None)
+    return mapping
 
 
 class FloatPReLU(nn.Module):
@@ -114,15 +180,17 @@ def _example(net: nn.Module, stack: QuantStack) -> tuple:
     return (torch.zeros(1, channels, 16, 16),)
 
 
-def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> tuple[Int8Model, dict]:
+def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], observer: str = "minmax",
+        percentile: float = DEFAULT_PERCENTILE) -> tuple[Int8Model, dict]:
     """Static post-training quantisation: prepare_fx, run `batches` ([B, C, H, W] float32) through the
-    observers, convert_fx. Returns (the int8 model, its tensors for the int8 file). `net` is not changed."""
+    observers (`observer`: minmax | percentile | histogram), convert_fx. Returns (the int8 model, its tensors
+    for the int8 file); `stack.float_layers` stay float. `net` is not changed."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     torch.backends.quantized.engine = ENGINE
     with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).eval()
-        prepared = prepare_fx(float_stack, qconfig_mapping(False), _example(net, stack),
+        prepared = prepare_fx(float_stack, qconfig_mapping(False, stack, observer, percentile), _example(net, stack),
                               prepare_custom_config=_custom_config())
         seen = 0
         with torch.no_grad():
@@ -136,17 +204,38 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> t
 
 
 def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, steps: int,
-        lr: float = 1e-5, on_step: Callable[[int, float], None] | None = None) -> tuple[Int8Model, dict]:
+        lr: float = 1e-5, on_step: Callable[[int, float], None] | None = None, observer: str = "minmax",
+        percentile: float = DEFAULT_PERCENTILE, calib_batches: Iterable[torch.Tensor] = ()) -> tuple[Int8Model, dict]:
     """Quantisation-aware fine-tuning: prepare_qat_fx (fake-quant of weights and activations, straight-through
     gradients), `steps` Adam steps of MSE on (input, target) pairs from `batches` (cycled), then convert_fx.
-    The float model's parts outside the stack (none for DnCNN / FSRCNN) are frozen. `net` is not changed."""
+    observer 'minmax': the activations' fake-quant observers follow the training (moving averages, torch's
+    default); 'percentile' / 'histogram': the activation ranges are calibrated on `calib_batches` first
+    (fake-quant off) and then frozen (disable_observer), weights' observers left on. `stack.float_layers`
+    train in float. The float model's parts outside the stack (none for DnCNN / FSRCNN) are frozen. `net`
+    is not changed."""
+    from torch.ao.quantization.fake_quantize import FakeQuantize
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
 
     torch.backends.quantized.engine = ENGINE
     with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).train()
-        prepared = prepare_qat_fx(float_stack, qconfig_mapping(True), _example(net, stack),
-                                  prepare_custom_config=_custom_config())
+        prepared = prepare_qat_fx(float_stack, qconfig_mapping(True, stack, observer, percentile),
+                                  _example(net, stack), prepare_custom_config=_custom_config())
+        if observer != "minmax":
+            act_fakes = [m for name, m in prepared.named_modules()
+                         if isinstance(m, FakeQuantize) and "activation_post_process" in name]
+            for fake in act_fakes:
+                fake.disable_fake_quant()
+            seen = 0
+            with torch.no_grad():
+                for batch in calib_batches:
+                    prepared(batch)
+                    seen += 1
+            if not seen:
+                raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+            for fake in act_fakes:
+                fake.enable_fake_quant()
+                fake.disable_observer()
         optimizer = torch.optim.Adam(prepared.parameters(), lr=lr)
         step = 0
         while step < steps:
@@ -170,41 +259,69 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
     return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
 
 
-def _buffer_qparams(converted, index: int) -> tuple[float, int]:
-    """(scale, zero point) of the quantize_per_tensor FX put before module `index` (the stack input, or the
-    output of a float PReLU)."""
-    scale, zero_point = getattr(converted, f"{index}_input_scale_0"), getattr(converted, f"{index}_input_zero_point_0")
-    return float(scale), int(zero_point)
+def _quantize_nodes(converted) -> dict:
+    """{index of the module a quantize_per_tensor feeds: (scale attribute name, zero point attribute name)}:
+    the quantisation FX put before an int8 module whose input comes from float (the stack input, a float
+    PReLU's or a float layer's output)."""
+    found = {}
+    for node in converted.graph.nodes:
+        if node.op == "call_function" and node.target is torch.quantize_per_tensor:
+            users = [u for u in node.users if u.op == "call_module"]
+            if len(users) != 1:
+                raise RuntimeError(f"expected one module after {node.name}, got {[u.name for u in node.users]}")
+            found[int(users[0].target)] = (node.args[1].target, node.args[2].target)
+    return found
+
+
+def _next_index(stack: QuantStack, index: int) -> int | None:
+    """The module index of the next weighted layer (conv or PReLU) after module `index` (None: the last)."""
+    for j in range(index + 1, len(stack.layers)):
+        if stack.layers[j].kind != "relu":
+            return j
+    return None
 
 
 def export_tensors(converted, stack: QuantStack) -> dict:
     """{int8 file key: NumPy array} from a converted stack (see jrestore.core.quantize for the layout)."""
     modules = dict(converted.named_children())
-    in_scale, in_zp = _buffer_qparams(converted, 0)
-    out = {"input.scale": np.array([in_scale], np.float32), "input.zero_point": np.array([in_zp], np.int32)}
+    quantizers = _quantize_nodes(converted)
+
+    def buffer_qparams(index):
+        scale, zero_point = (getattr(converted, name) for name in quantizers[index])
+        return np.array([float(scale)], np.float32), np.array([int(zero_point)], np.int32)
+    out = {}
+    if 0 in quantizers:
+        out["input.scale"], out["input.zero_point"] = buffer_qparams(0)
     for index, layer in enumerate(stack.layers):
         if layer.kind == "relu":
             continue
         mod, p = modules[str(index)], layer.prefix
-        if layer.kind == "prelu":  # float PReLU; its output is quantised for the next conv (module index + 1)
-            out[f"{p}.weight"] = mod.prelu.weight.detach().numpy().astype(np.float32)
-            scale, zero_point = _buffer_qparams(converted, index + 1)
-        else:
-            w = mod.weight()
-            per_channel = w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
-            scales = w.q_per_channel_scales().numpy() if per_channel else np.array([w.q_scale()])
-            zero_points = w.q_per_channel_zero_points().numpy() if per_channel else np.array([w.q_zero_point()])
-            if np.any(zero_points != 0):
-                raise RuntimeError(f"{p}: expected symmetric weights (zero point 0), got {zero_points}")
-            out[f"{p}.weight"] = w.int_repr().numpy().astype(np.int8)
-            out[f"{p}.weight_scale"] = scales.astype(np.float32)
-            bias = mod.bias()
-            out[f"{p}.bias"] = (bias.detach().numpy() if bias is not None
-                                else np.zeros(out[f"{p}.weight"].shape[0 if layer.kind == "conv" else 1])).astype(np.float32)
-            scale, zero_point = mod.scale, mod.zero_point
+        if layer.kind == "prelu" or not stack.is_int8(layer):  # float; its output quantised for an int8 next layer
+            if layer.kind == "prelu":
+                out[f"{p}.weight"] = mod.prelu.weight.detach().numpy().astype(np.float32)
+            else:
+                conv = mod[0] if isinstance(mod, nn.Sequential) else mod  # a float Conv+ReLU stays fused
+                out[f"{p}.weight"] = conv.weight.detach().numpy().astype(np.float32)
+                out[f"{p}.bias"] = conv.bias.detach().numpy().astype(np.float32)
+            following = _next_index(stack, index)
+            if following in quantizers:
+                out[f"{p}.output_scale"], out[f"{p}.output_zero_point"] = buffer_qparams(following)
+            continue
+        w = mod.weight()
+        per_channel = w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+        scales = w.q_per_channel_scales().numpy() if per_channel else np.array([w.q_scale()])
+        zero_points = w.q_per_channel_zero_points().numpy() if per_channel else np.array([w.q_zero_point()])
+        if np.any(zero_points != 0):
+            raise RuntimeError(f"{p}: expected symmetric weights (zero point 0), got {zero_points}")
+        out[f"{p}.weight"] = w.int_repr().numpy().astype(np.int8)
+        out[f"{p}.weight_scale"] = scales.astype(np.float32)
+        bias = mod.bias()
+        out[f"{p}.bias"] = (bias.detach().numpy() if bias is not None
+                            else np.zeros(out[f"{p}.weight"].shape[0 if layer.kind == "conv" else 1])).astype(np.float32)
+        scale, zero_point = mod.scale, mod.zero_point
         out[f"{p}.output_scale"] = np.array([scale], np.float32)
         out[f"{p}.output_zero_point"] = np.array([zero_point], np.int32)
-    return out
+    return prune_tensors(stack, out)
 
 
 def _dequantised_state(stack: QuantStack, tensors: dict) -> dict:
@@ -213,14 +330,16 @@ def _dequantised_state(stack: QuantStack, tensors: dict) -> dict:
     for layer in stack.quantised:
         p = layer.prefix
         q = tensors[f"{p}.weight"].astype(np.float32)
-        if layer.kind == "prelu":
+        if layer.kind == "prelu" or not stack.is_int8(layer):  # float32 in the file
             state[f"{p}.weight"] = q
+            if layer.kind != "prelu":
+                state[f"{p}.bias"] = tensors[f"{p}.bias"]
             continue
         scale = tensors[f"{p}.weight_scale"]
         shape = (-1, 1, 1, 1) if layer.kind == "conv" else (1, -1, 1, 1)
         state[f"{p}.weight"] = q * (scale.reshape(shape) if scale.size > 1 else scale[0])
         state[f"{p}.bias"] = tensors[f"{p}.bias"]
-    return {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in state.items()}
+    return {k: torch.from_numpy(np.array(v, np.float32, copy=True, order="C")) for k, v in state.items()}
 
 
 def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
@@ -234,8 +353,8 @@ def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
     net = torch_ref.models.get(stack.model, **kwargs).eval()
     net.load_state_dict(_dequantised_state(stack, tensors), strict=False)
     with _quiet():
-        prepared = prepare_fx(copy.deepcopy(stack_module(net, stack)), qconfig_mapping(False), _example(net, stack),
-                              prepare_custom_config=_custom_config())
+        prepared = prepare_fx(copy.deepcopy(stack_module(net, stack)), qconfig_mapping(False, stack),
+                              _example(net, stack), prepare_custom_config=_custom_config())
         with torch.no_grad():
             prepared(_example(net, stack)[0])  # observers need one pass; every value they set is replaced below
         converted = convert_fx(prepared)
@@ -245,18 +364,23 @@ def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
 
 def _put_tensors(converted, stack: QuantStack, tensors: dict) -> None:
     modules = dict(converted.named_children())
+    quantizers = _quantize_nodes(converted)
 
     def set_buffer_qparams(index: int, key: str) -> None:
-        setattr(converted, f"{index}_input_scale_0", torch.tensor(float(tensors[f"{key}scale"][0])))
-        setattr(converted, f"{index}_input_zero_point_0", torch.tensor(int(tensors[f"{key}zero_point"][0])))
+        scale_name, zero_point_name = quantizers[index]
+        setattr(converted, scale_name, torch.tensor(float(tensors[f"{key}scale"][0])))
+        setattr(converted, zero_point_name, torch.tensor(int(tensors[f"{key}zero_point"][0])))
 
-    set_buffer_qparams(0, "input.")
+    if 0 in quantizers:
+        set_buffer_qparams(0, "input.")
     for index, layer in enumerate(stack.layers):
         if layer.kind == "relu":
             continue
         mod, p = modules[str(index)], layer.prefix
-        if layer.kind == "prelu":  # float slopes were loaded with the float model; the output's qparams:
-            set_buffer_qparams(index + 1, f"{p}.output_")
+        if layer.kind == "prelu" or not stack.is_int8(layer):  # float weights were loaded with the float model
+            following = _next_index(stack, index)
+            if following in quantizers:  # its output is quantised for the int8 layer after it
+                set_buffer_qparams(following, f"{p}.output_")
             continue
         q = torch.from_numpy(tensors[f"{p}.weight"].astype(np.int8))
         scale = tensors[f"{p}.weight_scale"]

@@ -5,6 +5,14 @@ training), calibrated on a folder of images, in PyTorch (torch.ao.quantization, 
         --protocol kair_dncnn --data Set12/ --out dncnn_25_int8.safetensors
     jrestore quantize ... --method qat --steps 300          # fake-quant fine-tuning on the --calib images first
     jrestore eval --weights dncnn_25_int8.safetensors --data Set12/ --protocol kair_dncnn --sigma 25
+    jrestore quantize ... --method ptq --sensitivity --data Set12/ [--json] [--out report.json]
+    jrestore quantize ... --observer percentile --percentile 99.99 --float-layers model.0,model.32
+
+--sensitivity: per-layer sensitivity (what torch.ao's Numeric Suite, AIMET and TensorRT users run first): each
+convolution quantised alone (its input, int8 weights and output activation; every other layer float), and
+the whole model with only its weights or only its activations quantised; each row's PSNR drop on --data.
+--observer: the activation range observer (minmax | percentile | histogram, jrestore.core.quantize.OBSERVERS).
+--float-layers: mixed precision, the named convolutions stay float (recorded in the file, honoured by eval).
 
 With --data the float and the int8 model are scored there under --protocol in both frameworks and the
 PSNR drop printed (and recorded in the file). --bench times float32 against int8 inference on one image.
@@ -23,7 +31,7 @@ def add_parser(p):
     p.add_argument("--method", required=True, choices=("ptq", "qat"),
                    help="ptq: calibrate activations on --calib; qat: fake-quant fine-tuning on --calib, then convert")
     p.add_argument("--calib", required=True, help="folder of images: calibration (and QAT training) data")
-    p.add_argument("--out", required=True, help="the int8 file to write (.safetensors)")
+    p.add_argument("--out", help="the int8 file to write (.safetensors); with --sensitivity the JSON report (optional)")
     p.add_argument("--protocol", required=True,
                    help="how images become model inputs (kair_dncnn, yjn870, selfexsr), for --calib and --data")
     p.add_argument("--framework", choices=("torch", "jax"), default="torch",
@@ -37,6 +45,13 @@ def add_parser(p):
     p.add_argument("--steps", type=int, default=200, help="QAT fine-tuning steps (200)")
     p.add_argument("--lr", type=float, default=1e-5, help="QAT Adam learning rate (1e-5)")
     p.add_argument("--seed", type=int, default=0, help="crops and QAT noise (0)")
+    p.add_argument("--observer", default="minmax", help="activation range observer: minmax (default), percentile "
+                   "(--percentile, per batch, averaged), histogram (PyTorch's HistogramObserver; --framework torch)")
+    p.add_argument("--percentile", type=float, default=99.99, help="--observer percentile: p in (50, 100] (99.99)")
+    p.add_argument("--float-layers", default="", metavar="NAME,...",
+                   help="convolutions kept in float (state-dict prefixes, e.g. first_part.0,last_part)")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="per-layer PTQ sensitivity on --data: each conv int8 alone, weights only, activations only")
     p.add_argument("--data", help="test folder: score float and int8 under --protocol, report the drop")
     p.add_argument("--bench", action="store_true", help="time float32 and int8 inference (CPU) on one --data image")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -46,17 +61,37 @@ def add_parser(p):
 def run(args) -> int:
     from jrestore._io import check_output_folder
     from jrestore.cli.verify import parse_sets, pin_full_precision, resolve_model_flags
-    from jrestore.core.quantize import quant_stack, save_int8_file
+    from jrestore.core.quantize import prune_tensors, quant_stack, save_int8_file
     from jrestore.evaluation.protocol_data import PROTOCOL_KIND, load_samples
     from jrestore.inference import build_task
     from jrestore.inference.specs import get_spec
 
-    out = Path(args.out)
-    if out.suffix != ".safetensors":
-        raise ValueError(f"--out: expected a .safetensors file name, got {out}")
-    if out.exists() and not args.overwrite:
-        raise ValueError(f"--out: {out} exists; pass --overwrite to replace it")
-    check_output_folder(out.parent, "--out")
+    from jrestore.core.quantize import OBSERVERS
+
+    if args.observer not in OBSERVERS:
+        raise ValueError(f"--observer: expected one of {list(OBSERVERS)}, got {args.observer!r}")
+    if not 50.0 < args.percentile <= 100.0:
+        raise ValueError(f"--percentile: expected a value in (50, 100], got {args.percentile}")
+    if args.observer == "histogram" and args.framework == "jax":
+        raise ValueError("--observer: histogram is PyTorch's HistogramObserver (not mirrored in JAX); calibrate with "
+                         "--framework torch (the file's scales then run in both), or use minmax / percentile")
+    if args.sensitivity:
+        if args.method != "ptq":
+            raise ValueError(f"--sensitivity: a post-training analysis; expected --method ptq, got {args.method}")
+        if not args.data:
+            raise ValueError("--sensitivity: scores each layer on --data; pass --data")
+        if args.float_layers:
+            raise ValueError("--sensitivity: quantises one layer at a time itself; drop --float-layers")
+    if args.out is None and not args.sensitivity:
+        raise ValueError("--out: the int8 file to write (.safetensors) is required")
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        want = ".json" if args.sensitivity else ".safetensors"
+        if out.suffix != want:
+            raise ValueError(f"--out: expected a {want} file name, got {out}")
+        if out.exists() and not args.overwrite:
+            raise ValueError(f"--out: {out} exists; pass --overwrite to replace it")
+        check_output_folder(out.parent, "--out")
     if not Path(args.calib).is_dir():
         raise ValueError(f"--calib: expected a folder of images, got {args.calib}")
     for flag in ("patch", "crops", "batch", "steps"):
@@ -70,21 +105,33 @@ def run(args) -> int:
     model, weights = resolve_model_flags(args.model, args.weights)
     float_task = build_task(model, weights, scale=args.scale, sigma=args.sigma, model_kwargs=parse_sets(args.set))
     kwargs = dict(float_task.kwargs)
-    stack = quant_stack(model, kwargs)
+    stack = quant_stack(model, kwargs).with_float_layers(
+        [name.strip() for name in args.float_layers.split(",") if name.strip()])
     spec = get_spec(model)
     log = (lambda *a: None) if args.json else print
     samples = load_samples(args.calib, args.protocol, kind=spec.kind, channels=float_task.channels,
                            scale=float_task.scale, sigma=args.sigma)
     if not samples:
         raise ValueError(f"--calib: no images in {args.calib}")
+    if args.sensitivity:
+        report = _sensitivity(args, model, weights, kwargs, stack, spec, samples, float_task, log)
+        if out is not None:
+            from jrestore._io import atomic_write_text
+
+            atomic_write_text(out, json.dumps(report, indent=1))
+        print(json.dumps(report)) if args.json else _print_sensitivity(report)
+        return 0
     tensors, calib_info, seconds = _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, log)
+    tensors = prune_tensors(stack, tensors)
     record = {"float_weights": str(weights), "calibration": calib_info,
               "quantize_seconds": round(seconds, 2)}
-    report = {"model": model, "method": args.method, "framework": args.framework, "out": str(out), **record}
+    report = {"model": model, "method": args.method, "framework": args.framework, "out": str(out),
+              "float_layers": list(stack.float_layers), **record}
     if args.data:
-        report["psnr"] = _score(args, float_task, out, tensors, model, kwargs, log)
+        report["psnr"] = _score(args, float_task, out, tensors, model, kwargs, log, stack.float_layers)
         record["psnr"] = report["psnr"]
-    save_int8_file(out, tensors, model=model, kwargs=kwargs, method=args.method, framework=args.framework, **record)
+    save_int8_file(out, tensors, model=model, kwargs=kwargs, method=args.method, framework=args.framework,
+                   float_layers=stack.float_layers, **record)
     report["bytes"] = {"float32": _float_bytes(tensors), "int8_file": out.stat().st_size}
     if args.bench:
         report["bench"] = _bench(args, float_task, out)
@@ -110,10 +157,13 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
     calib = calibration_batches(samples, patch=args.patch, per_image=args.crops, batch=args.batch, seed=args.seed)
     info = {"folder": str(args.calib), "protocol": args.protocol, "images": len(samples),
             "patch": int(calib[0].shape[1]), "crops_per_image": args.crops, "batch": args.batch,
-            "seed": args.seed, "observer": "min/max", "sigma": args.sigma}
+            "seed": args.seed, "observer": args.observer, "sigma": args.sigma}
+    if args.observer == "percentile":
+        info["percentile"] = args.percentile
     if args.method == "qat":
         info |= {"steps": args.steps, "lr": args.lr, "optimizer": "adam", "loss": "mse",
-                 "qat_ranges": "moving average min/max from the first step, constant 0.01 (torch's QAT observer)"}
+                 "qat_ranges": "moving average min/max from the first step, constant 0.01 (torch's QAT observer)"
+                 if args.observer == "minmax" else f"{args.observer} on --calib (fake-quantised weights), then frozen"}
     pairs = training_pairs(samples, spec.kind, sigma=args.sigma, scale=float_task.scale, patch=args.patch,
                            batch=args.batch, seed=args.seed + 1)
     every = max(1, args.steps // 10)
@@ -131,24 +181,62 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
         net = torch_ref.load(weights, model=model, **kwargs)
         nchw = [torch.from_numpy(b.transpose(0, 3, 1, 2).copy()) for b in calib]
         if args.method == "ptq":
-            _, tensors = tq.ptq(net, stack, nchw)
+            _, tensors = tq.ptq(net, stack, nchw, observer=args.observer, percentile=args.percentile)
         else:
             torch_pairs = ((torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                             torch.from_numpy(t.transpose(0, 3, 1, 2).copy())) for x, t in pairs)
-            _, tensors = tq.qat(net, stack, torch_pairs, steps=args.steps, lr=args.lr, on_step=on_step)
+            _, tensors = tq.qat(net, stack, torch_pairs, steps=args.steps, lr=args.lr, on_step=on_step,
+                                observer=args.observer, percentile=args.percentile, calib_batches=nchw)
     else:
         import jrestore
         import jrestore.quantize as jq
 
         jm = jrestore.load(weights, model=model, **kwargs)
         if args.method == "ptq":
-            tensors = jq.ptq(jm, stack, calib)
+            tensors = jq.ptq(jm, stack, calib, observer=args.observer, percentile=args.percentile)
         else:
-            tensors = jq.qat(jm, stack, kwargs, calib, pairs, steps=args.steps, lr=args.lr, on_step=on_step)
+            tensors = jq.qat(jm, stack, kwargs, calib, pairs, steps=args.steps, lr=args.lr, on_step=on_step,
+                             observer=args.observer, percentile=args.percentile)
     return tensors, info, time.perf_counter() - start
 
 
-def _score(args, float_task, out, tensors, model, kwargs, log) -> dict:
+def _sensitivity(args, model, weights, kwargs, stack, spec, samples, float_task, log) -> dict:
+    """The per-layer sensitivity report (jrestore.quantize.sensitivity) in --framework, on --data."""
+    import jrestore
+    from jrestore.evaluation.evaluate import evaluate
+    from jrestore.quantize import float_weights
+    from jrestore.quantize.sensitivity import sensitivity_rows
+    from jrestore.quantize.task import tensors_task
+
+    fw = args.framework
+    int8_tensors, calib_info, seconds = _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, log)
+    floats = float_weights(jrestore.load(weights, model=model, **kwargs), stack)
+    float_psnr = evaluate(float_task, args.data, args.protocol, sigma=args.sigma, frameworks=[fw],
+                          progress=False)[fw]["mean_psnr"]
+
+    def score(mixed, tensors, frameworks):
+        frameworks = frameworks or (fw,)
+        task = tensors_task(mixed, tensors, kwargs, frameworks, scale=args.scale, label="sensitivity")
+        result = evaluate(task, args.data, args.protocol, sigma=args.sigma, progress=False)
+        log(f"  scored {'all-float' if mixed.float_layers == mixed.convs else len(mixed.convs) - len(mixed.float_layers)}"
+            f" int8 layer(s): {result[frameworks[0]]['mean_psnr']:.4f} dB")
+        return result[frameworks[0]]["mean_psnr"]
+    rows = sensitivity_rows(stack, int8_tensors, floats, score, float_psnr)
+    for row in rows:
+        row["framework"] = row["framework"] or fw
+    return {"model": model, "framework": fw, "float_weights": str(weights), "data": str(args.data),
+            "protocol": args.protocol, "sigma": args.sigma, "calibration": calib_info, "rows": rows}
+
+
+def _print_sensitivity(report) -> None:
+    print(f"per-layer sensitivity of {report['model']} ({report['framework']}, observer "
+          f"{report['calibration']['observer']}) on {report['data']} ({report['protocol']}): PSNR drop against float")
+    print(f"{'row':<22} {'kind':<12} {'framework':<9} {'PSNR dB':>9} {'drop dB':>8}")
+    for row in report["rows"]:
+        print(f"{row['name']:<22} {row['kind']:<12} {row['framework']:<9} {row['psnr']:>9.4f} {row['drop']:>8.4f}")
+
+
+def _score(args, float_task, out, tensors, model, kwargs, log, float_layers=()) -> dict:
     """{framework: {float, int8, drop}} mean PSNR on --data (the int8 model from the tensors about to be written)."""
     import tempfile
 
@@ -159,7 +247,7 @@ def _score(args, float_task, out, tensors, model, kwargs, log) -> dict:
     floats = evaluate(float_task, args.data, args.protocol, sigma=args.sigma, progress=not args.json)
     with tempfile.TemporaryDirectory() as tmp:  # the int8 task reads a file: the one about to be written
         path = save_int8_file(Path(tmp) / "int8.safetensors", tensors, model=model, kwargs=kwargs,
-                              method=args.method, framework=args.framework)
+                              method=args.method, framework=args.framework, float_layers=float_layers)
         ints = evaluate(int8_task(path, scale=args.scale), args.data, args.protocol, sigma=args.sigma,
                         progress=not args.json)
     return {fw: {"float": floats[fw]["mean_psnr"], "int8": ints[fw]["mean_psnr"],
@@ -169,7 +257,7 @@ def _score(args, float_task, out, tensors, model, kwargs, log) -> dict:
 
 def _float_bytes(tensors) -> int:
     """Bytes of the same tensors as float32 (the float model's weights; activation parameters left out)."""
-    return sum(4 * v.size for k, v in tensors.items() if k.endswith((".weight", ".bias")))
+    return sum(4 * v.size for k, v in tensors.items() if k.endswith((".weight", ".bias")))  # float layers too
 
 
 def _bench(args, float_task, out) -> dict:

@@ -15,9 +15,13 @@ The scheme is PyTorch's x86 (fbgemm) static INT8, because that is what PyTorch's
     activations  uint8 affine with a zero point, levels 0..127 (`reduce_range`): fbgemm's AVX2 kernel adds
                  u8 x s8 products pairwise in int16 with saturation (vpmaddubsw), so 8-bit activations give
                  CPU-dependent results on machines without AVX-512 VNNI; 7-bit ones never saturate. The
-                 range comes from the minimum and maximum seen on the calibration images (MinMaxObserver).
+                 range comes from the calibration images through an observer (OBSERVERS: min / max by
+                 default, or percentiles, or PyTorch's histogram search), recorded in the metadata.
     where        the stack's input, then every Conv2d / ConvTranspose2d output (after the ReLU fused into
                  it) and every PReLU output: the points where PyTorch's converted graph holds quint8 tensors.
+    float layers (mixed precision, QuantStack.float_layers, metadata 'float_layers'): named convolutions stay
+                 float32; an activation is quantised only where an int8 convolution reads or writes it
+                 (QuantStack.points), as PyTorch's FX graph does with those modules' qconfig set to None.
 
 Which part of a model is quantised (`quant_stack`): a flat chain of Conv2d / ConvTranspose2d / ReLU / PReLU
 modules, named by their state-dict prefixes (the same paths in both frameworks). DnCNN's residual
@@ -49,15 +53,23 @@ from jrestore.core.model_file import read_metadata, recorded_kwargs
 
 __all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "METHODS", "StackLayer", "QuantStack",
            "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
-           "check_int8_tensors", "SCHEME"]
+           "check_int8_tensors", "SCHEME", "OBSERVERS", "DEFAULT_PERCENTILE", "percentile_np", "prune_tensors",
+           "compose_tensors"]
 
 INT8_FORMAT = "jrestore-int8-v1"
 ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
 WEIGHT_BOUND = 127.5  # symmetric per-channel scale = max|w| / 127.5 (torch's per_channel_symmetric; AQT's int8 bound)
 METHODS = ("ptq", "qat")
+# Activation range observers (`jrestore quantize --observer`): 'minmax' the extremes seen (MinMaxObserver);
+# 'percentile' per calibration batch the (100 - p)-th and p-th percentiles, averaged over the batches (clips
+# the rare outliers that stretch a 7-bit range; TensorRT's and NVIDIA pytorch-quantization's percentile
+# calibrators use 99.99 by default); 'histogram' PyTorch's HistogramObserver (its L2 search over a histogram;
+# not mirrored in JAX: the file stores the chosen scales, which is what both frameworks run).
+OBSERVERS = ("minmax", "percentile", "histogram")
+DEFAULT_PERCENTILE = 99.99
 SCHEME = {"weights": "int8 symmetric, per output channel (ConvTranspose2d: per tensor), scale max|w|/127.5",
           "prelu": "float32 slopes, output uint8",
-          "activations": "uint8 affine, levels 0..127 (reduce_range), min/max calibration",
+          "activations": "uint8 affine, levels 0..127 (reduce_range), calibrated by metadata calibration.observer",
           "backend": "PyTorch x86 (fbgemm) static int8; JAX: AQT int8 convolutions with the same integers"}
 _EPS32 = float(np.finfo(np.float32).eps)
 
@@ -74,16 +86,50 @@ class StackLayer:
 
 @dataclass(frozen=True)
 class QuantStack:
-    """The quantised part of a model: `layers` in call order; `residual`: output = x - stack(x) (DnCNN)."""
+    """The quantised part of a model: `layers` in call order; `residual`: output = x - stack(x) (DnCNN);
+    `float_layers`: the convolutions kept in float (mixed precision, `--float-layers`), by prefix."""
 
     model: str
     layers: tuple
     residual: bool
+    float_layers: tuple = ()
 
     @property
     def quantised(self) -> tuple:
         """The layers that carry weights and an output quantisation (convs and PReLUs; ReLUs are fused)."""
         return tuple(layer for layer in self.layers if layer.kind != "relu")
+
+    @property
+    def convs(self) -> tuple:
+        """The prefixes of the convolutions (Conv2d / ConvTranspose2d): the layers that can run int8 or float."""
+        return tuple(layer.prefix for layer in self.layers if layer.kind in ("conv", "conv_transpose"))
+
+    def is_int8(self, layer: StackLayer) -> bool:
+        """True for a convolution that runs int8 (not a PReLU, ReLU or a float layer)."""
+        return layer.kind in ("conv", "conv_transpose") and layer.prefix not in self.float_layers
+
+    def with_float_layers(self, names) -> "QuantStack":
+        """This stack with the convolutions `names` (prefixes) kept in float; ValueError naming an unknown one."""
+        names = tuple(dict.fromkeys(names))
+        for name in names:
+            if name not in self.convs:
+                raise ValueError(f"--float-layers: {name!r} is not a convolution of the {self.model} int8 chain; "
+                                 f"expected names from {list(self.convs)}")
+        return QuantStack(self.model, self.layers, self.residual, tuple(p for p in self.convs if p in names))
+
+    @property
+    def points(self) -> tuple:
+        """The quantisation points the int8 graph holds, 'input' or a layer prefix (its output): the input of
+        every int8 convolution (the stack input, or the output of the layer before it) and the output of
+        every int8 convolution. A float layer feeding a float layer (or ending the chain) stays float."""
+        quantised = self.quantised
+        out = []
+        for i, layer in enumerate(quantised):
+            if self.is_int8(layer):
+                before = "input" if i == 0 else quantised[i - 1].prefix
+                out += [before, layer.prefix]
+        return tuple(dict.fromkeys(name for name in ["input"] + [layer.prefix for layer in quantised]
+                                   if name in out))
 
 
 def quant_stack(model: str, kwargs: Mapping) -> QuantStack:
@@ -117,6 +163,38 @@ def fake_quantize_np(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray
     return (np.float32(scale) * (q - zero_point)).astype(np.float32)
 
 
+def percentile_np(x: np.ndarray, q: float) -> float:
+    """NumPy reference of the percentile observers: the q-th percentile of all of x, NumPy's default linear
+    interpolation between order statistics, in float64."""
+    return float(np.percentile(np.asarray(x, np.float64).reshape(-1), q))
+
+
+def prune_tensors(stack: QuantStack, tensors: Mapping) -> dict:
+    """The tensors an int8 file of `stack` holds: activation parameters only at `stack.points` (a calibration
+    gives them at every point; a float layer's output feeding a float layer stays float)."""
+    points = set(stack.points)
+    out = {}
+    for key, value in tensors.items():
+        point = "input" if key.startswith("input.") else key[:-len(".output_scale")] if key.endswith(
+            ".output_scale") else key[:-len(".output_zero_point")] if key.endswith(".output_zero_point") else None
+        if point is None or point in points:
+            out[key] = value
+    return out
+
+
+def compose_tensors(stack: QuantStack, int8_tensors: Mapping, float_tensors: Mapping) -> dict:
+    """An int8 file's tensors for `stack` (with its float layers) from the all-int8 tensors of the same model
+    (every activation point calibrated) and the float model's weights in PyTorch's layout: how the
+    sensitivity analysis builds each one-layer-int8 model without calibrating again."""
+    out = {}
+    for layer in stack.quantised:
+        p = layer.prefix
+        source = int8_tensors if stack.is_int8(layer) or layer.kind == "prelu" else float_tensors
+        out |= {k: v for k, v in source.items() if k.startswith(p + ".") and ".output_" not in k}
+    out |= {k: v for k, v in int8_tensors.items() if k.startswith("input.") or ".output_" in k}
+    return prune_tensors(stack, out)
+
+
 def is_int8_file(path) -> bool:
     """True for a safetensors file whose metadata says it is a jrestore int8 model (other files: False)."""
     path = Path(path)
@@ -130,15 +208,18 @@ def is_int8_file(path) -> bool:
 
 def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None:
     """ValueError naming the first missing key or wrong dtype of an int8 file's tensors for `stack`."""
-    want = {"input.scale": np.float32, "input.zero_point": np.int32}
+    want = {}
+    for point in stack.points:
+        key = "input." if point == "input" else f"{point}.output_"
+        want |= {f"{key}scale": np.float32, f"{key}zero_point": np.int32}
     for layer in stack.quantised:
         p = layer.prefix
-        want |= {f"{p}.output_scale": np.float32,
-                 f"{p}.output_zero_point": np.int32}
         if layer.kind == "prelu":
             want |= {f"{p}.weight": np.float32}
-        else:
+        elif stack.is_int8(layer):
             want |= {f"{p}.weight": np.int8, f"{p}.weight_scale": np.float32, f"{p}.bias": np.float32}
+        else:  # a float layer (--float-layers): float32 weights in PyTorch's layout
+            want |= {f"{p}.weight": np.float32, f"{p}.bias": np.float32}
     for key, dtype in want.items():
         if key not in tensors:
             raise ValueError(f"--weights: {source} is not a complete int8 {stack.model} file: no tensor {key!r}")
@@ -148,8 +229,9 @@ def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None
 
 
 def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwargs: Mapping, method: str,
-                   framework: str, **metadata) -> Path:
-    """Write an int8 model file atomically (NumPy arrays; metadata values JSON-encoded); returns the path."""
+                   framework: str, float_layers=(), **metadata) -> Path:
+    """Write an int8 model file atomically (NumPy arrays; metadata values JSON-encoded; `float_layers`: the
+    convolutions kept in float, recorded as metadata 'float_layers'); returns the path."""
     from safetensors.numpy import save_file
 
     from jrestore._io import atomic_write
@@ -159,10 +241,10 @@ def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwarg
         raise ValueError(f"--out: expected a .safetensors file name, got {path}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
-    stack = quant_stack(model, kwargs)
+    stack = quant_stack(model, kwargs).with_float_layers(float_layers)
     check_int8_tensors(stack, tensors, str(path))
     meta = {"format": INT8_FORMAT, "model": model, "kwargs": json.dumps(dict(kwargs), sort_keys=True),
-            "method": method, "framework": framework, "scheme": SCHEME,
+            "method": method, "framework": framework, "scheme": SCHEME, "float_layers": list(stack.float_layers),
             **{k: v for k, v in metadata.items() if v is not None}}
     encoded = {k: json.dumps(v) for k, v in meta.items()}
     arrays = {k: np.array(v, copy=True, order="C") for k, v in tensors.items()}
@@ -180,7 +262,7 @@ def read_int8_file(path) -> tuple[QuantStack, dict, dict, dict]:
         raise ValueError(f"--weights: {path} is not a jrestore int8 file (format {meta.get('format')!r}, expected "
                          f"{INT8_FORMAT!r}); write one with `jrestore quantize`")
     kwargs = recorded_kwargs(meta)
-    stack = quant_stack(meta.get("model"), kwargs)
+    stack = quant_stack(meta.get("model"), kwargs).with_float_layers(meta.get("float_layers") or ())
     tensors = load_file(str(path))
     check_int8_tensors(stack, tensors, str(path))
     return stack, tensors, meta, kwargs

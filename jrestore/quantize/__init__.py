@@ -24,12 +24,16 @@ How the pieces map onto AQT (aqt.jax.v2, 0.9.0):
   `lax.conv_general_dilated_patches`: int8 fake-quant of the weights (per output channel, AbsMax) and of the
   activation (ConstantCalibration at the activation's current scale); the same integers as the conv, one
   matmul. The activation ranges move as PyTorch's QAT observers move them (`qat_observed_apply`: each step
-  observes min / max before fake-quantising, MovingAverageMinMaxObserver's average, constant 0.01).
+  observes min / max before fake-quantising, MovingAverageMinMaxObserver's average, constant 0.01); with
+  the percentile observer they are calibrated once and frozen, as torch_ref.quantize.qat does. Float layers
+  (`--float-layers`) train and run as float lax convolutions, quantised only where an int8 one reads or
+  writes (QuantStack.points), as PyTorch's FX graph does with their qconfig None.
 - AQT quantises only the operands of convolutions and matmuls. PyTorch's converted graph also holds each
   conv's output (after its fused ReLU) and each PReLU's output as uint8 with a zero point; AQT's numerics
   are symmetric only. Both are mirrored here so the two frameworks run the same int8 model: the uint8 range
   becomes a clip to [scale * (0 - zp), scale * (127 - zp)] before AQT's symmetric quantiser (the integers
-  q - zp then are AQT's), and the output requantisation is `_requantize` (straight-through in training).
+  q - zp then are AQT's), and the output requantisation is `_requantize` (in training
+  `_fake_quantize_masked`, with torch's gradient).
 """
 from __future__ import annotations
 
@@ -41,10 +45,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, QuantStack, activation_qparams)
+from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, QuantStack, activation_qparams,
+                                    prune_tensors)
 
 __all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "qat_observed_apply", "submodule",
-           "calibrate_ranges", "quantize_weights"]
+           "calibrate_ranges", "quantize_weights", "float_weights"]
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -78,15 +83,22 @@ def _conv_geometry(stack: QuantStack, kwargs: Mapping, tensors: Mapping) -> dict
     return out
 
 
+def _qparams(tensors: Mapping, key: str):
+    """(scale, zero point) stored under `key` ('input.' or 'P.output_'), or None: that point stays float."""
+    if f"{key}scale" not in tensors:
+        return None
+    return jnp.float32(tensors[f"{key}scale"][0]), jnp.int32(tensors[f"{key}zero_point"][0])
+
+
 def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
-    """The int8 file's tensors as the arrays `int8_apply` runs: per conv its int8 kernel in lax's HWIO layout
-    (a ConvTranspose2d's as the flipped forward kernel) with its scales shaped [1, 1, 1, out], the bias, and
-    every activation's (scale, zero point)."""
-    params = {"input": (jnp.float32(tensors["input.scale"][0]), jnp.int32(tensors["input.zero_point"][0]))}
+    """The int8 file's tensors as the arrays `int8_apply` runs: per conv its kernel in lax's HWIO layout (a
+    ConvTranspose2d's as the flipped forward kernel): int8 with its scales shaped [1, 1, 1, out], or float32
+    for a float layer; the bias; and the (scale, zero point) of every quantisation point the tensors hold
+    (None where the activation stays float)."""
+    params = {"input": _qparams(tensors, "input.")}
     for layer in stack.quantised:
         p = layer.prefix
-        entry = {"output": (jnp.float32(tensors[f"{p}.output_scale"][0]),
-                            jnp.int32(tensors[f"{p}.output_zero_point"][0]))}
+        entry = {"output": _qparams(tensors, f"{p}.output_")}
         q = np.asarray(tensors[f"{p}.weight"])
         if layer.kind == "prelu":
             entry["slope"] = jnp.asarray(q, jnp.float32)
@@ -95,8 +107,11 @@ def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
                 kernel = q.transpose(2, 3, 1, 0)  # OIHW -> HWIO
             else:  # IOHW -> [kH, kW, in, out], flipped: the forward convolution of PyTorch's transpose
                 kernel = q.transpose(2, 3, 0, 1)[::-1, ::-1]
-            entry["kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.int8)
-            entry["kernel_scale"] = jnp.asarray(tensors[f"{p}.weight_scale"], jnp.float32).reshape(1, 1, 1, -1)
+            if stack.is_int8(layer):
+                entry["kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.int8)
+                entry["kernel_scale"] = jnp.asarray(tensors[f"{p}.weight_scale"], jnp.float32).reshape(1, 1, 1, -1)
+            else:
+                entry["float_kernel"] = jnp.asarray(np.ascontiguousarray(kernel), jnp.float32)
             entry["bias"] = jnp.asarray(tensors[f"{p}.bias"], jnp.float32)
         params[p] = entry
     return params
@@ -107,11 +122,10 @@ def _clip_to_range(x, scale, zero_point):
     return jnp.clip(x, scale * (ACT_QMIN - zero_point).astype(x.dtype), scale * (ACT_QMAX - zero_point).astype(x.dtype))
 
 
-def _requantize(x, scale, zero_point, straight_through: bool = False):
+def _requantize(x, scale, zero_point):
     """x on the uint8 grid of (scale, zero point), as PyTorch requantises a conv's or PReLU's output."""
     q = jnp.clip(jnp.round(x / scale) + zero_point, ACT_QMIN, ACT_QMAX)
-    y = scale * (q - zero_point).astype(x.dtype)
-    return x + lax.stop_gradient(y - x) if straight_through else y
+    return scale * (q - zero_point).astype(x.dtype)
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,22 +154,35 @@ def _int8_conv(x, entry, geometry, in_qparams):
     return y + entry["bias"]
 
 
+def _float_conv(x, kernel, geometry):
+    """A float layer's convolution (--float-layers), in float32 like the float model."""
+    strides, padding, lhs_dilation = geometry
+    return lax.conv_general_dilated(x, kernel, strides, padding, lhs_dilation=lhs_dilation,
+                                    dimension_numbers=_DIMS, precision=lax.Precision.HIGHEST)
+
+
 def int8_apply(stack: QuantStack, params: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
-    """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float)."""
+    """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float).
+    Float layers run in float32; an activation is put on its uint8 grid where params hold its parameters."""
     qparams = params["input"]
-    h = x
+    h = x if qparams is None else _requantize(x, *qparams)
     for layer in stack.layers:
         if layer.kind == "relu":
             continue
         entry = params[layer.prefix]
         if layer.kind == "prelu":
             h = jnp.where(h > 0, h, entry["slope"] * h)
-        else:
+        elif "kernel" in entry:
+            if qparams is None:
+                raise ValueError(f"{layer.prefix}: an int8 convolution needs its input's quantisation parameters")
             h = _int8_conv(h, entry, geometry[layer.prefix], qparams)
-            if layer.fused_relu:
-                h = jax.nn.relu(h)
+        else:
+            h = _float_conv(h, entry["float_kernel"], geometry[layer.prefix]) + entry["bias"]
+        if layer.fused_relu:
+            h = jax.nn.relu(h)
         qparams = entry["output"]
-        h = _requantize(h, *qparams)
+        if qparams is not None:
+            h = _requantize(h, *qparams)
     return x - h if stack.residual else h
 
 
@@ -168,47 +195,89 @@ def int8_forward(stack: QuantStack, tensors: Mapping, kwargs: Mapping):
 
 # ---- post-training calibration ----
 
-def calibrate_ranges(jm, stack: QuantStack, batches: Iterable) -> dict:
+def _percentile(x, q):
+    """The q-th percentile (0-100) of all of x, linear interpolation between order statistics (NumPy's default
+    method; torch_ref.quantize.PercentileObserver computes the same)."""
+    flat = jnp.sort(x.reshape(-1))
+    position = (q / 100.0) * (flat.size - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, flat.size - 1)
+    frac = jnp.float32(position - below)
+    return flat[below] + (flat[above] - flat[below]) * frac
+
+
+def calibrate_ranges(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
+                     percentile: float = DEFAULT_PERCENTILE) -> dict:
     """{'input' | prefix: (min, max)} of the float model's activations at every quantisation point over the
-    batches ([B, H, W, C] float32): the stack input, each conv's output after its fused ReLU, each PReLU's."""
+    batches ([B, H, W, C] float32): the stack input, each conv's output after its fused ReLU, each PReLU's.
+    observer 'minmax': the extremes over all batches (PyTorch's MinMaxObserver); 'percentile': per batch the
+    (100 - p)-th and p-th percentiles, averaged over the batches (torch_ref.quantize.PercentileObserver)."""
     from flax import nnx
 
+    if observer not in ("minmax", "percentile"):
+        raise ValueError(f"--observer: the JAX calibration computes {['minmax', 'percentile']} (histogram is "
+                         f"PyTorch's HistogramObserver: use --framework torch), got {observer!r}")
     layers = [submodule(jm, layer.prefix) for layer in stack.layers]
     graphdef, state = nnx.split(nnx.List(layers))
+
+    def extremes(x):
+        if observer == "minmax":
+            return jnp.min(x), jnp.max(x)
+        return _percentile(x, 100.0 - percentile), _percentile(x, percentile)
 
     @jax.jit
     def ranges(state, x):
         modules = nnx.merge(graphdef, state)
-        found = [(jnp.min(x), jnp.max(x))]
+        found = [extremes(x)]
         for layer, module in zip(stack.layers, modules):
             x = module(x)
             if layer.kind != "relu" and not layer.fused_relu or layer.kind == "relu":
-                found.append((jnp.min(x), jnp.max(x)))
+                found.append(extremes(x))
         return found
 
     names = ["input"] + [layer.prefix for layer in stack.quantised]
     lo = {n: np.inf for n in names}
     hi = {n: -np.inf for n in names}
+    sums = {n: [0.0, 0.0] for n in names}
     seen = 0
     for batch in batches:
         seen += 1
         for name, (a, b) in zip(names, ranges(state, jnp.asarray(batch))):
             lo[name], hi[name] = min(lo[name], float(a)), max(hi[name], float(b))
+            sums[name][0] += float(a)
+            sums[name][1] += float(b)
     if not seen:
         raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+    if observer == "percentile":
+        return {n: (sums[n][0] / seen, sums[n][1] / seen) for n in names}
     return {n: (lo[n], hi[n]) for n in names}
+
+
+def float_weights(jm, stack: QuantStack) -> dict:
+    """{file key: float32 array} of the stack's weights in PyTorch's layout (convs OIHW, transposed convs
+    IOHW, biases, PReLU slopes): what a float layer of an int8 file holds."""
+    out = {}
+    for layer in stack.quantised:
+        mod, p = submodule(jm, layer.prefix), layer.prefix
+        w = np.asarray(mod.weight[...], np.float32)
+        if layer.kind != "prelu":
+            w = w.transpose(3, 2, 0, 1) if layer.kind == "conv" else w.transpose(2, 3, 0, 1)
+            out[f"{p}.bias"] = np.asarray(mod.bias[...], np.float32)
+        out[f"{p}.weight"] = np.ascontiguousarray(w)
+    return out
 
 
 def quantize_weights(jm, stack: QuantStack) -> dict:
     """{file key: array} of the float model's weights: convs int8 through AQT's quantiser (AbsMax per output
-    channel; ConvTranspose2d per tensor), biases and PReLU slopes float32."""
+    channel; ConvTranspose2d per tensor), biases and PReLU slopes float32; float layers float32."""
     from aqt.jax.v2 import aqt_quantizer
 
     out = {}
+    floats = float_weights(jm, stack)
     for layer in stack.quantised:
         mod, p = submodule(jm, layer.prefix), layer.prefix
-        if layer.kind == "prelu":  # float in both frameworks (see jrestore.core.quantize)
-            out[f"{p}.weight"] = np.asarray(mod.weight[...], np.float32)
+        if layer.kind == "prelu" or not stack.is_int8(layer):  # PReLU: float in both frameworks (see core)
+            out |= {k: v for k, v in floats.items() if k.startswith(p + ".")}
             continue
         kernel = jnp.asarray(mod.weight[...], jnp.float32)  # Conv2d HWIO [kh, kw, in, out]; transpose [kh, kw, in, out]
         quantizer = aqt_quantizer.quantizer_make(8)
@@ -233,9 +302,12 @@ def activation_tensors(stack: QuantStack, ranges: Mapping) -> dict:
     return out
 
 
-def ptq(jm, stack: QuantStack, batches: Iterable) -> dict:
-    """Static post-training quantisation of float jrestore model `jm`: the int8 file's tensors."""
-    return {**quantize_weights(jm, stack), **activation_tensors(stack, calibrate_ranges(jm, stack, batches))}
+def ptq(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
+        percentile: float = DEFAULT_PERCENTILE) -> dict:
+    """Static post-training quantisation of float jrestore model `jm`: the int8 file's tensors (float layers
+    of `stack` float32; activation ranges from `observer`, see calibrate_ranges)."""
+    ranges = calibrate_ranges(jm, stack, batches, observer, percentile)
+    return prune_tensors(stack, {**quantize_weights(jm, stack), **activation_tensors(stack, ranges)})
 
 
 # ---- quantisation-aware training ----
@@ -254,29 +326,6 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
     cfg.fwd.dg_quantizer.lhs.calibration = functools.partial(
         calibration.ConstantCalibration, bound=lhs_scale * 127.5)  # scale = bound / 127.5 (AQT's int8 bound)
     return cfg(patches, matrix, (((3,), (0,)), ((), ())))  # a DotGeneral is a drop-in lax.dot_general
-
-
-def qat_apply(stack: QuantStack, jm_layers, qparams: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
-    """The fake-quantised float model (training): the int8 model's arithmetic with AQT's fake-quant convs."""
-    scale, zero_point = qparams["input"]
-    h = x
-    for layer, mod in zip(stack.layers, jm_layers):
-        if layer.kind == "relu":
-            continue
-        if layer.kind == "prelu":
-            h = mod(h)
-        else:
-            strides, padding, lhs_dilation = geometry[layer.prefix]
-            kernel = mod.weight[...]
-            if layer.kind == "conv_transpose":
-                kernel = kernel[::-1, ::-1]
-            h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
-                              lhs_dilation) + mod.bias[...]
-            if layer.fused_relu:
-                h = jax.nn.relu(h)
-        scale, zero_point = qparams[layer.prefix]
-        h = _requantize(h, scale, zero_point, straight_through=True)
-    return x - h if stack.residual else h
 
 
 # PyTorch's QAT activation observer (torch.ao's MovingAverageMinMaxObserver, the observer of the FakeQuantize in
@@ -317,12 +366,15 @@ def _fake_quantize_masked(x, scale, zero_point):
 def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry: Mapping, x: jax.Array,
                        averaging_constant: float) -> tuple[jax.Array, jax.Array]:
     """The fake-quantised model of one QAT training step, with PyTorch's FakeQuantize order at every
-    quantisation point (the stack input, each conv's output after its fused ReLU, each PReLU's output): observe
-    the float value's min / max, move that point's range (`_ema_range`), compute its (scale, zero point) from the
-    new range, then fake-quantise with them. x [B, H, W, C] float32; ranges [P, 2] float32 (min, max) per point
-    in the order ['input'] + stack.quantised, (+inf, -inf) where nothing was observed yet. Returns (the output
-    [B, H', W', C'], the updated ranges [P, 2]). The arithmetic is qat_apply's (AQT dot_general convolutions),
-    with torch's masked straight-through gradient at the output quantisations."""
+    quantisation point (stack.points: the input of every int8 convolution and its output after the fused ReLU,
+    a PReLU's output an int8 conv reads): observe the float value's min / max, move that point's range
+    (`_ema_range`), compute its (scale, zero point) from the new range, then fake-quantise with them. Float
+    layers (stack.float_layers) run as float32 convolutions, as torch's prepare_qat_fx leaves a module whose
+    qconfig is None. x [B, H, W, C] float32; ranges [P, 2] float32 (min, max) per point in stack.points order,
+    (+inf, -inf) where nothing was observed yet. Returns (the output [B, H', W', C'], the updated ranges
+    [P, 2]). Int8 convolutions are AQT dot_generals (`_aqt_dot_conv`); the output quantisations have torch's
+    masked straight-through gradient."""
+    points = stack.points
     updated = []
 
     def observe(h):
@@ -330,7 +382,7 @@ def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry
         updated.append(_ema_range(ranges[len(updated)], seen, averaging_constant))
         return _range_qparams(updated[-1])
 
-    scale, zero_point = observe(x)
+    scale, zero_point = observe(x) if "input" in points else (None, None)
     h = x
     for layer, mod in zip(stack.layers, jm_layers):
         if layer.kind == "relu":
@@ -338,42 +390,85 @@ def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry
         if layer.kind == "prelu":
             h = mod(h)
         else:
-            strides, padding, lhs_dilation = geometry[layer.prefix]
             kernel = mod.weight[...]
             if layer.kind == "conv_transpose":
                 kernel = kernel[::-1, ::-1]
-            h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
-                              lhs_dilation) + mod.bias[...]
+            if stack.is_int8(layer):  # its input is a point, so scale / zero_point are that point's
+                strides, padding, lhs_dilation = geometry[layer.prefix]
+                h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
+                                  lhs_dilation) + mod.bias[...]
+            else:
+                h = _float_conv(h, kernel, geometry[layer.prefix]) + mod.bias[...]
             if layer.fused_relu:
                 h = jax.nn.relu(h)
-        scale, zero_point = observe(h)
-        h = _fake_quantize_masked(h, scale, zero_point)
+        if layer.prefix in points:
+            scale, zero_point = observe(h)
+            h = _fake_quantize_masked(h, scale, zero_point)
     return (x - h if stack.residual else h), jnp.stack(updated)
 
 
+def _with_fake_quantised_weights(jm, stack: QuantStack):
+    """A copy of float model `jm` whose int8 convolutions hold their AQT int8 weights dequantised (q * scale):
+    the model torch's QAT calibration runs (weight fake-quant on, activation fake-quant off)."""
+    from flax import nnx
+
+    twin = nnx.clone(jm)
+    tensors = quantize_weights(jm, stack)
+    for layer in stack.quantised:
+        if not stack.is_int8(layer):
+            continue
+        p = layer.prefix
+        scale = tensors[f"{p}.weight_scale"].astype(np.float32)
+        q = tensors[f"{p}.weight"].astype(np.float32)
+        if layer.kind == "conv":  # OIHW, one scale per output channel -> HWIO
+            kernel = (q * scale.reshape(-1, 1, 1, 1)).transpose(2, 3, 1, 0)
+        else:  # IOHW, one scale -> [kh, kw, in, out] (the transpose (2, 3, 0, 1) is its own inverse)
+            kernel = (q * scale.reshape(-1)[0]).transpose(2, 3, 0, 1)
+        submodule(twin, p).weight[...] = jnp.asarray(kernel, jnp.float32)
+    return twin
+
+
 def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
-        lr: float = 1e-5, on_step=None, averaging_constant: float = QAT_AVERAGING_CONSTANT,
-        range_init: str = "first_step") -> dict:
+        lr: float = 1e-5, on_step=None, averaging_constant: float | None = None, range_init: str | None = None,
+        observer: str = "minmax", percentile: float = DEFAULT_PERCENTILE) -> dict:
     """Quantisation-aware fine-tuning of float model `jm` (changed in place): `steps` Adam steps of MSE through
     AQT fake-quant convolutions on (input, target) pairs from the iterable `train_pairs` (cycled), then the int8
-    file's tensors.
+    file's tensors. `stack.float_layers` train and are written in float32.
 
-    The activation ranges move as PyTorch's QAT observers move them (MovingAverageMinMaxObserver): every step
-    observes each quantisation point's min / max on the batch before fake-quantising it and moves the range by
-    `averaging_constant` (torch's 0.01) towards them; the file gets the final ranges. `range_init`:
-    'first_step' (torch's prepare_qat_fx: the first batch's min / max, `calib_batches` unused) or
-    'calibration' (PTQ's min / max over `calib_batches`, then the moving average). averaging_constant 0 with
-    'calibration' keeps the calibrated ranges fixed."""
+    observer 'minmax' (torch's QAT default): the activation ranges move as PyTorch's QAT observers move them
+    (MovingAverageMinMaxObserver): every step observes each quantisation point's min / max on the batch before
+    fake-quantising it and moves the range by `averaging_constant` (None: torch's 0.01) towards them; the file
+    gets the final ranges. `range_init`: 'first_step' (None; torch's prepare_qat_fx: the first batch's
+    min / max, `calib_batches` unused) or 'calibration' (PTQ's min / max over `calib_batches`, then the moving
+    average); averaging_constant 0 with 'calibration' keeps the calibrated ranges fixed.
+    observer 'percentile': as torch_ref.quantize.qat, the ranges are calibrated once on `calib_batches` (the
+    model with fake-quantised weights and float activations, per-batch percentiles averaged) and then frozen;
+    range_init must be None or 'calibration', averaging_constant None or 0. 'histogram' (PyTorch's
+    HistogramObserver) is not mirrored: ValueError (QAT with it: torch_ref.quantize.qat)."""
     import optax
     from flax import nnx
 
+    if observer not in ("minmax", "percentile"):
+        raise ValueError(f"observer: JAX QAT supports 'minmax' (moving ranges) and 'percentile' (calibrated, "
+                         f"then frozen); {observer!r} is not mirrored in JAX (QAT with it: --framework torch)")
+    if observer == "percentile":
+        if range_init not in (None, "calibration"):
+            raise ValueError(f"range_init: the percentile observer calibrates its ranges on calib_batches; "
+                             f"expected None or 'calibration', got {range_init!r}")
+        if averaging_constant not in (None, 0, 0.0):
+            raise ValueError(f"averaging_constant: the percentile observer's ranges are frozen after "
+                             f"calibration; expected None or 0, got {averaging_constant}")
+        range_init, averaging_constant = "calibration", 0.0
+    range_init = "first_step" if range_init is None else range_init
+    averaging_constant = QAT_AVERAGING_CONSTANT if averaging_constant is None else averaging_constant
     if range_init not in QAT_RANGE_INITS:
         raise ValueError(f"range_init: expected one of {list(QAT_RANGE_INITS)}, got {range_init!r}")
     if not 0.0 <= averaging_constant <= 1.0:
         raise ValueError(f"averaging_constant: expected a fraction in [0, 1], got {averaging_constant}")
-    names = ["input"] + [layer.prefix for layer in stack.quantised]
+    names = list(stack.points)
     if range_init == "calibration":
-        calibrated = calibrate_ranges(jm, stack, calib_batches)
+        source = jm if observer == "minmax" else _with_fake_quantised_weights(jm, stack)
+        calibrated = calibrate_ranges(source, stack, calib_batches, observer, percentile)
         ranges = jnp.asarray([calibrated[n] for n in names], jnp.float32)
     else:
         ranges = jnp.tile(jnp.asarray([[np.inf, -np.inf]], jnp.float32), (len(names), 1))
@@ -409,5 +504,5 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
             raise ValueError("calib: no training batches (the --calib folder gave no images)")
     nnx.update(layers, params)
     final = np.asarray(ranges, np.float64)
-    return {**quantize_weights(jm, stack),
-            **activation_tensors(stack, {n: (float(lo), float(hi)) for n, (lo, hi) in zip(names, final)})}
+    return prune_tensors(stack, {**quantize_weights(jm, stack), **activation_tensors(
+        stack, {n: (float(lo), float(hi)) for n, (lo, hi) in zip(names, final)})})

@@ -15,17 +15,24 @@ from jrestore.core.quantize import read_int8_file
 from jrestore.inference.specs import get_spec
 from jrestore.inference.tasks import FRAMEWORKS, Task
 
-__all__ = ["int8_task", "calibration_batches", "training_pairs"]
+__all__ = ["int8_task", "tensors_task", "calibration_batches", "training_pairs"]
 
 
 def int8_task(path, frameworks=FRAMEWORKS, *, scale: int | None = None) -> Task:
     """A Task running int8 file `path` in the requested frameworks: JAX through AQT int8 convolutions, PyTorch
     through the converted quantised module holding the file's integers. --scale must match the file's."""
     stack, tensors, meta, kwargs = read_int8_file(path)
+    return tensors_task(stack, tensors, kwargs, frameworks, scale=scale, label=str(path))
+
+
+def tensors_task(stack, tensors, kwargs, frameworks=FRAMEWORKS, *, scale: int | None = None,
+                 label: str = "int8") -> Task:
+    """int8_task of an int8 file's (stack, tensors, kwargs) held in memory (the sensitivity analysis builds
+    one per layer); `label` names it in errors."""
     spec = get_spec(stack.model)
     model_scale = int(kwargs.get(spec.scale_arg, 1)) if spec.scale_arg else 1
     if spec.kind == "sr" and scale is not None and scale != model_scale:
-        raise ValueError(f"--scale: {path} is an x{model_scale} model, got --scale {scale}")
+        raise ValueError(f"--scale: {label} is an x{model_scale} model, got --scale {scale}")
     forwards = {}
     for fw in frameworks:
         if fw == "jax":
@@ -47,7 +54,7 @@ def int8_task(path, frameworks=FRAMEWORKS, *, scale: int | None = None) -> Task:
             forwards[fw] = run
     channels = int(kwargs.get(spec.channels_arg, 1)) if spec.channels_arg else 1
     return Task(stack.model, spec.kind, channels, model_scale, spec.align(kwargs), spec.halo(kwargs), kwargs,
-                str(path), forwards)
+                label, forwards)
 
 
 def _crop(rng, sample, patch: int, scale: int):
