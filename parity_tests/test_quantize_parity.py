@@ -15,46 +15,11 @@ import torch
 
 import jrestore
 import torch_ref
-import torch_ref.models as tmodels
 import torch_ref.quantize as tq
 from jrestore import quantize as jq
 from jrestore.core.quantize import activation_qparams, fake_quantize_np, percentile_np, quant_stack
 from jrestore.parity import tolerances
-
-DNCNN = dict(nc=8, nb=4, act_mode="R")
-FSRCNN = dict(scale_factor=2, d=8, s=4, m=1)
-
-
-def _weights(tmp_path, name, kwargs, seed=0):
-    torch.manual_seed(seed)
-    net = tmodels.get(name, **kwargs)
-    path = tmp_path / f"{name}.pth"
-    torch.save(net.state_dict(), path)
-    return path
-
-
-def _images(seed, n=3, size=24, channels=1):
-    """Smooth ramps plus texture, as [B, H, W, C] float32 in [0, 1] (natural-image-like ranges)."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.1, 0.9, size)[None, :, None] * np.linspace(0.6, 1.0, size)[:, None, None]
-    return np.stack([np.clip(ramp + 0.05 * rng.standard_normal((size, size, channels)), 0, 1)
-                     for _ in range(n)]).astype(np.float32)
-
-
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-
-
-@pytest.fixture(scope="module")
-def dncnn_ptq(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("q")
-    weights = _weights(tmp, "dncnn", DNCNN)
-    net = torch_ref.load(weights, model="dncnn", **DNCNN)
-    stack = quant_stack("dncnn", DNCNN)
-    clean = _images(0)
-    noisy = clean + 25 / 255 * np.random.default_rng(1).standard_normal(clean.shape).astype(np.float32)
-    qnet, tensors = tq.ptq(net, stack, [_nchw(noisy)])
-    return tmp, weights, net, stack, noisy, qnet, tensors
+from parity_tests._quantize_data import DNCNN, FSRCNN, dncnn_ptq, images, nchw, weights_file  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("observer, float_layers", [("minmax", ()), ("percentile", ("model.2",))])
@@ -62,7 +27,7 @@ def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq, observer, fl
     _, weights, net, stack, noisy, _, tensors = dncnn_ptq
     stack = stack.with_float_layers(float_layers)
     if observer != "minmax" or float_layers:
-        tensors = tq.ptq(net, stack, [_nchw(noisy[:2]), _nchw(noisy[1:])], observer=observer)[1]
+        tensors = tq.ptq(net, stack, [nchw(noisy[:2]), nchw(noisy[1:])], observer=observer)[1]
         noisy = [noisy[:2], noisy[1:]]
     else:
         noisy = [noisy]
@@ -83,19 +48,19 @@ def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq, observer, fl
     ("dncnn", DNCNN, "minmax", ()), ("fsrcnn", FSRCNN, "minmax", ()),
     ("fsrcnn", FSRCNN, "percentile", ("first_part.0", "mid_part.2")), ("dncnn", DNCNN, "histogram", ("model.2",))])
 def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs, observer, float_layers):
-    net = torch_ref.load(_weights(tmp_path, name, kwargs, seed=3), model=name, **kwargs)
+    net = torch_ref.load(weights_file(tmp_path, name, kwargs, seed=3), model=name, **kwargs)
     if name == "fsrcnn":  # yjn870's N(0, 0.001) deconvolution init gives outputs ~1e-3, as no trained model does:
         with torch.no_grad():  # bring them to ~0.2, so the output's level is not far below the upstream ones
             net.last_part.weight.mul_(30)
     stack = quant_stack(name, kwargs).with_float_layers(float_layers)
-    x = _images(4, n=2, size=20)
-    qnet, tensors = tq.ptq(net, stack, [_nchw(x)], observer=observer)
+    x = images(4, n=2, size=20)
+    qnet, tensors = tq.ptq(net, stack, [nchw(x)], observer=observer)
     for prefix in float_layers:  # the float layers hold float32 weights and no int8 scales
         assert tensors[f"{prefix}.weight"].dtype == np.float32 and f"{prefix}.weight_scale" not in tensors
     with torch.no_grad():
-        want, float_out = qnet(_nchw(x)).numpy(), net(_nchw(x)).numpy()
+        want, float_out = qnet(nchw(x)).numpy(), net(nchw(x)).numpy()
         # the file's tensors rebuilt as a torch module (what eval runs) give the PTQ module's output exactly
-        assert np.array_equal(tq.int8_model(stack, tensors, kwargs)(_nchw(x)).numpy(), want)
+        assert np.array_equal(tq.int8_model(stack, tensors, kwargs)(nchw(x)).numpy(), want)
     got = np.asarray(jq.int8_forward(stack, tensors, kwargs)(jnp.asarray(x))).transpose(0, 3, 1, 2)
     level = float(tensors[f"{stack.points[-1]}.output_scale"][0])
     assert np.abs(got - want).max() <= tolerances.INT8_CROSS_FRAMEWORK_LEVELS * level * (1 + 1e-5)
@@ -121,11 +86,11 @@ def test_observer_ranges_match_a_numpy_reference(tmp_path, observer):
     """Both frameworks' calibrated (scale, zero point) at every point against NumPy on the float activations:
     minmax the extremes over both batches; percentile (99.9 here, so several values are clipped) each batch's
     percentiles averaged over the batches."""
-    net = torch_ref.load(_weights(tmp_path, "fsrcnn", FSRCNN, seed=2), model="fsrcnn", **FSRCNN)
+    net = torch_ref.load(weights_file(tmp_path, "fsrcnn", FSRCNN, seed=2), model="fsrcnn", **FSRCNN)
     stack = quant_stack("fsrcnn", FSRCNN)
-    batches = [_images(10, n=2, size=20), _images(11, n=2, size=20)]
-    acts = [_float_activations(net, stack, _nchw(b)) for b in batches]
-    torch_tensors = tq.ptq(net, stack, [_nchw(b) for b in batches], observer=observer, percentile=99.9)[1]
+    batches = [images(10, n=2, size=20), images(11, n=2, size=20)]
+    acts = [_float_activations(net, stack, nchw(b)) for b in batches]
+    torch_tensors = tq.ptq(net, stack, [nchw(b) for b in batches], observer=observer, percentile=99.9)[1]
     jm = jrestore.load(tmp_path / "fsrcnn.pth", model="fsrcnn", **FSRCNN)
     jax_tensors = jq.ptq(jm, stack, batches, observer=observer, percentile=99.9)
     for point in stack.points:
@@ -147,22 +112,22 @@ def test_one_int8_layer_matches_a_fake_quant_reference(tmp_path):
     """Mixed precision (what --float-layers and each --sensitivity row run): only model.2 int8, the rest float.
     Reference: the float torch modules, with model.2's input and output put on their uint8 grids by NumPy and
     its weights dequantised from the file's integers."""
-    net = torch_ref.load(_weights(tmp_path, "dncnn", DNCNN, seed=6), model="dncnn", **DNCNN)
+    net = torch_ref.load(weights_file(tmp_path, "dncnn", DNCNN, seed=6), model="dncnn", **DNCNN)
     stack = quant_stack("dncnn", DNCNN)
     alone = stack.with_float_layers([p for p in stack.convs if p != "model.2"])
     assert alone.points == ("model.0", "model.2")  # model.2's input (model.0's ReLU output) and its output
-    x = _images(12, n=2, size=20)
-    tensors = tq.ptq(net, alone, [_nchw(x)])[1]
+    x = images(12, n=2, size=20)
+    tensors = tq.ptq(net, alone, [nchw(x)])[1]
     assert set(k for k in tensors if tensors[k].dtype == np.int8) == {"model.2.weight"}
     with torch.no_grad():
-        h = net.model[1](net.model[0](_nchw(x))).numpy()
+        h = net.model[1](net.model[0](nchw(x))).numpy()
         h = fake_quantize_np(h, tensors["model.0.output_scale"][0], tensors["model.0.output_zero_point"][0])
         w = tensors["model.2.weight"].astype(np.float32) * tensors["model.2.weight_scale"].reshape(-1, 1, 1, 1)
         h = torch.relu(torch.nn.functional.conv2d(torch.from_numpy(h), torch.from_numpy(w),
                                                   torch.from_numpy(tensors["model.2.bias"]), padding=1)).numpy()
         h = fake_quantize_np(h, tensors["model.2.output_scale"][0], tensors["model.2.output_zero_point"][0])
-        want = (_nchw(x) - net.model[4:](torch.from_numpy(h))).numpy()
-        torch_out = tq.int8_model(alone, tensors, DNCNN)(_nchw(x)).numpy()
+        want = (nchw(x) - net.model[4:](torch.from_numpy(h))).numpy()
+        torch_out = tq.int8_model(alone, tensors, DNCNN)(nchw(x)).numpy()
     jax_out = np.asarray(jq.int8_forward(alone, tensors, DNCNN)(jnp.asarray(x))).transpose(0, 3, 1, 2)
     level = float(tensors["model.2.output_scale"][0])
     for got in (torch_out, jax_out):  # a requantisation tie may land one level apart, moving the float rest a bit
@@ -170,6 +135,6 @@ def test_one_int8_layer_matches_a_fake_quant_reference(tmp_path):
         assert np.mean(np.abs(got - want) > 1e-5) <= tolerances.INT8_CROSS_FRAMEWORK_SHARE
     # and the rest really ran in float: the all-int8 model is further from the float model than this one
     with torch.no_grad():
-        float_out = net(_nchw(x)).numpy()
-        all_int8 = tq.ptq(net, stack, [_nchw(x)])[0](_nchw(x)).numpy()
+        float_out = net(nchw(x)).numpy()
+        all_int8 = tq.ptq(net, stack, [nchw(x)])[0](nchw(x)).numpy()
     assert 0 < np.abs(torch_out - float_out).mean() < np.abs(all_int8 - float_out).mean()

@@ -16,47 +16,12 @@ from PIL import Image
 
 import jrestore
 import torch_ref
-import torch_ref.models as tmodels
 import torch_ref.quantize as tq
 from jrestore import quantize as jq
 from jrestore.cli import main
 from jrestore.core.quantize import INT8_FORMAT, quant_stack, read_int8_file, save_int8_file
 from jrestore.parity import tolerances
-
-DNCNN = dict(nc=8, nb=4, act_mode="R")
-FSRCNN = dict(scale_factor=2, d=8, s=4, m=1)
-
-
-def _weights(tmp_path, name, kwargs, seed=0):
-    torch.manual_seed(seed)
-    net = tmodels.get(name, **kwargs)
-    path = tmp_path / f"{name}.pth"
-    torch.save(net.state_dict(), path)
-    return path
-
-
-def _images(seed, n=3, size=24, channels=1):
-    """Smooth ramps plus texture, as [B, H, W, C] float32 in [0, 1] (natural-image-like ranges)."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.1, 0.9, size)[None, :, None] * np.linspace(0.6, 1.0, size)[:, None, None]
-    return np.stack([np.clip(ramp + 0.05 * rng.standard_normal((size, size, channels)), 0, 1)
-                     for _ in range(n)]).astype(np.float32)
-
-
-def _nchw(x):
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-
-
-@pytest.fixture(scope="module")
-def dncnn_ptq(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("q")
-    weights = _weights(tmp, "dncnn", DNCNN)
-    net = torch_ref.load(weights, model="dncnn", **DNCNN)
-    stack = quant_stack("dncnn", DNCNN)
-    clean = _images(0)
-    noisy = clean + 25 / 255 * np.random.default_rng(1).standard_normal(clean.shape).astype(np.float32)
-    qnet, tensors = tq.ptq(net, stack, [_nchw(noisy)])
-    return tmp, weights, net, stack, noisy, qnet, tensors
+from parity_tests._quantize_data import DNCNN, dncnn_ptq, images, nchw, weights_file  # noqa: F401 (fixture)
 
 
 def test_int8_file_round_trip_runs_the_same_integers(dncnn_ptq):
@@ -72,16 +37,16 @@ def test_int8_file_round_trip_runs_the_same_integers(dncnn_ptq):
     assert back["model.2.weight"].dtype == np.int8 and back["model.2.weight_scale"].shape == (DNCNN["nc"],)
     # the file, rebuilt as a converted torch module, gives the PTQ module's output exactly
     with torch.no_grad():
-        assert torch.equal(tq.int8_model(stack, back, kwargs)(_nchw(noisy)), qnet(_nchw(noisy)))
+        assert torch.equal(tq.int8_model(stack, back, kwargs)(nchw(noisy)), qnet(nchw(noisy)))
     # the convolution weights are stored as one byte each (the float32 model: four)
     assert all(back[f"{layer.prefix}.weight"].nbytes == back[f"{layer.prefix}.weight"].size for layer in stack.quantised)
 
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_qat_fine_tunes_and_writes_a_complete_int8_model(tmp_path, framework):
-    weights = _weights(tmp_path, "dncnn", DNCNN, seed=5)
+    weights = weights_file(tmp_path, "dncnn", DNCNN, seed=5)
     stack = quant_stack("dncnn", DNCNN)
-    clean = _images(6, n=4, size=16)
+    clean = images(6, n=4, size=16)
     rng = np.random.default_rng(7)
 
     def pairs():
@@ -90,7 +55,7 @@ def test_qat_fine_tunes_and_writes_a_complete_int8_model(tmp_path, framework):
     losses = []
     if framework == "torch":
         net = torch_ref.load(weights, model="dncnn", **DNCNN)
-        torch_pairs = ((_nchw(x), _nchw(t)) for x, t in pairs())
+        torch_pairs = ((nchw(x), nchw(t)) for x, t in pairs())
         _, tensors = tq.qat(net, stack, torch_pairs, steps=3, lr=1e-3, on_step=lambda s, v: losses.append(v))
     else:
         jm = jrestore.load(weights, model="dncnn", **DNCNN)
@@ -115,7 +80,7 @@ def _folder(path, n=3, size=32):
 
 
 def test_cli_quantize_then_eval_reports_float_beside_int8(tmp_path, capsys):
-    weights = _weights(tmp_path, "dncnn", DNCNN, seed=8)
+    weights = weights_file(tmp_path, "dncnn", DNCNN, seed=8)
     data = _folder(tmp_path / "data")
     out = tmp_path / "int8.safetensors"
     assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set",
@@ -160,7 +125,7 @@ def test_jax_ptq_of_official_dncnn_stays_close_to_float_on_set12(shared_data, tm
 def test_cli_sensitivity_rows_are_the_float_layers_files(tmp_path, capsys):
     """--sensitivity's row for model.4 (only it int8) scores what a file written with every other layer in
     --float-layers scores (same calibration), and `eval` runs that file in both frameworks."""
-    weights = _weights(tmp_path, "dncnn", DNCNN, seed=9)
+    weights = weights_file(tmp_path, "dncnn", DNCNN, seed=9)
     data = _folder(tmp_path / "data", n=2, size=24)
     common = ["--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8", "--set", "nb=4",
               "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25", "--patch", "24",
@@ -193,7 +158,7 @@ def test_cli_sensitivity_rows_are_the_float_layers_files(tmp_path, capsys):
 
 
 def test_cli_quantize_refuses_unknown_layers_and_observers_in_one_line(tmp_path, capsys):
-    weights = _weights(tmp_path, "dncnn", DNCNN, seed=8)
+    weights = weights_file(tmp_path, "dncnn", DNCNN, seed=8)
     data = _folder(tmp_path / "data", n=1, size=24)
     base = ["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8",
             "--method", "ptq", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25",

@@ -180,6 +180,18 @@ def _example(net: nn.Module, stack: QuantStack) -> tuple:
     return (torch.zeros(1, channels, 16, 16),)
 
 
+def _calibrate(prepared, batches: Iterable[torch.Tensor]) -> None:
+    """Run the calibration `batches` ([B, C, H, W] float32) through a prepared module's observers;
+    ValueError if there were none."""
+    seen = 0
+    with torch.no_grad():
+        for batch in batches:
+            prepared(batch)
+            seen += 1
+    if not seen:
+        raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+
+
 def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], observer: str = "minmax",
         percentile: float = DEFAULT_PERCENTILE) -> tuple[Int8Model, dict]:
     """Static post-training quantisation: prepare_fx, run `batches` ([B, C, H, W] float32) through the
@@ -192,13 +204,7 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], obse
         float_stack = copy.deepcopy(stack_module(net, stack)).eval()
         prepared = prepare_fx(float_stack, qconfig_mapping(False, stack, observer, percentile), _example(net, stack),
                               prepare_custom_config=_custom_config())
-        seen = 0
-        with torch.no_grad():
-            for batch in batches:
-                prepared(batch)
-                seen += 1
-        if not seen:
-            raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+        _calibrate(prepared, batches)
         converted = convert_fx(prepared)
     return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
 
@@ -226,13 +232,7 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
                          if isinstance(m, FakeQuantize) and "activation_post_process" in name]
             for fake in act_fakes:
                 fake.disable_fake_quant()
-            seen = 0
-            with torch.no_grad():
-                for batch in calib_batches:
-                    prepared(batch)
-                    seen += 1
-            if not seen:
-                raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+            _calibrate(prepared, calib_batches)
             for fake in act_fakes:
                 fake.enable_fake_quant()
                 fake.disable_observer()
