@@ -157,6 +157,27 @@ def test_cli_sensitivity_rows_are_the_float_layers_files(tmp_path, capsys):
     assert abs(summary["int8"]["jax"]["int8"] - summary["int8"]["torch"]["int8"]) < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
 
 
+def test_cli_jax_qat_takes_the_observer_and_float_layers(tmp_path, capsys):
+    """`--method qat --framework jax` with --observer percentile and --float-layers: the file records both, holds
+    the float layer in float32 and no parameters for the input, which only that float layer reads (the
+    ranges themselves: tests/test_quantize_qat.py)."""
+    weights = weights_file(tmp_path, "dncnn", DNCNN, seed=10)
+    data = _folder(tmp_path / "data", n=1, size=24)
+    out = tmp_path / "qat.safetensors"
+    assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set", "nc=8",
+                 "--set", "nb=4", "--method", "qat", "--framework", "jax", "--steps", "2", "--batch", "2",
+                 "--patch", "16", "--calib", str(data), "--protocol", "kair_dncnn", "--sigma", "25",
+                 "--observer", "percentile", "--percentile", "99.9", "--float-layers", "model.0",
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["float_layers"] == ["model.0"] and report["calibration"]["observer"] == "percentile"
+    assert "then frozen" in report["calibration"]["qat_ranges"]
+    stack, tensors, meta, _ = read_int8_file(out)
+    assert list(stack.float_layers) == ["model.0"] and meta["calibration"]["percentile"] == 99.9
+    assert tensors["model.0.weight"].dtype == np.float32 and tensors["model.2.weight"].dtype == np.int8
+    assert "input.scale" not in tensors and "model.0.output_scale" in tensors
+
+
 def test_cli_quantize_refuses_unknown_layers_and_observers_in_one_line(tmp_path, capsys):
     weights = weights_file(tmp_path, "dncnn", DNCNN, seed=8)
     data = _folder(tmp_path / "data", n=1, size=24)
