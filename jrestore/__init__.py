@@ -7,11 +7,9 @@ Subpackages: `ops` (pure functions), `layers` (NNX modules), `models` (one file 
 __version__ = "0.1.0"
 
 # Before anything imports jax's backends: fast CPU convolutions by default (see jrestore/runtime.py).
-from jrestore.runtime import apply_malloc_defaults as _apply_malloc_defaults, apply_xla_defaults as _apply_xla_defaults
+from jrestore.runtime import apply_xla_defaults as _apply_xla_defaults
 
 _apply_xla_defaults()
-# Before XLA allocates: its per-step temporary buffers stay mapped instead of page-faulting on every step.
-_apply_malloc_defaults()
 
 
 def load(path, model: str | None = None, **overrides):

@@ -295,7 +295,9 @@ def _glibc():
 def apply_malloc_defaults(environ=None, libc=None) -> dict:
     """Set glibc's allocator so freed large blocks stay in the process (MALLOC_SETTINGS; see the comment above),
     unless $JRESTORE_MALLOC_DEFAULTS is 0, the C library is not glibc, or the user tunes malloc through
-    GLIBC_TUNABLES (glibc.malloc.*) or MALLOC_*_ variables. Process-wide; jrestore applies it when imported.
+    GLIBC_TUNABLES (glibc.malloc.*) or MALLOC_*_ variables. Process-wide and for the process's life, so the
+    `jrestore` program applies it (jrestore.cli.main with argv None) and the library, imported into a user's
+    process, does not: call it first in a long training or benchmark loop of your own.
 
     environ: the mapping read (os.environ by default); libc: an object with mallopt(param, value) -> int
     (glibc's, found here by default). Returns {"applied": bool, "reason": str, "settings": {name: value}}.

@@ -72,7 +72,11 @@ def test_malloc_rules_on_a_given_environment():
 
 
 _FAULTS_PROBE = """
-import ctypes, resource, jrestore
+import contextlib, ctypes, io, resource, sys, jrestore, jrestore.cli
+imported = jrestore.runtime.malloc_defaults_status()["applied"]  # the library alone leaves malloc alone
+sys.argv = ["jrestore"]
+with contextlib.redirect_stdout(io.StringIO()):
+    jrestore.cli.main()  # the program: no command, so it prints its help, after setting the allocator
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
 libc.free.argtypes = (ctypes.c_void_p,)
@@ -84,7 +88,7 @@ for _ in range(2):
     ctypes.memset(p, 1, size)
     libc.free(p)
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(jrestore.runtime.malloc_defaults_status()["applied"], faults[1])
+print(imported, jrestore.runtime.malloc_defaults_status()["applied"], faults[1])
 """
 
 
@@ -95,7 +99,8 @@ def test_malloc_setting_keeps_a_freed_block_mapped():
         out = subprocess.run([sys.executable, "-c", _FAULTS_PROBE], env={**full, **env}, capture_output=True,
                              text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        applied, faults = out.stdout.split()
+        imported, applied, faults = out.stdout.split()
+        assert imported == "False"
         return applied, int(faults)
 
     applied, faults = probe(JRESTORE_MALLOC_DEFAULTS="1")
