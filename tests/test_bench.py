@@ -37,6 +37,8 @@ def test_cli_json_schema(espcn_run):
     assert isinstance(result["device"], str) and math.isfinite(result["peak_gflops"]) and result["peak_gflops"] > 0
     assert (result["rounds"], result["steps"], result["compute_dtype"]) == (2, 2, "float32")
     assert {"applied", "reason", "setting", "flags", "source"} <= set(result["xla_settings"])
+    # called as a library (main with argv), the allocator is left alone, and so is the JAX worker's
+    assert result["malloc_settings"] == {"applied": False, "reason": "not run"}
     rows = result["results"]
     assert [r["impl"] for r in rows] == list(DEFAULT_IMPLS)
     for r in rows:
@@ -78,6 +80,7 @@ def test_cli_writes_json_markdown_png(espcn_run):
     best = result["ratio_stats"]["espcn"]["infer"]["vs_best"]
     assert f"{best['median']:.2f} ({best['min']:.2f}-{best['max']:.2f})" in md
     assert f"vs {best['torch_impl'].removeprefix('torch_')}" in md and "XLA CPU settings:" in md
+    assert "allocator (both frameworks): system default (not run)" in md
     png = (out / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 

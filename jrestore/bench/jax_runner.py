@@ -348,6 +348,9 @@ def main(argv=None) -> int:
         print("usage: python -m jrestore.bench.jax_runner --serve   (JSON requests on stdin, one per line)",
               file=sys.stderr)
         return 2
+    # the parent's allocator setting, passed down in $JRESTORE_MALLOC_DEFAULTS: both frameworks run under one
+    from jrestore.runtime import apply_malloc_defaults
+    apply_malloc_defaults()
     load_plugins()  # the parent's --plugin files, passed down in $JRESTORE_PLUGINS, and installed entry points
     # the replies get the real stdout; anything else printing to stdout (libraries) goes to stderr
     replies = os.fdopen(os.dup(1), "w")

@@ -140,6 +140,14 @@ def _xla_line(result: dict) -> str:
     return f"{what} [{flags}] ({x.get('source') or 'not applied'}: {x.get('reason', '')})"
 
 
+def _malloc_line(result: dict) -> str:
+    m = result.get("malloc_settings") or {}
+    if not m:
+        return "not recorded"
+    return ("glibc mallopt " + ", ".join(f"{k}={v}" for k, v in m.get("settings", {}).items())) if m.get("applied") \
+        else f"system default ({m.get('reason', '')})"
+
+
 def _ratio_cell(st: dict | None, name: bool = False) -> str:
     """'0.87 (0.85-0.90) ≈ vs torch_channels_last' from a _pair_stats dict."""
     if not st:
@@ -166,6 +174,7 @@ def markdown(result: dict) -> str:
              f"torch alternating within each model's slot, after {result.get('warmup', '?')} warm-up call(s); "
              f"ratio = images/s over torch.compile's, ratio best = over the best PyTorch impl's",
              f"- JAX compute dtype: {result.get('compute_dtype', 'float32')}; XLA CPU settings: {_xla_line(result)}",
+             f"- allocator (both frameworks): {_malloc_line(result)}",
              ""]
     lines += ["| model | mode | impl | median ms | p90 ms | round medians ms | images/s | GFLOP/s | % of peak | ratio | "
               "ratio best | first call s | peak RSS MB |",

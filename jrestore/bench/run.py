@@ -4,7 +4,7 @@
     result -> {"device", "peak_gflops", "results": [row, ...], "ratios": {model: {mode: x}},
                "ratios_best": {model: {mode: x}}, "ratio_stats": {model: {mode: {"vs_compile", "vs_best"}}},
                "pipeline": [...], "matmul", "steps", "rounds", "warmup", "quick", "sizes", "jax", "torch",
-               "xla_settings", "compute_dtype", "command"}
+               "xla_settings", "malloc_settings", "compute_dtype", "command"}
 
 Order on the machine: both float32 matmul peaks; then model by model and mode by mode, one slot each: round 1
 builds and times the JAX rows (`jax`, `jax_dp`, in a persistent worker subprocess that keeps the compiled
@@ -81,7 +81,11 @@ class _JaxWorker:
     """jrestore.bench.jax_runner --serve in a fresh process with N host devices; its stderr shows progress."""
 
     def __init__(self, devices: int):
+        from jrestore.runtime import MALLOC_ENV, malloc_defaults_status
         env = dict(os.environ, XLA_FLAGS=xla_flags_with_devices(os.environ.get("XLA_FLAGS", ""), devices))
+        # the worker's allocator as this process's (the program sets it; a library caller, e.g. a test, does not),
+        # so JAX and torch are timed under the same one
+        env[MALLOC_ENV] = "1" if malloc_defaults_status()["applied"] else "0"
         self.proc = subprocess.Popen([sys.executable, "-m", "jrestore.bench.jax_runner", "--serve"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
@@ -284,7 +288,7 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
 
     import torch
 
-    from jrestore.runtime import xla_defaults_status
+    from jrestore.runtime import malloc_defaults_status, xla_defaults_status
 
     base = {"modes": modes, "impls": [i for i in impls if i in JAX_IMPLS], "quick": quick,
             "size_scale": size_scale, "devices": devices, "compute_dtype": compute_dtype, "int8_files": int8_files,
@@ -327,6 +331,7 @@ def run_bench(models=None, modes=MODES, impls=None, quick: bool = False, devices
              "size_scale": size_scale, "compute_dtype": compute_dtype,
              # what jrestore/runtime.py chose in this process; the JAX worker inherits its XLA_FLAGS
              "xla_settings": xla_defaults_status(),
+             "malloc_settings": malloc_defaults_status(),  # this process's, and so the JAX worker's
              "sizes": {sp.name: sp.describe() for sp in specs}, "flops_source": "xla_cost_analysis (1-device JAX step)",
              "jax": jx, "torch": {"version": torch.__version__, "device": tdev.type, "threads": torch.get_num_threads()},
              "int8_files": {name: path if path in [str(p) for p in int8 or ()] else

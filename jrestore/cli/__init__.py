@@ -29,7 +29,14 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Exit status: 0 success; 1 a check failed, some images of a folder failed, or an internal error
-    (one line, the traceback with --debug); 2 bad input (one line naming the argument or file)."""
+    (one line, the traceback with --debug); 2 bad input (one line naming the argument or file).
+
+    argv None (the `jrestore` program, `python -m jrestore`): the process is jrestore's own, so glibc's allocator
+    is first set to keep XLA's per-step buffers mapped (jrestore/runtime.py, apply_malloc_defaults; off with
+    JRESTORE_MALLOC_DEFAULTS=0). A list (a caller's own process, e.g. a test) leaves the allocator alone."""
+    if argv is None:
+        from jrestore.runtime import apply_malloc_defaults
+        apply_malloc_defaults()  # before any command starts XLA's threads and their arenas
     parser = argparse.ArgumentParser(prog="jrestore", description="Image restoration in JAX/Flax with a PyTorch twin.")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,6 +1,6 @@
 """XLA against oneDNN convolutions on this CPU: the layer shapes of jrestore's models and a DnCNN-17 step.
 
-    python -m jrestore.ops.onednn.measure [--rounds 5] [--reps 3] [--only layers|dncnn] [--cpu-time]
+    python -m jrestore.ops.onednn.measure [--rounds 5] [--reps 3] [--only layers|dncnn] [--layers TEXT] [--cpu-time]
 
 Each case is compiled once per backend, then timed in interleaved rounds (XLA, oneDNN, XLA, ...: `reps` calls
 each per round), so both see the same machine load; it prints the median and the minimum in ms and the ratio
@@ -33,6 +33,15 @@ LAYERS = [
     ("fsrcnn map 12->12 3x3", 16, 24, 24, 12, 12, 3, 1),
     ("espcn 64->32 3x3", 16, 24, 24, 64, 32, 3, 1),
     ("vgg-disc 64->64 4x4 stride 2", 16, 48, 48, 64, 64, 4, 2),
+    ("ista 1->32 3x3", 16, 33, 33, 1, 32, 3, 1),
+    ("ista 32->32 3x3", 16, 33, 33, 32, 32, 3, 1),
+    ("ista 32->1 3x3", 16, 33, 33, 32, 1, 3, 1),
+    ("srcnn 1->64 9x9", 16, 48, 48, 1, 64, 9, 1),
+    ("srcnn 64->32 5x5", 16, 48, 48, 64, 32, 5, 1),
+    ("srcnn 32->1 5x5", 16, 48, 48, 32, 1, 5, 1),
+    ("espcn 1->64 5x5", 16, 16, 16, 1, 64, 5, 1),
+    ("espcn 64->32 3x3 (16x16)", 16, 16, 16, 64, 32, 3, 1),
+    ("espcn 32->9 3x3", 16, 16, 16, 32, 9, 3, 1),
 ]
 
 
@@ -66,11 +75,13 @@ def _conv(backend):
     return conv
 
 
-def measure_layers(rounds: int, reps: int) -> list[dict]:
+def measure_layers(rounds: int, reps: int, match: str | None = None) -> list[dict]:
     import jax
     import jax.numpy as jnp
     rows = []
     for name, n, h, w, cin, cout, k, stride in LAYERS:
+        if match and match not in name:
+            continue
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal((n, h, w, cin)), jnp.float32)
         wt = jnp.asarray(rng.standard_normal((k, k, cin, cout)) * 0.1, jnp.float32)
@@ -134,6 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--only", choices=("layers", "dncnn"))
+    p.add_argument("--layers", metavar="TEXT", help="only the layer cases whose name contains TEXT")
     p.add_argument("--cpu-time", action="store_true", help="time the process's CPU time, not the wall clock")
     args = p.parse_args(argv)
     if args.cpu_time:
@@ -145,7 +157,7 @@ def main(argv=None) -> int:
         return 1
     rows = []
     if args.only != "dncnn":
-        rows += measure_layers(args.rounds, args.reps)
+        rows += measure_layers(args.rounds, args.reps, args.layers)
     if args.only != "layers":
         rows += measure_dncnn(args.rounds, args.reps)
     print(f"({'process CPU time' if args.cpu_time else 'wall clock'})")
