@@ -170,3 +170,25 @@ def test_cli_tune_xla_stores_and_prints_the_choice(tmp_path, monkeypatch, capsys
     assert main(["bench", "--tune-xla", "--rounds", "1"]) == 0
     text = capsys.readouterr().out
     assert "jaxlib_default [no flags]" in text and str(tmp_path / "xla_settings.json") in text
+
+
+def test_probe_times_the_bench_own_quick_steps_of_a_real_model(monkeypatch):
+    """The probe is the bench's DnCNN --quick train and infer steps (a bare convolution stack chose a setting
+    1.7x slower on DnCNN); the steps are faked here, so nothing compiles and nothing is timed for real."""
+    from jrestore.bench import jax_runner, measure
+
+    built = []
+
+    def fake(kind):
+        def build(spec, devices):
+            built.append((kind, spec.name, devices, spec.describe()))
+            return (lambda: None), None, spec.batch, None
+        return build
+
+    monkeypatch.setattr(jax_runner, "jax_train", fake("train"))
+    monkeypatch.setattr(jax_runner, "jax_infer", fake("infer"))
+    monkeypatch.setattr(measure, "time_steps", lambda step, steps, warmup: {"median_ms": 10.0 * steps + warmup})
+    assert xla_tune.probe(3, 1) == {"train_ms": 31.0, "infer_ms": 31.0}
+    from jrestore.bench.specs import get_specs
+    quick = get_specs(["dncnn"], quick=True)[0].describe()
+    assert built == [("train", "dncnn", 1, quick), ("infer", "dncnn", 1, quick)]

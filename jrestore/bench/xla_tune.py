@@ -2,8 +2,8 @@
 
 Each candidate of CANDIDATES runs in its own process (XLA reads XLA_FLAGS once, when its CPU backend starts;
 an unknown flag aborts that process only) with JRESTORE_XLA_DEFAULTS=0, so exactly the candidate's flags
-apply. The process times a small convolution network (PROBE_NET: 6 3x3 convolutions, 64 channels, ReLU,
-batch 8 of 1x32x32) for one train step (forward, MSE, backward, SGD update, jitted) and one infer step.
+apply. The process times PROBE_MODEL's `jrestore bench --quick` steps (DnCNN-17: the trainer's own jitted train
+step, and the eval-mode forward), as the bench builds them.
 Candidates run in rounds (A B C D, A B C D, ...) so a drift of the machine's speed hits them alike; a
 candidate's score is its median train ms + median infer ms over the rounds. The winner must beat the
 incumbent (jrestore's measured default, runtime.CPU_CONV_FLAG) by more than MARGIN, else the incumbent
@@ -22,7 +22,7 @@ import time
 
 from jrestore import runtime
 
-__all__ = ["CANDIDATES", "INCUMBENT", "MARGIN", "PROBE_NET", "probe", "measure_candidates", "choose", "tune"]
+__all__ = ["CANDIDATES", "INCUMBENT", "MARGIN", "PROBE_MODEL", "probe", "measure_candidates", "choose", "tune"]
 
 CANDIDATES = {
     # jaxlib 0.10's own choice: convolutions in a single-core YNNPACK fusion
@@ -39,50 +39,29 @@ CANDIDATES = {
 }
 INCUMBENT = "eigen_conv"
 MARGIN = 0.05  # a challenger must be > 5 % faster than the incumbent (timings on a shared CPU vary that much)
-PROBE_NET = {"layers": 6, "channels": 64, "batch": 8, "hw": 32}  # the zoo's usual width
+# A real model's step, not a stand-in: a bare stack of lax convolutions (the probe until 2026-12-03) missed
+# the oneDNN FFI convolutions, BatchNorm's statistics and the 1-channel end layers, and picked no_ynn on this
+# machine (36.8 against eigen_conv's 44.9 ms) where DnCNN's --quick train step then ran 1.7x slower (465 against
+# 275 ms, quiet). DnCNN-17 has all of them: 64-channel 3x3 convolutions, train-mode BatchNorm, ReLU, 1-channel
+# input and output layers.
+PROBE_MODEL = "dncnn"
 
 
 def _log(msg: str) -> None:
     print(f"[bench tune-xla] {msg}", file=sys.stderr, flush=True)
 
 
-def probe(steps: int, warmup: int, net: dict = PROBE_NET) -> dict:
+def probe(steps: int, warmup: int, model: str = PROBE_MODEL) -> dict:
     """In this process (its XLA flags already set): {"train_ms", "infer_ms"} medians of `steps` timed calls
-    of the probe network's jitted train and infer steps, after one compiling call and `warmup` more."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
+    of `model`'s `jrestore bench --quick` train step (the trainer's own) and infer step, after one compiling
+    call and `warmup` more."""
+    from jrestore.bench.jax_runner import jax_infer, jax_train
     from jrestore.bench.measure import time_steps
+    from jrestore.bench.specs import get_specs
 
-    rng = np.random.default_rng(0)
-    c, n = net["channels"], net["layers"]
-    chans = [1] + [c] * (n - 1) + [1]
-    params = [jnp.asarray(rng.standard_normal((3, 3, a, b), dtype=np.float32) * (2 / (9 * a)) ** 0.5)
-              for a, b in zip(chans[:-1], chans[1:])]
-    x = jnp.asarray(rng.random((net["batch"], net["hw"], net["hw"], 1), dtype=np.float32))
-
-    def forward(params, x):
-        for k, w in enumerate(params):
-            x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            x = jax.nn.relu(x) if k < len(params) - 1 else x
-        return x
-
-    @jax.jit
-    def train(params, x):
-        loss, grads = jax.value_and_grad(lambda p: jnp.mean((forward(p, x) - x) ** 2))(params)
-        return [p - 1e-3 * g for p, g in zip(params, grads)], loss
-
-    infer = jax.jit(forward)
-    holder = {"params": params}
-
-    def train_step():
-        holder["params"], loss = train(holder["params"], x)
-        jax.block_until_ready(loss)
-
-    out = {"train_ms": time_steps(train_step, steps, warmup)["median_ms"],
-           "infer_ms": time_steps(lambda: jax.block_until_ready(infer(holder["params"], x)), steps, warmup)["median_ms"]}
-    return out
+    spec = get_specs([model], quick=True)[0]
+    return {"train_ms": time_steps(jax_train(spec, 1)[0], steps, warmup)["median_ms"],
+            "infer_ms": time_steps(jax_infer(spec, 1)[0], steps, warmup)["median_ms"]}
 
 
 def _run_probe(flags: str, steps: int, warmup: int, timeout_s: float = 300) -> dict:
@@ -184,7 +163,7 @@ def tune(rounds: int = 2, steps: int = 5, warmup: int = 1, candidates: dict | No
     measured = measure_candidates(candidates, rounds, steps, warmup, run_probe)
     pick = choose(measured)
     record = {**pick, "measured": measured, "rounds": rounds, "steps": steps,
-              "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "probe": PROBE_NET,
+              "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "probe": PROBE_MODEL,
               "wall_s": round(time.perf_counter() - t0, 1), "busy_warning": load or _busy_warning()}
     identity = runtime.machine_identity()
     path = runtime.store_xla_setting(record, identity, cache_path)
