@@ -136,3 +136,31 @@ def test_cli_writes_an_8_bit_equalised_qat_file(tmp_path, capsys, framework):
     if framework == "torch":
         gap = abs(report["psnr"]["jax"]["int8"] - report["psnr"]["torch"]["int8"])
         assert gap < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+
+
+def test_torch_qat_fake_quantises_the_deconvolution_as_convert_will(tmp_path, monkeypatch):
+    """torch.ao has no QAT ConvTranspose2d: without torch_ref.quantize's stand-in, FSRCNN's deconvolution
+    trained with float weights that convert_fx then rounded unseen. The stand-in's weight is the converted
+    module's (int8 x scale), and QAT runs it at every step."""
+    path, net, stack = _fsrcnn(tmp_path, seed=9)
+    x = nchw(images(3, n=2, size=12))
+    deconv = net.last_part
+    _, tensors = tq.ptq(net, stack, [x])  # convert_fx's per-tensor int8 weight of the same float weight
+    dequantised = torch.from_numpy(
+        tensors["last_part.weight"].astype(np.float32) * tensors["last_part.weight_scale"][0])
+    stand_in = tq._WeightFakeQuantConvTranspose2d(deconv.in_channels, deconv.out_channels, deconv.kernel_size,
+                                                  deconv.stride, deconv.padding, deconv.output_padding)
+    stand_in.load_state_dict(deconv.state_dict())
+    h = torch.rand(2, deconv.in_channels, 6, 6)
+    with torch.no_grad():
+        want = torch.nn.functional.conv_transpose2d(h, dequantised, deconv.bias, deconv.stride, deconv.padding,
+                                                    deconv.output_padding)
+        assert not torch.allclose(deconv(h), want, rtol=0, atol=1e-7)  # the int8 rounding shows
+        np.testing.assert_allclose(stand_in(h).numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
+    calls = []
+    original = tq._WeightFakeQuantConvTranspose2d.forward
+    monkeypatch.setattr(tq._WeightFakeQuantConvTranspose2d, "forward",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    y = torch.rand(2, 1, 24, 24)
+    tq.qat(net, stack, [(x, y)], steps=2, lr=1e-4)
+    assert len(calls) == 2

@@ -260,6 +260,10 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
             for fake in act_fakes:
                 fake.enable_fake_quant()
                 fake.disable_observer()
+        transposed = [m for name, m in prepared.named_children() if type(m) is nn.ConvTranspose2d
+                      and stack.is_int8(stack.layers[int(name)])]
+        for module in transposed:  # their weights fake-quantised too (see _WeightFakeQuantConvTranspose2d)
+            module.__class__ = _WeightFakeQuantConvTranspose2d
         optimizer = torch.optim.Adam(prepared.parameters(), lr=lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if lr_schedule == "cosine" else None
         step = 0
@@ -285,6 +289,8 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
                     break
             if not progressed:
                 raise ValueError("calib: no training batches (the --calib folder gave no images)")
+        for module in transposed:
+            module.__class__ = nn.ConvTranspose2d
         converted = convert_fx(prepared.eval())
     return Int8Model(converted, stack.residual, engine_for(stack)).eval(), export_tensors(converted, stack)
 
@@ -319,6 +325,26 @@ def equalize(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor],
     out = copy.deepcopy(net)
     out.load_state_dict({k: torch.from_numpy(v) for k, v in new.items()}, strict=False)
     return out
+
+
+class _WeightFakeQuantConvTranspose2d(nn.ConvTranspose2d):
+    """A ConvTranspose2d whose forward fake-quantises its weight as convert_fx will quantise it: int8 per
+    tensor, symmetric, the scale from MinMaxObserver on the current weight (max |w| / 127.5), straight-through
+    gradient. torch.ao has no QAT ConvTranspose2d: prepare_qat_fx leaves it float, so QAT trained FSRCNN's
+    deconvolution with float weights that convert_fx then rounded to int8 unseen (the fake-quant model scored
+    above the converted one). qat sets this class on the int8 transposed convolutions while it trains and
+    restores nn.ConvTranspose2d before convert_fx (which maps modules by exact type)."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        from torch.ao.quantization.observer import MinMaxObserver
+
+        observer = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, quant_min=-128,
+                                  quant_max=127)
+        observer(self.weight.detach())
+        scale, zero_point = observer.calculate_qparams()
+        weight = torch.fake_quantize_per_tensor_affine(self.weight, float(scale), int(zero_point), -128, 127)
+        return torch.nn.functional.conv_transpose2d(x, weight, self.bias, self.stride, self.padding,
+                                                    self.output_padding, self.groups, self.dilation)
 
 
 def _quantize_nodes(converted) -> dict:
