@@ -44,17 +44,22 @@ def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq, observer, fl
             assert np.all(tensors[key][differ] == -128) and np.all(mine[key][differ] == -127), key
 
 
-@pytest.mark.parametrize("name, kwargs, observer, float_layers", [
-    ("dncnn", DNCNN, "minmax", ()), ("fsrcnn", FSRCNN, "minmax", ()),
-    ("fsrcnn", FSRCNN, "percentile", ("first_part.0", "mid_part.2")), ("dncnn", DNCNN, "histogram", ("model.2",))])
-def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs, observer, float_layers):
+@pytest.mark.parametrize("name, kwargs, observer, float_layers, bits", [
+    ("dncnn", DNCNN, "minmax", (), 7), ("fsrcnn", FSRCNN, "minmax", (), 7),
+    ("fsrcnn", FSRCNN, "percentile", ("first_part.0", "mid_part.2"), 7), ("dncnn", DNCNN, "histogram", ("model.2",), 7),
+    ("fsrcnn", FSRCNN, "minmax", (), 8), ("dncnn", DNCNN, "minmax", ("model.0",), 8)])
+def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs, observer, float_layers, bits):
+    """bits 8: levels 0..255, torch on qnnpack, JAX's AQT with 9-bit symmetric activation numerics."""
     net = torch_ref.load(weights_file(tmp_path, name, kwargs, seed=3), model=name, **kwargs)
     if name == "fsrcnn":  # yjn870's N(0, 0.001) deconvolution init gives outputs ~1e-3, as no trained model does:
         with torch.no_grad():  # bring them to ~0.2, so the output's level is not far below the upstream ones
             net.last_part.weight.mul_(30)
-    stack = quant_stack(name, kwargs).with_float_layers(float_layers)
+    stack = quant_stack(name, kwargs).with_float_layers(float_layers).with_activation_bits(bits)
     x = images(4, n=2, size=20)
     qnet, tensors = tq.ptq(net, stack, [nchw(x)], observer=observer)
+    assert torch.backends.quantized.engine == ("qnnpack" if bits == 8 else "x86")
+    zero_points = [int(v[0]) for k, v in tensors.items() if k.endswith("zero_point")]
+    assert max(zero_points) <= 2 ** bits - 1 and (bits == 7 or max(zero_points) > 0)
     for prefix in float_layers:  # the float layers hold float32 weights and no int8 scales
         assert tensors[f"{prefix}.weight"].dtype == np.float32 and f"{prefix}.weight_scale" not in tensors
     with torch.no_grad():

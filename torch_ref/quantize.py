@@ -32,9 +32,21 @@ from torch.ao.quantization.observer import UniformQuantizationObserverBase
 from jrestore.core.quantize import ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, OBSERVERS, QuantStack, prune_tensors
 
 __all__ = ["qconfig_mapping", "stack_module", "ptq", "qat", "export_tensors", "int8_model", "Int8Model", "ENGINE",
-           "PercentileObserver"]
+           "PercentileObserver", "engine_for", "channel_ranges", "equalize", "LR_SCHEDULES", "QAT_TARGETS"]
 
-ENGINE = "x86"  # torch.backends.quantized.engine: fbgemm kernels (+ oneDNN where it is faster), CPU
+ENGINE = "x86"  # torch.backends.quantized.engine for 7-bit files: fbgemm kernels (+ oneDNN where faster), CPU
+# 8-bit activations: qnnpack, the one engine exact with them on every x86 CPU (it widens to int16 and
+# accumulates in int32; fbgemm / x86 / oneDNN saturate int16 pair sums on CPUs without AVX-512 VNNI: measured
+# wrong under FBGEMM_ENABLE_INSTRUCTIONS=AVX2 / ONEDNN_MAX_CPU_ISA=AVX2, qnnpack exact; see the README).
+ENGINE_8BIT = "qnnpack"
+LR_SCHEDULES = ("constant", "cosine")
+QAT_TARGETS = ("data", "teacher")
+
+
+def engine_for(stack: QuantStack) -> str:
+    """The quantized engine that runs `stack`'s int8 graph exactly: ENGINE (x86) for 7-bit activations,
+    ENGINE_8BIT (qnnpack) for 8-bit ones. The engine is process-global: set it before every prepare / run."""
+    return ENGINE_8BIT if stack.act_bits == 8 else ENGINE
 
 
 @contextlib.contextmanager
@@ -111,7 +123,8 @@ def qconfig_mapping(training: bool = False, stack: QuantStack | None = None, obs
     from torch.ao.quantization.observer import (MinMaxObserver, MovingAverageMinMaxObserver,
                                                 MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver)
 
-    act_args = dict(dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=ACT_QMIN, quant_max=ACT_QMAX)
+    qmax = stack.act_qmax if stack is not None else ACT_QMAX
+    act_args = dict(dtype=torch.quint8, qscheme=torch.per_tensor_affine, quant_min=ACT_QMIN, quant_max=qmax)
     channel_args = dict(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-128, quant_max=127)
     tensor_args = dict(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, quant_min=-128, quant_max=127)
     act_observer = _activation_observer(observer, percentile)
@@ -165,12 +178,14 @@ class Int8Model(nn.Module):
     """A model whose `quant_stack` is a converted (int8) GraphModule: x [B, C, H, W] float32 -> output float32;
     DnCNN: x - stack(x), the subtraction in float."""
 
-    def __init__(self, stack_module: nn.Module, residual: bool):
+    def __init__(self, stack_module: nn.Module, residual: bool, engine: str = ENGINE):
         super().__init__()
         self.stack = stack_module
         self.residual = residual
+        self.engine = engine
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch.backends.quantized.engine = self.engine  # process-global; another int8 model may have changed it
         y = self.stack(x)
         return x - y if self.residual else y
 
@@ -199,21 +214,25 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], obse
     for the int8 file); `stack.float_layers` stay float. `net` is not changed."""
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    torch.backends.quantized.engine = ENGINE
+    torch.backends.quantized.engine = engine_for(stack)
     with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).eval()
         prepared = prepare_fx(float_stack, qconfig_mapping(False, stack, observer, percentile), _example(net, stack),
                               prepare_custom_config=_custom_config())
         _calibrate(prepared, batches)
         converted = convert_fx(prepared)
-    return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
+    return Int8Model(converted, stack.residual, engine_for(stack)).eval(), export_tensors(converted, stack)
 
 
 def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, steps: int,
         lr: float = 1e-5, on_step: Callable[[int, float], None] | None = None, observer: str = "minmax",
-        percentile: float = DEFAULT_PERCENTILE, calib_batches: Iterable[torch.Tensor] = ()) -> tuple[Int8Model, dict]:
+        percentile: float = DEFAULT_PERCENTILE, calib_batches: Iterable[torch.Tensor] = (),
+        lr_schedule: str = "constant", target: str = "data") -> tuple[Int8Model, dict]:
     """Quantisation-aware fine-tuning: prepare_qat_fx (fake-quant of weights and activations, straight-through
     gradients), `steps` Adam steps of MSE on (input, target) pairs from `batches` (cycled), then convert_fx.
+    lr_schedule 'constant' or 'cosine' (CosineAnnealingLR(T_max=steps): lr * (1 + cos(pi k / steps)) / 2 at
+    step k, from lr down to 0). target 'data': the pair's target; 'teacher': the float model `net`'s own output
+    on the pair's input (self-distillation: QAT learns only the int8 error, not the float model's).
     observer 'minmax': the activations' fake-quant observers follow the training (moving averages, torch's
     default); 'percentile' / 'histogram': the activation ranges are calibrated on `calib_batches` first
     (fake-quant off) and then frozen (disable_observer), weights' observers left on. `stack.float_layers`
@@ -222,7 +241,12 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
     from torch.ao.quantization.fake_quantize import FakeQuantize
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
 
-    torch.backends.quantized.engine = ENGINE
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"--lr-schedule: expected one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
+    if target not in QAT_TARGETS:
+        raise ValueError(f"--qat-target: expected one of {list(QAT_TARGETS)}, got {target!r}")
+    teacher = copy.deepcopy(net).eval() if target == "teacher" else None
+    torch.backends.quantized.engine = engine_for(stack)
     with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).train()
         prepared = prepare_qat_fx(float_stack, qconfig_mapping(True, stack, observer, percentile),
@@ -236,17 +260,27 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
             for fake in act_fakes:
                 fake.enable_fake_quant()
                 fake.disable_observer()
+        transposed = [m for name, m in prepared.named_children() if type(m) is nn.ConvTranspose2d
+                      and stack.is_int8(stack.layers[int(name)])]
+        for module in transposed:  # their weights fake-quantised too (see _WeightFakeQuantConvTranspose2d)
+            module.__class__ = _WeightFakeQuantConvTranspose2d
         optimizer = torch.optim.Adam(prepared.parameters(), lr=lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if lr_schedule == "cosine" else None
         step = 0
         while step < steps:
             progressed = False
-            for x, target in batches:
+            for x, wanted in batches:
+                if teacher is not None:
+                    with torch.no_grad():
+                        wanted = teacher(x)
                 y = prepared(x)
                 out = x - y if stack.residual else y
-                loss = torch.mean((out - target) ** 2)
+                loss = torch.mean((out - wanted) ** 2)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 step += 1
                 progressed = True
                 if on_step is not None:
@@ -255,8 +289,62 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
                     break
             if not progressed:
                 raise ValueError("calib: no training batches (the --calib folder gave no images)")
+        for module in transposed:
+            module.__class__ = nn.ConvTranspose2d
         converted = convert_fx(prepared.eval())
-    return Int8Model(converted, stack.residual).eval(), export_tensors(converted, stack)
+    return Int8Model(converted, stack.residual, engine_for(stack)).eval(), export_tensors(converted, stack)
+
+
+def channel_ranges(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> dict:
+    """{layer prefix: (lo [C], hi [C]) float64} per channel of every stack layer's output in float model `net`
+    over `batches` ([B, C, H, W] float32), each module run alone in chain order (a conv with a fused ReLU:
+    before the ReLU): what jrestore.core.quantize.equalize_activations needs."""
+    lo, hi = {}, {}
+    with torch.no_grad():
+        for batch in batches:
+            h = batch
+            for layer in stack.layers:
+                h = net.get_submodule(layer.prefix)(h)
+                a, b = h.amin(dim=(0, 2, 3)).double().numpy(), h.amax(dim=(0, 2, 3)).double().numpy()
+                p = layer.prefix
+                lo[p] = a if p not in lo else np.minimum(lo[p], a)
+                hi[p] = b if p not in hi else np.maximum(hi[p], b)
+    if not lo:
+        raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+    return {p: (lo[p], hi[p]) for p in lo}
+
+
+def equalize(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], alpha: float) -> nn.Module:
+    """A copy of `net` with its activations equalised (jrestore.core.quantize.equalize_activations, exponent
+    `alpha`, ranges from `batches`): the same float function, narrower spread of channel ranges."""
+    from jrestore.core.quantize import equalize_activations
+
+    floats = {k: v.detach().numpy() for k, v in net.state_dict().items()
+              if any(k.startswith(layer.prefix + ".") for layer in stack.quantised)}
+    new = equalize_activations(floats, stack, channel_ranges(net, stack, list(batches)), alpha)
+    out = copy.deepcopy(net)
+    out.load_state_dict({k: torch.from_numpy(v) for k, v in new.items()}, strict=False)
+    return out
+
+
+class _WeightFakeQuantConvTranspose2d(nn.ConvTranspose2d):
+    """A ConvTranspose2d whose forward fake-quantises its weight as convert_fx will quantise it: int8 per
+    tensor, symmetric, the scale from MinMaxObserver on the current weight (max |w| / 127.5), straight-through
+    gradient. torch.ao has no QAT ConvTranspose2d: prepare_qat_fx leaves it float, so QAT trained FSRCNN's
+    deconvolution with float weights that convert_fx then rounded to int8 unseen (the fake-quant model scored
+    above the converted one). qat sets this class on the int8 transposed convolutions while it trains and
+    restores nn.ConvTranspose2d before convert_fx (which maps modules by exact type)."""
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        from torch.ao.quantization.observer import MinMaxObserver
+
+        observer = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, quant_min=-128,
+                                  quant_max=127)
+        observer(self.weight.detach())
+        scale, zero_point = observer.calculate_qparams()
+        weight = torch.fake_quantize_per_tensor_affine(self.weight, float(scale), int(zero_point), -128, 127)
+        return torch.nn.functional.conv_transpose2d(x, weight, self.bias, self.stride, self.padding,
+                                                    self.output_padding, self.groups, self.dilation)
 
 
 def _quantize_nodes(converted) -> dict:
@@ -349,7 +437,7 @@ def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
     import torch_ref.models
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    torch.backends.quantized.engine = ENGINE
+    torch.backends.quantized.engine = engine_for(stack)
     net = torch_ref.models.get(stack.model, **kwargs).eval()
     net.load_state_dict(_dequantised_state(stack, tensors), strict=False)
     with _quiet():
@@ -359,7 +447,7 @@ def int8_model(stack: QuantStack, tensors: dict, kwargs: dict) -> Int8Model:
             prepared(_example(net, stack)[0])  # observers need one pass; every value they set is replaced below
         converted = convert_fx(prepared)
         _put_tensors(converted, stack, tensors)
-    return Int8Model(converted, stack.residual).eval()
+    return Int8Model(converted, stack.residual, engine_for(stack)).eval()
 
 
 def _put_tensors(converted, stack: QuantStack, tensors: dict) -> None:

@@ -7,12 +7,17 @@ training), calibrated on a folder of images, in PyTorch (torch.ao.quantization, 
     jrestore eval --weights dncnn_25_int8.safetensors --data Set12/ --protocol kair_dncnn --sigma 25
     jrestore quantize ... --method ptq --sensitivity --data Set12/ [--json] [--out report.json]
     jrestore quantize ... --observer percentile --percentile 99.99 --float-layers model.0,model.32
+    jrestore quantize ... --activation-bits 8 --equalize 0.5 --lr-schedule cosine --qat-target teacher
 
 --sensitivity: per-layer sensitivity (what torch.ao's Numeric Suite, AIMET and TensorRT users run first): each
 convolution quantised alone (its input, int8 weights and output activation; every other layer float), and
 the whole model with only its weights or only its activations quantised; each row's PSNR drop on --data.
 --observer: the activation range observer (minmax | percentile | histogram, jrestore.core.quantize.OBSERVERS).
 --float-layers: mixed precision, the named convolutions stay float (recorded in the file, honoured by eval).
+--activation-bits 8: levels 0..255 (PyTorch's qnnpack engine; recorded in the file, 7 when absent).
+--equalize ALPHA: activation equalisation before PTQ / QAT (exact in float; jrestore.core.quantize).
+--lr-schedule constant|cosine, --qat-target data|teacher: QAT's learning rate and target (the pair's, or the
+float model's own output).
 
 With --data the float and the int8 model are scored there under --protocol in both frameworks and the
 PSNR drop printed (and recorded in the file). --bench times float32 against int8 inference on one image.
@@ -50,6 +55,15 @@ def add_parser(p):
     p.add_argument("--percentile", type=float, default=99.99, help="--observer percentile: p in (50, 100] (99.99)")
     p.add_argument("--float-layers", default="", metavar="NAME,...",
                    help="convolutions kept in float (state-dict prefixes, e.g. first_part.0,last_part)")
+    p.add_argument("--activation-bits", type=int, default=7, choices=(7, 8),
+                   help="activation levels: 7 (0..127, x86 engine, the default) or 8 (0..255, qnnpack engine)")
+    p.add_argument("--equalize", type=float, default=0.0, metavar="ALPHA",
+                   help="equalise the channels of each conv -> PReLU/ReLU -> conv activation first, exponent "
+                        "ALPHA (e.g. 0.5; 0: off, the default); exact in float")
+    p.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                   help="QAT learning rate: constant (default) or cosine decay from --lr to 0 over --steps")
+    p.add_argument("--qat-target", default="data", choices=("data", "teacher"),
+                   help="QAT target: data (the --calib pair's, default) or teacher (the float model's output)")
     p.add_argument("--sensitivity", action="store_true",
                    help="per-layer PTQ sensitivity on --data: each conv int8 alone, weights only, activations only")
     p.add_argument("--data", help="test folder: score float and int8 under --protocol, report the drop")
@@ -75,6 +89,10 @@ def run(args) -> int:
     if args.observer == "histogram" and args.framework == "jax":
         raise ValueError("--observer: histogram is PyTorch's HistogramObserver (not mirrored in JAX); calibrate with "
                          "--framework torch (the file's scales then run in both), or use minmax / percentile")
+    if args.equalize < 0:
+        raise ValueError(f"--equalize: expected an exponent ALPHA > 0 (or 0: off), got {args.equalize}")
+    if args.method != "qat" and (args.lr_schedule != "constant" or args.qat_target != "data"):
+        raise ValueError(f"--lr-schedule / --qat-target: QAT options; expected --method qat, got {args.method}")
     if args.sensitivity:
         if args.method != "ptq":
             raise ValueError(f"--sensitivity: a post-training analysis; expected --method ptq, got {args.method}")
@@ -106,7 +124,11 @@ def run(args) -> int:
     float_task = build_task(model, weights, scale=args.scale, sigma=args.sigma, model_kwargs=parse_sets(args.set))
     kwargs = dict(float_task.kwargs)
     stack = quant_stack(model, kwargs).with_float_layers(
-        [name.strip() for name in args.float_layers.split(",") if name.strip()])
+        [name.strip() for name in args.float_layers.split(",") if name.strip()]).with_activation_bits(
+        args.activation_bits)
+    from jrestore.quantize import check_exact_accumulation
+
+    check_exact_accumulation(stack, kwargs)  # every file must run exactly in JAX (AQT) too
     spec = get_spec(model)
     log = (lambda *a: None) if args.json else print
     samples = load_samples(args.calib, args.protocol, kind=spec.kind, channels=float_task.channels,
@@ -126,12 +148,12 @@ def run(args) -> int:
     record = {"float_weights": str(weights), "calibration": calib_info,
               "quantize_seconds": round(seconds, 2)}
     report = {"model": model, "method": args.method, "framework": args.framework, "out": str(out),
-              "float_layers": list(stack.float_layers), **record}
+              "float_layers": list(stack.float_layers), "activation_bits": stack.act_bits, **record}
     if args.data:
-        report["psnr"] = _score(args, float_task, out, tensors, model, kwargs, log, stack.float_layers)
+        report["psnr"] = _score(args, float_task, out, tensors, model, kwargs, log, stack)
         record["psnr"] = report["psnr"]
     save_int8_file(out, tensors, model=model, kwargs=kwargs, method=args.method, framework=args.framework,
-                   float_layers=stack.float_layers, **record)
+                   float_layers=stack.float_layers, activation_bits=stack.act_bits, **record)
     report["bytes"] = {"float32": _float_bytes(tensors), "int8_file": out.stat().st_size}
     if args.bench:
         report["bench"] = _bench(args, float_task, out)
@@ -158,10 +180,13 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
     info = {"folder": str(args.calib), "protocol": args.protocol, "images": len(samples),
             "patch": int(calib[0].shape[1]), "crops_per_image": args.crops, "batch": args.batch,
             "seed": args.seed, "observer": args.observer, "sigma": args.sigma}
+    if args.equalize:
+        info["equalize"] = args.equalize
     if args.observer == "percentile":
         info["percentile"] = args.percentile
     if args.method == "qat":
-        info |= {"steps": args.steps, "lr": args.lr, "optimizer": "adam", "loss": "mse",
+        info |= {"steps": args.steps, "lr": args.lr, "lr_schedule": args.lr_schedule, "target": args.qat_target,
+                 "optimizer": "adam", "loss": "mse",
                  "qat_ranges": "moving average min/max from the first step, constant 0.01 (torch's QAT observer)"
                  if args.observer == "minmax" else f"{args.observer} on --calib (fake-quantised weights), then frozen"}
     pairs = training_pairs(samples, spec.kind, sigma=args.sigma, scale=float_task.scale, patch=args.patch,
@@ -180,23 +205,29 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
         torch.manual_seed(args.seed)
         net = torch_ref.load(weights, model=model, **kwargs)
         nchw = [torch.from_numpy(b.transpose(0, 3, 1, 2).copy()) for b in calib]
+        if args.equalize:
+            net = tq.equalize(net, stack, nchw, args.equalize)
         if args.method == "ptq":
             _, tensors = tq.ptq(net, stack, nchw, observer=args.observer, percentile=args.percentile)
         else:
             torch_pairs = ((torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
                             torch.from_numpy(t.transpose(0, 3, 1, 2).copy())) for x, t in pairs)
             _, tensors = tq.qat(net, stack, torch_pairs, steps=args.steps, lr=args.lr, on_step=on_step,
-                                observer=args.observer, percentile=args.percentile, calib_batches=nchw)
+                                observer=args.observer, percentile=args.percentile, calib_batches=nchw,
+                                lr_schedule=args.lr_schedule, target=args.qat_target)
     else:
         import jrestore
         import jrestore.quantize as jq
 
         jm = jrestore.load(weights, model=model, **kwargs)
+        if args.equalize:
+            jq.equalize(jm, stack, calib, args.equalize)
         if args.method == "ptq":
             tensors = jq.ptq(jm, stack, calib, observer=args.observer, percentile=args.percentile)
         else:
             tensors = jq.qat(jm, stack, kwargs, calib, pairs, steps=args.steps, lr=args.lr, on_step=on_step,
-                             observer=args.observer, percentile=args.percentile)
+                             observer=args.observer, percentile=args.percentile, lr_schedule=args.lr_schedule,
+                             target=args.qat_target)
     return tensors, info, time.perf_counter() - start
 
 
@@ -236,7 +267,7 @@ def _print_sensitivity(report) -> None:
         print(f"{row['name']:<22} {row['kind']:<12} {row['framework']:<9} {row['psnr']:>9.4f} {row['drop']:>8.4f}")
 
 
-def _score(args, float_task, out, tensors, model, kwargs, log, float_layers=()) -> dict:
+def _score(args, float_task, out, tensors, model, kwargs, log, stack) -> dict:
     """{framework: {float, int8, drop}} mean PSNR on --data (the int8 model from the tensors about to be written)."""
     import tempfile
 
@@ -247,7 +278,8 @@ def _score(args, float_task, out, tensors, model, kwargs, log, float_layers=()) 
     floats = evaluate(float_task, args.data, args.protocol, sigma=args.sigma, progress=not args.json)
     with tempfile.TemporaryDirectory() as tmp:  # the int8 task reads a file: the one about to be written
         path = save_int8_file(Path(tmp) / "int8.safetensors", tensors, model=model, kwargs=kwargs,
-                              method=args.method, framework=args.framework, float_layers=float_layers)
+                              method=args.method, framework=args.framework, float_layers=stack.float_layers,
+                              activation_bits=stack.act_bits)
         ints = evaluate(int8_task(path, scale=args.scale), args.data, args.protocol, sigma=args.sigma,
                         progress=not args.json)
     return {fw: {"float": floats[fw]["mean_psnr"], "int8": ints[fw]["mean_psnr"],

@@ -12,10 +12,13 @@ The scheme is PyTorch's x86 (fbgemm) static INT8, because that is what PyTorch's
                  (PerChannelMinMaxObserver, per_channel_symmetric). ConvTranspose2d: one scale for the tensor
                  (fbgemm's quantised ConvTranspose2d takes per-tensor weights only). PReLU: float (its
                  slopes float32; torch 2.13's QuantizedPReLU is wrong, see torch_ref.quantize.FloatPReLU).
-    activations  uint8 affine with a zero point, levels 0..127 (`reduce_range`): fbgemm's AVX2 kernel adds
-                 u8 x s8 products pairwise in int16 with saturation (vpmaddubsw), so 8-bit activations give
-                 CPU-dependent results on machines without AVX-512 VNNI; 7-bit ones never saturate. The
-                 range comes from the calibration images through an observer (OBSERVERS: min / max by
+    activations  uint8 affine with a zero point, levels 0..127 (`reduce_range`, 7 bits, the default): fbgemm's
+                 AVX2 kernel adds u8 x s8 products pairwise in int16 with saturation (vpmaddubsw), so 8-bit
+                 activations give CPU-dependent results on machines without AVX-512 VNNI; 7-bit ones never
+                 saturate. `--activation-bits 8` (QuantStack.act_bits, metadata 'activation_bits', read as 7
+                 when absent): levels 0..255, run by PyTorch's qnnpack engine, which accumulates in int32 on
+                 every x86 CPU (measured exact with and without VNNI; fbgemm / x86 / oneDNN are not without
+                 it). The range comes from the calibration images through an observer (OBSERVERS: min / max by
                  default, or percentiles, or PyTorch's histogram search), recorded in the metadata.
     where        the stack's input, then every Conv2d / ConvTranspose2d output (after the ReLU fused into
                  it) and every PReLU output: the points where PyTorch's converted graph holds quint8 tensors.
@@ -37,8 +40,8 @@ File layout (`save_int8_file` / `read_int8_file`), keys by the stack's state-dic
     P.output_scale [1] float32, P.output_zero_point [1] int32     each conv (ReLU fused) and PReLU output
 
 metadata: format (INT8_FORMAT), model, kwargs, method ('ptq' | 'qat'), framework (which one calibrated or
-trained), scheme, calibration (folder, images, patches, seed, QAT steps...), float_weights, and the float and
-int8 PSNRs measured when the file was written.
+trained), activation_bits (7 | 8; absent = 7), scheme, calibration (folder, images, patches, seed, QAT
+steps...), float_weights, and the float and int8 PSNRs measured when the file was written.
 """
 from __future__ import annotations
 
@@ -54,10 +57,11 @@ from jrestore.core.model_file import read_metadata, recorded_kwargs
 __all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "METHODS", "StackLayer", "QuantStack",
            "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
            "check_int8_tensors", "SCHEME", "OBSERVERS", "DEFAULT_PERCENTILE", "percentile_np", "prune_tensors",
-           "compose_tensors"]
+           "compose_tensors", "ACTIVATION_BITS", "scheme", "equalize_activations", "equalize_scales"]
 
 INT8_FORMAT = "jrestore-int8-v1"
 ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
+ACTIVATION_BITS = (7, 8)  # `--activation-bits`: 7 (levels 0..127, the default) or 8 (0..255, qnnpack in PyTorch)
 WEIGHT_BOUND = 127.5  # symmetric per-channel scale = max|w| / 127.5 (torch's per_channel_symmetric; AQT's int8 bound)
 METHODS = ("ptq", "qat")
 # Activation range observers (`jrestore quantize --observer`): 'minmax' the extremes seen (MinMaxObserver);
@@ -72,6 +76,15 @@ SCHEME = {"weights": "int8 symmetric, per output channel (ConvTranspose2d: per t
           "activations": "uint8 affine, levels 0..127 (reduce_range), calibrated by metadata calibration.observer",
           "backend": "PyTorch x86 (fbgemm) static int8; JAX: AQT int8 convolutions with the same integers"}
 _EPS32 = float(np.finfo(np.float32).eps)
+
+
+def scheme(act_bits: int = 7) -> dict:
+    """The metadata 'scheme' of a file with `act_bits`-bit activations (SCHEME for 7)."""
+    if act_bits == 7:
+        return SCHEME
+    return {**SCHEME, "activations": f"uint8 affine, levels 0..{2 ** act_bits - 1}, calibrated by metadata "
+            "calibration.observer", "backend": "PyTorch qnnpack static int8 (int32 accumulation on any x86 CPU); "
+            "JAX: AQT int8 convolutions with the same integers (9-bit symmetric activation numerics)"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,18 @@ class QuantStack:
     layers: tuple
     residual: bool
     float_layers: tuple = ()
+    act_bits: int = 7
+
+    @property
+    def act_qmax(self) -> int:
+        """The activations' highest level: 127 (7 bits) or 255 (8 bits); the lowest is ACT_QMIN = 0."""
+        return 2 ** self.act_bits - 1
+
+    def with_activation_bits(self, bits: int) -> "QuantStack":
+        """This stack with `bits`-bit activations (ACTIVATION_BITS); ValueError naming --activation-bits."""
+        if bits not in ACTIVATION_BITS:
+            raise ValueError(f"--activation-bits: expected one of {list(ACTIVATION_BITS)}, got {bits!r}")
+        return QuantStack(self.model, self.layers, self.residual, self.float_layers, int(bits))
 
     @property
     def quantised(self) -> tuple:
@@ -115,7 +140,8 @@ class QuantStack:
             if name not in self.convs:
                 raise ValueError(f"--float-layers: {name!r} is not a convolution of the {self.model} int8 chain; "
                                  f"expected names from {list(self.convs)}")
-        return QuantStack(self.model, self.layers, self.residual, tuple(p for p in self.convs if p in names))
+        return QuantStack(self.model, self.layers, self.residual, tuple(p for p in self.convs if p in names),
+                          self.act_bits)
 
     @property
     def points(self) -> tuple:
@@ -145,21 +171,21 @@ def quant_stack(model: str, kwargs: Mapping) -> QuantStack:
     return spec.quant_stack(dict(kwargs))
 
 
-def activation_qparams(lo: float, hi: float) -> tuple[float, int]:
-    """(scale, zero point) of a uint8 affine tensor with levels ACT_QMIN..ACT_QMAX covering [lo, hi] (and 0):
-    PyTorch's MinMaxObserver formula (float32 arithmetic, round half to even), so a range calibrated in JAX
-    gives the parameters PyTorch's observer would."""
+def activation_qparams(lo: float, hi: float, qmax: int = ACT_QMAX) -> tuple[float, int]:
+    """(scale, zero point) of a uint8 affine tensor with levels ACT_QMIN..qmax (127: 7 bits, 255: 8 bits)
+    covering [lo, hi] (and 0): PyTorch's MinMaxObserver formula (float32 arithmetic, round half to even), so a
+    range calibrated in JAX gives the parameters PyTorch's observer would."""
     lo32, hi32 = np.float32(min(lo, 0.0)), np.float32(max(hi, 0.0))
-    scale = np.float32((hi32 - lo32) / np.float32(ACT_QMAX - ACT_QMIN))
+    scale = np.float32((hi32 - lo32) / np.float32(qmax - ACT_QMIN))
     scale = max(scale, np.float32(_EPS32))
     zero_point = ACT_QMIN - int(np.round(lo32 / scale))
-    return float(scale), int(min(max(zero_point, ACT_QMIN), ACT_QMAX))
+    return float(scale), int(min(max(zero_point, ACT_QMIN), qmax))
 
 
-def fake_quantize_np(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """x on the uint8 grid of (scale, zero point): scale * (clip(round(x / scale) + zp, 0, 127) - zp) (NumPy
+def fake_quantize_np(x: np.ndarray, scale: float, zero_point: int, qmax: int = ACT_QMAX) -> np.ndarray:
+    """x on the uint8 grid of (scale, zero point): scale * (clip(round(x / scale) + zp, 0, qmax) - zp) (NumPy
     reference of what both frameworks compute at every quantisation point)."""
-    q = np.clip(np.round(np.asarray(x, np.float32) / np.float32(scale)) + zero_point, ACT_QMIN, ACT_QMAX)
+    q = np.clip(np.round(np.asarray(x, np.float32) / np.float32(scale)) + zero_point, ACT_QMIN, qmax)
     return (np.float32(scale) * (q - zero_point)).astype(np.float32)
 
 
@@ -167,6 +193,54 @@ def percentile_np(x: np.ndarray, q: float) -> float:
     """NumPy reference of the percentile observers: the q-th percentile of all of x, NumPy's default linear
     interpolation between order statistics, in float64."""
     return float(np.percentile(np.asarray(x, np.float64).reshape(-1), q))
+
+
+def _equalize_triples(stack: QuantStack) -> list:
+    """(producer conv, activation, consumer conv) layer triples of `stack`: a Conv2d, its PReLU or ReLU, the
+    next Conv2d / ConvTranspose2d (an activation positively homogeneous per channel between two convs)."""
+    layers, out = stack.layers, []
+    for i in range(len(layers) - 2):
+        if (layers[i].kind == "conv" and layers[i + 1].kind in ("prelu", "relu")
+                and layers[i + 2].kind in ("conv", "conv_transpose")):
+            out.append((layers[i], layers[i + 1], layers[i + 2]))
+    return out
+
+
+def equalize_scales(stack: QuantStack, channel_ranges: Mapping, alpha: float) -> dict:
+    """{activation prefix: s [C] float64} of activation equalisation (`--equalize ALPHA`): for every triple of
+    _equalize_triples, channel c of the middle activation is scaled by s_c = (R / r_c)^alpha, r_c the
+    channel's range (max - min over the calibration batches) of the producer's output or of the activation's
+    output, whichever is wider, R the widest channel's. channel_ranges: {layer prefix: (lo [C], hi [C])} of
+    every layer's output in the float model (a fused ReLU's conv: before the ReLU)."""
+    if not alpha > 0:
+        raise ValueError(f"--equalize: expected an exponent alpha > 0 (e.g. 0.5), got {alpha}")
+    out = {}
+    for producer, activation, _ in _equalize_triples(stack):
+        widths = [np.asarray(channel_ranges[layer.prefix][1], np.float64)
+                  - np.asarray(channel_ranges[layer.prefix][0], np.float64) for layer in (producer, activation)]
+        r = np.maximum(np.maximum(*widths), 1e-8)
+        out[activation.prefix] = (r.max() / r) ** alpha
+    return out
+
+
+def equalize_activations(floats: Mapping, stack: QuantStack, channel_ranges: Mapping, alpha: float) -> dict:
+    """Activation equalisation (cross-layer range equalisation of the activations, as in Nagel et al. 2019 and
+    SmoothQuant's alpha), exact in float: the float weights `floats` ({state-dict key: array}, PyTorch's layout,
+    as jrestore.quantize.float_weights gives) with, for every conv -> PReLU / ReLU -> conv triple, the
+    producer's output channel c (weight row, bias) times s_c and the consumer's input channel c divided by s_c
+    (equalize_scales). PReLU and ReLU are positively homogeneous per channel (f(s x) = s f(x), s > 0), so the
+    model computes the same function, while the narrow channels of the middle activation widen towards the
+    widest and use more of the shared per-tensor uint8 grid. Returns a new dict (float32, same keys)."""
+    scales = equalize_scales(stack, channel_ranges, alpha)
+    out = {k: np.array(v, np.float32, copy=True) for k, v in floats.items()}
+    for producer, activation, consumer in _equalize_triples(stack):
+        s = scales[activation.prefix]
+        p, c = producer.prefix, consumer.prefix
+        out[f"{p}.weight"] = (out[f"{p}.weight"] * s.reshape(-1, 1, 1, 1)).astype(np.float32)  # OIHW: O
+        out[f"{p}.bias"] = (out[f"{p}.bias"] * s).astype(np.float32)
+        axis_shape = (1, -1, 1, 1) if consumer.kind == "conv" else (-1, 1, 1, 1)  # OIHW: I; IOHW (transpose): I
+        out[f"{c}.weight"] = (out[f"{c}.weight"] / s.reshape(axis_shape)).astype(np.float32)
+    return out
 
 
 def prune_tensors(stack: QuantStack, tensors: Mapping) -> dict:
@@ -220,6 +294,11 @@ def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None
             want |= {f"{p}.weight": np.int8, f"{p}.weight_scale": np.float32, f"{p}.bias": np.float32}
         else:  # a float layer (--float-layers): float32 weights in PyTorch's layout
             want |= {f"{p}.weight": np.float32, f"{p}.bias": np.float32}
+    for key in (k for k in want if k.endswith("zero_point") and k in tensors):
+        zero_point = int(np.asarray(tensors[key]).reshape(-1)[0])
+        if not ACT_QMIN <= zero_point <= stack.act_qmax:
+            raise ValueError(f"--weights: {source}: {key} is {zero_point}, outside the {stack.act_bits}-bit "
+                             f"activation levels {ACT_QMIN}..{stack.act_qmax}")
     for key, dtype in want.items():
         if key not in tensors:
             raise ValueError(f"--weights: {source} is not a complete int8 {stack.model} file: no tensor {key!r}")
@@ -229,9 +308,10 @@ def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None
 
 
 def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwargs: Mapping, method: str,
-                   framework: str, float_layers=(), **metadata) -> Path:
+                   framework: str, float_layers=(), activation_bits: int = 7, **metadata) -> Path:
     """Write an int8 model file atomically (NumPy arrays; metadata values JSON-encoded; `float_layers`: the
-    convolutions kept in float, recorded as metadata 'float_layers'); returns the path."""
+    convolutions kept in float, recorded as metadata 'float_layers'; `activation_bits` 7 | 8, metadata
+    'activation_bits'); returns the path."""
     from safetensors.numpy import save_file
 
     from jrestore._io import atomic_write
@@ -241,10 +321,11 @@ def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwarg
         raise ValueError(f"--out: expected a .safetensors file name, got {path}")
     if method not in METHODS:
         raise ValueError(f"method: expected one of {list(METHODS)}, got {method!r}")
-    stack = quant_stack(model, kwargs).with_float_layers(float_layers)
+    stack = quant_stack(model, kwargs).with_float_layers(float_layers).with_activation_bits(activation_bits)
     check_int8_tensors(stack, tensors, str(path))
     meta = {"format": INT8_FORMAT, "model": model, "kwargs": json.dumps(dict(kwargs), sort_keys=True),
-            "method": method, "framework": framework, "scheme": SCHEME, "float_layers": list(stack.float_layers),
+            "method": method, "framework": framework, "activation_bits": stack.act_bits,
+            "scheme": scheme(stack.act_bits), "float_layers": list(stack.float_layers),
             **{k: v for k, v in metadata.items() if v is not None}}
     encoded = {k: json.dumps(v) for k, v in meta.items()}
     arrays = {k: np.array(v, copy=True, order="C") for k, v in tensors.items()}
@@ -262,7 +343,11 @@ def read_int8_file(path) -> tuple[QuantStack, dict, dict, dict]:
         raise ValueError(f"--weights: {path} is not a jrestore int8 file (format {meta.get('format')!r}, expected "
                          f"{INT8_FORMAT!r}); write one with `jrestore quantize`")
     kwargs = recorded_kwargs(meta)
-    stack = quant_stack(meta.get("model"), kwargs).with_float_layers(meta.get("float_layers") or ())
+    bits = meta.get("activation_bits", 7)  # files written before --activation-bits: 7
+    if bits not in ACTIVATION_BITS:
+        raise ValueError(f"--weights: {path}: activation_bits {bits!r}, expected one of {list(ACTIVATION_BITS)}")
+    stack = (quant_stack(meta.get("model"), kwargs).with_float_layers(meta.get("float_layers") or ())
+             .with_activation_bits(bits))
     tensors = load_file(str(path))
     check_int8_tensors(stack, tensors, str(path))
     return stack, tensors, meta, kwargs

@@ -180,6 +180,10 @@ INT8_PTQ_DNCNN_DROP_DB = 0.4
 # float32 convolution sums and averages (~1e-6 relative) and the odd activation one level apart; a wrong
 # averaging constant, order (observe after fake-quant) or first-step rule moves a scale by 1 % or more.
 QAT_RANGE_FLOAT64_REL = 1e-4
+# Activation equalisation (`--equalize`) is exact in real arithmetic; in float32 the scaled weights round (one
+# rounding each of w * s and w / s) and every conv re-sums its products: the output moves by a few float32 eps
+# of its largest value per layer (FSRCNN-tiny: 6 convolutions deep). 1e-5 of max |output| = ~80 eps.
+EQUALIZE_FLOAT32_ABS = 1e-5
 # JAX QAT (AQT) against PyTorch QAT (torch.ao) from the same weights and batches, six Adam steps at lr 1e-4: the
 # activation scales each writes, relative. The frameworks fake-quantise the weights one level apart where
 # w = -max|w| (torch's qint8 reaches -128, AQT's symmetric int8 stops at -127) and round the odd activation one

@@ -49,7 +49,8 @@ from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, Quan
                                     prune_tensors)
 
 __all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "qat_observed_apply", "submodule",
-           "calibrate_ranges", "quantize_weights", "float_weights"]
+           "calibrate_ranges", "quantize_weights", "float_weights", "channel_ranges", "equalize",
+           "set_float_weights", "check_exact_accumulation"]
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -117,39 +118,70 @@ def int8_params(stack: QuantStack, tensors: Mapping) -> dict:
     return params
 
 
-def _clip_to_range(x, scale, zero_point):
-    """x clipped to the uint8 range of (scale, zero point): what PyTorch's quantize clamps at 0 and 127."""
-    return jnp.clip(x, scale * (ACT_QMIN - zero_point).astype(x.dtype), scale * (ACT_QMAX - zero_point).astype(x.dtype))
+def _clip_to_range(x, scale, zero_point, qmax: int = ACT_QMAX):
+    """x clipped to the uint8 range of (scale, zero point): what PyTorch's quantize clamps at 0 and qmax."""
+    return jnp.clip(x, scale * (ACT_QMIN - zero_point).astype(x.dtype), scale * (qmax - zero_point).astype(x.dtype))
 
 
-def _requantize(x, scale, zero_point):
+def _requantize(x, scale, zero_point, qmax: int = ACT_QMAX):
     """x on the uint8 grid of (scale, zero point), as PyTorch requantises a conv's or PReLU's output."""
-    q = jnp.clip(jnp.round(x / scale) + zero_point, ACT_QMIN, ACT_QMAX)
+    q = jnp.clip(jnp.round(x / scale) + zero_point, ACT_QMIN, qmax)
     return scale * (q - zero_point).astype(x.dtype)
 
 
+def _lhs_bits(act_bits: int) -> int:
+    """AQT's (symmetric) numerics bits for `act_bits`-bit asymmetric activations: q - zp lies in
+    [-(2^act_bits - 1), 2^act_bits - 1], which needs act_bits + 1 symmetric bits (8 for the 7-bit scheme)."""
+    return act_bits + 1
+
+
 @functools.lru_cache(maxsize=None)
-def _aqt_conv():
+def _aqt_conv(act_bits: int = 7):
     from aqt.jax.v2 import aqt_conv_general
 
-    cfg = aqt_conv_general.conv_general_dilated_make(2, lhs_bits=8, rhs_bits=8)
+    cfg = aqt_conv_general.conv_general_dilated_make(2, lhs_bits=_lhs_bits(act_bits), rhs_bits=8)
     return aqt_conv_general.make_conv_general_dilated_with_qt(cfg)
 
 
-def _int8_conv(x, entry, geometry, in_qparams):
+def check_exact_accumulation(stack: QuantStack, kwargs: Mapping) -> None:
+    """ValueError naming the first int8 convolution whose worst-case integer sum could reach 2^24: AQT 0.9
+    convolves the integers in float32, exact only while every partial sum is an integer below 2^24. Worst case:
+    (2^act_bits - 1) x 128 x taps (|q - zp| <= 2^bits - 1, |weight| <= 128, taps = kh x kw x in channels; a
+    transposed convolution's input is dilated by its stride, so ceil(k / stride) taps per axis). 7 bits: DnCNN's
+    3x3x64 is 9.4M; 8 bits: FSRCNN's 9x9 stride-3 deconvolution 16.45M (fits), DnCNN's 3x3x64 18.8M (refused)."""
+    import math
+
+    import jrestore.models
+
+    jm = jrestore.models.get(stack.model, **kwargs)
+    for layer in stack.quantised:
+        if not stack.is_int8(layer):
+            continue
+        mod = submodule(jm, layer.prefix)
+        kh, kw, cin = mod.weight.shape[0], mod.weight.shape[1], mod.weight.shape[2]
+        if layer.kind == "conv_transpose":
+            kh, kw = (math.ceil(k / s) for k, s in zip((kh, kw), mod.stride))
+        worst = stack.act_qmax * 128 * kh * kw * cin
+        if worst >= 2 ** 24:
+            raise ValueError(f"--activation-bits: {stack.act_bits}-bit activations into {layer.prefix} "
+                             f"({kh}x{kw}x{cin} taps) can sum to {worst:,} >= 2^24, beyond AQT's exact float32 "
+                             f"accumulation; use --activation-bits 7 or --float-layers {layer.prefix}")
+
+
+def _int8_conv(x, entry, geometry, in_qparams, act_bits: int = 7):
     """One quantised convolution through AQT: x float32, quantised with its static scale; the kernel the
     file's int8 values. Returns the float32 result + bias."""
     from aqt.jax.v2 import aqt_tensor
 
     scale, zero_point = in_qparams
-    x = _clip_to_range(x, scale, zero_point)
+    x = _clip_to_range(x, scale, zero_point, 2 ** act_bits - 1)
     strides, padding, lhs_dilation = geometry
     lhs_qt = aqt_tensor.QTensor(qvalue=None, scale=[jnp.reshape(scale, (1, 1, 1, 1))], scale_t=None, bias=[],
                                 dequant_dtype=jnp.float32)
     rhs_qt = aqt_tensor.QTensor(qvalue=entry["kernel"], scale=[entry["kernel_scale"]], scale_t=None, bias=[],
                                 dequant_dtype=jnp.float32)
     dims = lax.conv_dimension_numbers(x.shape, entry["kernel"].shape, _DIMS)
-    y, _ = _aqt_conv()(x, jnp.zeros(entry["kernel"].shape, jnp.float32), strides, padding, lhs_qt, rhs_qt,
+    y, _ = _aqt_conv(act_bits)(x, jnp.zeros(entry["kernel"].shape, jnp.float32), strides, padding, lhs_qt, rhs_qt,
                        lhs_dilation, None, dims)
     return y + entry["bias"]
 
@@ -164,8 +196,9 @@ def _float_conv(x, kernel, geometry):
 def int8_apply(stack: QuantStack, params: Mapping, geometry: Mapping, x: jax.Array) -> jax.Array:
     """The int8 model: x [B, H, W, C] float32 -> output float32 (DnCNN: x - stack(x), the skip in float).
     Float layers run in float32; an activation is put on its uint8 grid where params hold its parameters."""
+    qmax = stack.act_qmax
     qparams = params["input"]
-    h = x if qparams is None else _requantize(x, *qparams)
+    h = x if qparams is None else _requantize(x, *qparams, qmax)
     for layer in stack.layers:
         if layer.kind == "relu":
             continue
@@ -175,14 +208,14 @@ def int8_apply(stack: QuantStack, params: Mapping, geometry: Mapping, x: jax.Arr
         elif "kernel" in entry:
             if qparams is None:
                 raise ValueError(f"{layer.prefix}: an int8 convolution needs its input's quantisation parameters")
-            h = _int8_conv(h, entry, geometry[layer.prefix], qparams)
+            h = _int8_conv(h, entry, geometry[layer.prefix], qparams, stack.act_bits)
         else:
             h = _float_conv(h, entry["float_kernel"], geometry[layer.prefix]) + entry["bias"]
         if layer.fused_relu:
             h = jax.nn.relu(h)
         qparams = entry["output"]
         if qparams is not None:
-            h = _requantize(h, *qparams)
+            h = _requantize(h, *qparams, qmax)
     return x - h if stack.residual else h
 
 
@@ -267,6 +300,55 @@ def float_weights(jm, stack: QuantStack) -> dict:
     return out
 
 
+def set_float_weights(jm, stack: QuantStack, floats: Mapping) -> None:
+    """Put float weights in PyTorch's layout ({state-dict key: array}, as float_weights gives) into `jm`'s stack
+    layers (in place): the inverse of float_weights."""
+    for layer in stack.quantised:
+        mod, p = submodule(jm, layer.prefix), layer.prefix
+        w = np.asarray(floats[f"{p}.weight"], np.float32)
+        if layer.kind != "prelu":
+            w = w.transpose(2, 3, 1, 0) if layer.kind == "conv" else w.transpose(2, 3, 0, 1)
+            mod.bias[...] = jnp.asarray(floats[f"{p}.bias"], jnp.float32)
+        mod.weight[...] = jnp.asarray(np.ascontiguousarray(w), jnp.float32)
+
+
+def channel_ranges(jm, stack: QuantStack, batches: Iterable) -> dict:
+    """{layer prefix: (lo [C], hi [C]) float64} per channel of every stack layer's output in float model `jm`
+    over `batches` ([B, H, W, C] float32), each module run alone in chain order (a conv with a fused ReLU:
+    before the ReLU); torch_ref.quantize.channel_ranges computes the same."""
+    from flax import nnx
+
+    layers = [submodule(jm, layer.prefix) for layer in stack.layers]
+    graphdef, state = nnx.split(nnx.List(layers))
+
+    @jax.jit
+    def ranges(state, x):
+        found = []
+        for module in nnx.merge(graphdef, state):
+            x = module(x)
+            found.append((jnp.min(x, axis=(0, 1, 2)), jnp.max(x, axis=(0, 1, 2))))
+        return found
+
+    lo, hi = {}, {}
+    for batch in batches:
+        for layer, (a, b) in zip(stack.layers, ranges(state, jnp.asarray(batch))):
+            a, b, p = np.asarray(a, np.float64), np.asarray(b, np.float64), layer.prefix
+            lo[p] = a if p not in lo else np.minimum(lo[p], a)
+            hi[p] = b if p not in hi else np.maximum(hi[p], b)
+    if not lo:
+        raise ValueError("calib: no calibration batches (the --calib folder gave no images)")
+    return {p: (lo[p], hi[p]) for p in lo}
+
+
+def equalize(jm, stack: QuantStack, batches: Iterable, alpha: float) -> None:
+    """Equalise float model `jm`'s activations in place (jrestore.core.quantize.equalize_activations, exponent
+    `alpha`, per-channel ranges from `batches`): the same float function, as torch_ref.quantize.equalize."""
+    from jrestore.core.quantize import equalize_activations
+
+    new = equalize_activations(float_weights(jm, stack), stack, channel_ranges(jm, stack, list(batches)), alpha)
+    set_float_weights(jm, stack, new)
+
+
 def quantize_weights(jm, stack: QuantStack) -> dict:
     """{file key: array} of the float model's weights: convs int8 through AQT's quantiser (AbsMax per output
     channel; ConvTranspose2d per tensor), biases and PReLU slopes float32; float layers float32."""
@@ -295,7 +377,7 @@ def activation_tensors(stack: QuantStack, ranges: Mapping) -> dict:
     """{file key: array} of the activations' (scale, zero point) from calibrated (min, max) ranges."""
     out = {}
     for name, (lo, hi) in ranges.items():
-        scale, zero_point = activation_qparams(lo, hi)
+        scale, zero_point = activation_qparams(lo, hi, stack.act_qmax)
         key = "input" if name == "input" else f"{name}.output"
         out[f"{key}.scale" if name == "input" else f"{key}_scale"] = np.array([scale], np.float32)
         out[f"{key}.zero_point" if name == "input" else f"{key}_zero_point"] = np.array([zero_point], np.int32)
@@ -312,10 +394,12 @@ def ptq(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
 
 # ---- quantisation-aware training ----
 
-def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
+def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits: int = 7):
     """A convolution as AQT's dot_general on image patches: int8 fake-quant of the kernel (AbsMax per output
-    column = output channel) and of the patches (static scale), straight-through gradients (AQT's own)."""
+    column = output channel) and of the patches (static scale; act_bits + 1 symmetric bits, see _lhs_bits),
+    straight-through gradients (AQT's own)."""
     from aqt.jax.v2 import calibration, config
+    from aqt.jax.v2.numerics import utils as numerics_utils
 
     kh, kw, cin, cout = kernel.shape
     patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding, lhs_dilation=lhs_dilation,
@@ -323,8 +407,12 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation):
     matrix = kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout)
     cfg = config.fully_quantized(fwd_bits=8, bwd_bits=None, use_stochastic_rounding=None,
                                  vjp_lhs_stochastic_rounding=False, vjp_rhs_stochastic_rounding=False)
+    if act_bits != 7:  # 9-bit symmetric lhs numerics hold q - zp in [-255, 255]
+        config.set_numerics(cfg.fwd, numerics_utils.get_numerics(_lhs_bits(act_bits)),
+                            cfg.fwd.dg_quantizer.rhs.numerics)
+    bound = 2.0 ** act_bits - 0.5  # AQT's scale = bound / (2^(bits-1) - 0.5): 127.5 (8 bits), 255.5 (9 bits)
     cfg.fwd.dg_quantizer.lhs.calibration = functools.partial(
-        calibration.ConstantCalibration, bound=lhs_scale * 127.5)  # scale = bound / 127.5 (AQT's int8 bound)
+        calibration.ConstantCalibration, bound=lhs_scale * bound)
     return cfg(patches, matrix, (((3,), (0,)), ((), ())))  # a DotGeneral is a drop-in lax.dot_general
 
 
@@ -343,22 +431,22 @@ def _ema_range(previous: jax.Array, observed: jax.Array, averaging_constant: flo
     return jnp.where(fresh, observed, moved)
 
 
-def _range_qparams(lo_hi: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _range_qparams(lo_hi: jax.Array, qmax: int = ACT_QMAX) -> tuple[jax.Array, jax.Array]:
     """(scale, zero point) of a (min, max) range [2] float32: jrestore.core.quantize.activation_qparams (PyTorch's
     observer formula) in jnp, traceable, so the training step recomputes them from the moving range."""
     lo, hi = jnp.minimum(lo_hi[0], 0.0), jnp.maximum(lo_hi[1], 0.0)
-    scale = jnp.maximum((hi - lo) / jnp.float32(ACT_QMAX - ACT_QMIN), jnp.finfo(jnp.float32).eps)
-    zero_point = jnp.clip(ACT_QMIN - jnp.round(lo / scale).astype(jnp.int32), ACT_QMIN, ACT_QMAX)
+    scale = jnp.maximum((hi - lo) / jnp.float32(qmax - ACT_QMIN), jnp.finfo(jnp.float32).eps)
+    zero_point = jnp.clip(ACT_QMIN - jnp.round(lo / scale).astype(jnp.int32), ACT_QMIN, qmax)
     return scale, zero_point
 
 
-def _fake_quantize_masked(x, scale, zero_point):
+def _fake_quantize_masked(x, scale, zero_point, qmax: int = ACT_QMAX):
     """x on the uint8 grid of (scale, zero point) with PyTorch's fake-quant gradient: straight through where
-    round(x / scale) + zp lies in [ACT_QMIN, ACT_QMAX], zero where the value was clipped (torch's
+    round(x / scale) + zp lies in [ACT_QMIN, qmax], zero where the value was clipped (torch's
     fake_quantize_per_tensor_affine backward)."""
     q = jnp.round(x / scale) + zero_point
-    inside = (q >= ACT_QMIN) & (q <= ACT_QMAX)
-    y = scale * (jnp.clip(q, ACT_QMIN, ACT_QMAX) - zero_point).astype(x.dtype)
+    inside = (q >= ACT_QMIN) & (q <= qmax)
+    y = scale * (jnp.clip(q, ACT_QMIN, qmax) - zero_point).astype(x.dtype)
     through = jnp.where(inside, x, lax.stop_gradient(x))
     return through + lax.stop_gradient(y - through)
 
@@ -375,12 +463,13 @@ def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry
     [P, 2]). Int8 convolutions are AQT dot_generals (`_aqt_dot_conv`); the output quantisations have torch's
     masked straight-through gradient."""
     points = stack.points
+    qmax = stack.act_qmax
     updated = []
 
     def observe(h):
         seen = lax.stop_gradient(jnp.stack([jnp.min(h), jnp.max(h)]))
         updated.append(_ema_range(ranges[len(updated)], seen, averaging_constant))
-        return _range_qparams(updated[-1])
+        return _range_qparams(updated[-1], qmax)
 
     scale, zero_point = observe(x) if "input" in points else (None, None)
     h = x
@@ -395,15 +484,15 @@ def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry
                 kernel = kernel[::-1, ::-1]
             if stack.is_int8(layer):  # its input is a point, so scale / zero_point are that point's
                 strides, padding, lhs_dilation = geometry[layer.prefix]
-                h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point), kernel, scale, strides, padding,
-                                  lhs_dilation) + mod.bias[...]
+                h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point, qmax), kernel, scale, strides, padding,
+                                  lhs_dilation, stack.act_bits) + mod.bias[...]
             else:
                 h = _float_conv(h, kernel, geometry[layer.prefix]) + mod.bias[...]
             if layer.fused_relu:
                 h = jax.nn.relu(h)
         if layer.prefix in points:
             scale, zero_point = observe(h)
-            h = _fake_quantize_masked(h, scale, zero_point)
+            h = _fake_quantize_masked(h, scale, zero_point, qmax)
     return (x - h if stack.residual else h), jnp.stack(updated)
 
 
@@ -430,7 +519,8 @@ def _with_fake_quantised_weights(jm, stack: QuantStack):
 
 def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
         lr: float = 1e-5, on_step=None, averaging_constant: float | None = None, range_init: str | None = None,
-        observer: str = "minmax", percentile: float = DEFAULT_PERCENTILE) -> dict:
+        observer: str = "minmax", percentile: float = DEFAULT_PERCENTILE, lr_schedule: str = "constant",
+        target: str = "data") -> dict:
     """Quantisation-aware fine-tuning of float model `jm` (changed in place): `steps` Adam steps of MSE through
     AQT fake-quant convolutions on (input, target) pairs from the iterable `train_pairs` (cycled), then the int8
     file's tensors. `stack.float_layers` train and are written in float32.
@@ -444,9 +534,18 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     observer 'percentile': as torch_ref.quantize.qat, the ranges are calibrated once on `calib_batches` (the
     model with fake-quantised weights and float activations, per-batch percentiles averaged) and then frozen;
     range_init must be None or 'calibration', averaging_constant None or 0. 'histogram' (PyTorch's
-    HistogramObserver) is not mirrored: ValueError (QAT with it: torch_ref.quantize.qat)."""
+    HistogramObserver) is not mirrored: ValueError (QAT with it: torch_ref.quantize.qat).
+    lr_schedule 'constant' or 'cosine' (optax.cosine_decay_schedule(lr, steps): step k at lr (1 + cos(pi k /
+    steps)) / 2, as torch's CosineAnnealingLR stepped after each step); target 'data' (the pair's target) or
+    'teacher' (the float model's own output on the pair's input, computed with the weights `jm` holds when
+    QAT starts), as torch_ref.quantize.qat."""
     import optax
     from flax import nnx
+
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"--lr-schedule: expected one of ['constant', 'cosine'], got {lr_schedule!r}")
+    if target not in ("data", "teacher"):
+        raise ValueError(f"--qat-target: expected one of ['data', 'teacher'], got {target!r}")
 
     if observer not in ("minmax", "percentile"):
         raise ValueError(f"observer: JAX QAT supports 'minmax' (moving ranges) and 'percentile' (calibrated, "
@@ -475,15 +574,25 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     geometry = _conv_geometry(stack, kwargs, None)
     layers = nnx.List([submodule(jm, layer.prefix) for layer in stack.layers])
     graphdef, params = nnx.split(layers, nnx.Param)
-    optimizer = optax.adam(lr)
+    teacher_params = jax.tree.map(jnp.copy, params)  # the float model as QAT starts (--qat-target teacher)
+    optimizer = optax.adam(optax.cosine_decay_schedule(lr, steps) if lr_schedule == "cosine" else lr)
     opt_state = optimizer.init(params)
 
+    def float_apply(params, x):
+        h = x
+        for module in nnx.merge(graphdef, params):
+            h = module(h)
+        return x - h if stack.residual else h
+
     @jax.jit
-    def train_step(params, opt_state, ranges, x, target):
+    def train_step(params, opt_state, ranges, x, wanted):
+        if target == "teacher":
+            wanted = lax.stop_gradient(float_apply(teacher_params, x))
+
         def loss_fn(params):
             out, moved = qat_observed_apply(stack, nnx.merge(graphdef, params), ranges, geometry, x,
                                             averaging_constant)
-            return jnp.mean((out - target) ** 2), moved
+            return jnp.mean((out - wanted) ** 2), moved
         (loss, ranges), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, ranges, loss
@@ -491,9 +600,9 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     step = 0
     while step < steps:
         progressed = False
-        for x, target in train_pairs:
+        for x, pair_target in train_pairs:
             params, opt_state, ranges, loss = train_step(params, opt_state, ranges, jnp.asarray(x),
-                                                         jnp.asarray(target))
+                                                         jnp.asarray(pair_target))
             step += 1
             progressed = True
             if on_step is not None:

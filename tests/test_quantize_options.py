@@ -1,0 +1,166 @@
+"""`jrestore quantize` options of the FSRCNN recipe: --activation-bits 8 (recorded in the file, 7 when absent; the
+worst-case sum check that keeps AQT's float32 accumulation exact), --equalize ALPHA (exact in float, the same
+weights from both frameworks), and the CLI writing an 8-bit equalised QAT file with a cosine schedule and the
+teacher target. The 8-bit file's JAX / torch parity and the QAT options' JAX / torch parity are in
+parity_tests/test_quantize_parity.py and parity_tests/test_quantize_qat_parity.py.
+
+The independent references: the float model's own output (equalisation must not change it), the closed form
+of equalisation at alpha 1 (every middle channel's range becomes the widest one's), and the 2^24 bound computed
+by hand for the layers named.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file, save_file
+
+import jrestore
+import torch_ref
+import torch_ref.quantize as tq
+from jrestore import quantize as jq
+from jrestore.cli import main
+from jrestore.core.quantize import (equalize_activations, quant_stack, read_int8_file, save_int8_file)
+from jrestore.parity import tolerances
+from parity_tests._quantize_data import FSRCNN, images, nchw, weights_file
+
+DNCNN_WIDE = dict(nc=64, nb=3, act_mode="R")  # 3x3x64 taps into model.2: the layer 8-bit activations overflow
+
+
+def _fsrcnn(tmp_path, seed=5):
+    path = weights_file(tmp_path, "fsrcnn", FSRCNN, seed=seed)
+    return path, torch_ref.load(path, model="fsrcnn", **FSRCNN), quant_stack("fsrcnn", FSRCNN)
+
+
+def test_equalize_keeps_the_float_output_and_evens_the_channel_ranges(tmp_path):
+    path, net, stack = _fsrcnn(tmp_path)
+    x = nchw(images(6, n=2, size=16))
+    equalised = tq.equalize(net, stack, [x], alpha=1.0)
+    with torch.no_grad():
+        want, got = net(x).numpy(), equalised(x).numpy()
+    assert not np.array_equal(got, want)  # the weights did change ...
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerances.EQUALIZE_FLOAT32_ABS * np.abs(want).max())
+    changed = [k for k, v in equalised.state_dict().items() if not torch.equal(v, net.state_dict()[k])]
+    assert "first_part.0.weight" in changed and "last_part.weight" in changed  # producer and consumer
+    # alpha 1: channel c scaled by R / r_c, so every middle activation's channels span the widest one's range
+    ranges = tq.channel_ranges(equalised, stack, [x])
+    for prelu in ("first_part.1", "mid_part.1", "mid_part.3"):
+        producer = stack.layers[[layer.prefix for layer in stack.layers].index(prelu) - 1].prefix
+        width = np.maximum(ranges[producer][1] - ranges[producer][0], ranges[prelu][1] - ranges[prelu][0])
+        np.testing.assert_allclose(width, width.max(), rtol=1e-5, err_msg=prelu)
+    # JAX equalises to the same weights (its own channel ranges, the same NumPy formula)
+    jm = jrestore.load(path, model="fsrcnn", **FSRCNN)
+    jq.equalize(jm, stack, [images(6, n=2, size=16)], alpha=1.0)
+    mine = jq.float_weights(jm, stack)
+    for key, value in mine.items():
+        np.testing.assert_allclose(value, equalised.state_dict()[key].numpy(), rtol=1e-5, atol=1e-7, err_msg=key)
+
+
+def test_equalize_refuses_a_non_positive_alpha(tmp_path):
+    _, net, stack = _fsrcnn(tmp_path)
+    with pytest.raises(ValueError, match=r"--equalize: expected an exponent alpha > 0.*got -0.5"):
+        equalize_activations({}, stack, {}, -0.5)
+
+
+def test_activation_bits_are_recorded_and_read_as_7_when_absent(tmp_path):
+    _, net, stack = _fsrcnn(tmp_path)
+    stack8 = stack.with_activation_bits(8)
+    _, tensors = tq.ptq(net, stack8, [nchw(images(2, n=2, size=16))])
+    tensors["mid_part.0.output_zero_point"] = np.array([200], np.int32)  # a valid 8-bit level, not a 7-bit one
+    path = save_int8_file(tmp_path / "f8.safetensors", tensors, model="fsrcnn", kwargs=FSRCNN, method="ptq",
+                          framework="torch", activation_bits=8)
+    back, _, meta, _ = read_int8_file(path)
+    assert back.act_bits == 8 and back.act_qmax == 255 and meta["activation_bits"] == 8
+    assert "0..255" in meta["scheme"]["activations"]
+    # a file from before --activation-bits (no metadata key) is 7-bit; its zero points must lie in 0..127
+    raw = load_file(str(path))
+    old = tmp_path / "old.safetensors"
+    meta_text = {k: json.dumps(v) for k, v in meta.items() if k != "activation_bits"}
+    save_file(raw, str(old), metadata=meta_text)
+    with pytest.raises(ValueError, match=r"mid_part.0.output_zero_point is 200, outside the 7-bit .* 0..127"):
+        read_int8_file(old)
+    with pytest.raises(ValueError, match="--activation-bits: expected one of \\[7, 8\\], got 6"):
+        stack.with_activation_bits(6)
+
+
+def test_exact_accumulation_refuses_8_bit_dncnn_and_allows_fsrcnn(tmp_path, capsys):
+    # 255 x 128 x (3 x 3 x 64) = 18.8M >= 2^24 (model.2 and model.4); model.0 reads one channel; 7 bits: 9.4M
+    stack = quant_stack("dncnn", DNCNN_WIDE)
+    jq.check_exact_accumulation(stack, DNCNN_WIDE)
+    with pytest.raises(ValueError, match=r"into model\.2 \(3x3x64 taps\) can sum to 18,800,640 >= 2\^24"):
+        jq.check_exact_accumulation(stack.with_activation_bits(8), DNCNN_WIDE)
+    jq.check_exact_accumulation(stack.with_activation_bits(8).with_float_layers(["model.2", "model.4"]), DNCNN_WIDE)
+    # FSRCNN x3's 9x9 stride-3 deconvolution: 3 x 3 x 56 taps, 255 x 128 x 504 = 16.45M < 2^24
+    jq.check_exact_accumulation(quant_stack("fsrcnn", dict(scale_factor=3)).with_activation_bits(8),
+                                dict(scale_factor=3))
+    weights = weights_file(tmp_path, "dncnn", DNCNN_WIDE)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    from PIL import Image
+    Image.fromarray((images(1, n=1, size=24)[0, ..., 0] * 255).astype(np.uint8)).save(calib / "0.png")
+    out = tmp_path / "x.safetensors"
+    assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set",
+                 "nc=64", "--set", "nb=3", "--method", "ptq", "--calib", str(calib), "--protocol", "kair_dncnn",
+                 "--sigma", "25", "--activation-bits", "8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--activation-bits" in err and "model.2" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_cli_writes_an_8_bit_equalised_qat_file(tmp_path, capsys, framework):
+    """The FSRCNN recipe's options through the command line: the file records them; the torch-made one is
+    scored in both frameworks (the report's int8 PSNRs agree)."""
+    from PIL import Image
+
+    weights, _, _ = _fsrcnn(tmp_path, seed=7)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(2):
+        Image.fromarray((images(10 + i, n=1, size=32)[0, ..., 0] * 255).astype(np.uint8)).save(calib / f"{i}.png")
+    out = tmp_path / "q8.safetensors"
+    assert main(["quantize", "--model", "fsrcnn", "--weights", str(weights), "--scale", "2", "--set", "d=8",
+                 "--set", "s=4", "--set", "m=1", "--method", "qat", "--framework", framework, "--steps", "3",
+                 "--batch", "2", "--patch", "8", "--crops", "1", "--lr", "1e-4", "--calib", str(calib),
+                 "--protocol", "yjn870", "--activation-bits", "8", "--equalize", "0.5", "--lr-schedule", "cosine",
+                 "--qat-target", "teacher", "--out", str(out), "--json"]
+                + (["--data", str(calib)] if framework == "torch" else [])) == 0  # (scoring once is enough)
+    report = json.loads(capsys.readouterr().out)
+    assert report["activation_bits"] == 8
+    calibration = report["calibration"]
+    assert (calibration["equalize"], calibration["lr_schedule"], calibration["target"]) == (0.5, "cosine", "teacher")
+    stack, _, meta, _ = read_int8_file(out)
+    assert stack.act_bits == 8 and meta["calibration"] == calibration
+    if framework == "torch":
+        gap = abs(report["psnr"]["jax"]["int8"] - report["psnr"]["torch"]["int8"])
+        assert gap < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+
+
+def test_torch_qat_fake_quantises_the_deconvolution_as_convert_will(tmp_path, monkeypatch):
+    """torch.ao has no QAT ConvTranspose2d: without torch_ref.quantize's stand-in, FSRCNN's deconvolution
+    trained with float weights that convert_fx then rounded unseen. The stand-in's weight is the converted
+    module's (int8 x scale), and QAT runs it at every step."""
+    path, net, stack = _fsrcnn(tmp_path, seed=9)
+    x = nchw(images(3, n=2, size=12))
+    deconv = net.last_part
+    _, tensors = tq.ptq(net, stack, [x])  # convert_fx's per-tensor int8 weight of the same float weight
+    dequantised = torch.from_numpy(
+        tensors["last_part.weight"].astype(np.float32) * tensors["last_part.weight_scale"][0])
+    stand_in = tq._WeightFakeQuantConvTranspose2d(deconv.in_channels, deconv.out_channels, deconv.kernel_size,
+                                                  deconv.stride, deconv.padding, deconv.output_padding)
+    stand_in.load_state_dict(deconv.state_dict())
+    h = torch.rand(2, deconv.in_channels, 6, 6)
+    with torch.no_grad():
+        want = torch.nn.functional.conv_transpose2d(h, dequantised, deconv.bias, deconv.stride, deconv.padding,
+                                                    deconv.output_padding)
+        assert not torch.allclose(deconv(h), want, rtol=0, atol=1e-7)  # the int8 rounding shows
+        np.testing.assert_allclose(stand_in(h).numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
+    calls = []
+    original = tq._WeightFakeQuantConvTranspose2d.forward
+    monkeypatch.setattr(tq._WeightFakeQuantConvTranspose2d, "forward",
+                        lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    y = torch.rand(2, 1, 24, 24)
+    tq.qat(net, stack, [(x, y)], steps=2, lr=1e-4)
+    assert len(calls) == 2
