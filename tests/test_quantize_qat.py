@@ -171,3 +171,62 @@ def test_qat_rejects_bad_range_settings(tiny_dncnn):
         jq.qat(jm, stack, TINY_DNCNN, batches, iter([]), steps=1, observer="percentile", averaging_constant=0.01)
     with pytest.raises(ValueError, match="'histogram' is not mirrored"):
         jq.qat(jm, stack, TINY_DNCNN, batches, iter([]), steps=1, observer="histogram")
+
+
+def _transposed_conv_float64(x, kernel, stride, padding, output_padding):
+    """PyTorch's ConvTranspose2d in float64 by its definition: every input pixel scatters kernel * value to
+    stride * i + tap - padding. x [B, H, W, I], kernel [kh, kw, I, O] (the unflipped, PyTorch-layout taps)."""
+    b, h, w, _ = x.shape
+    kh, kw, _, cout = kernel.shape
+    full = np.zeros((b, (h - 1) * stride + kh + output_padding, (w - 1) * stride + kw + output_padding, cout))
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i:i + (h - 1) * stride + 1:stride, j:j + (w - 1) * stride + 1:stride] += x @ kernel[i, j]
+    out_h = (h - 1) * stride - 2 * padding + kh + output_padding
+    out_w = (w - 1) * stride - 2 * padding + kw + output_padding
+    return full[:, padding:padding + out_h, padding:padding + out_w]
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding, output_padding, cin, cout", [
+    (9, 3, 4, 2, 6, 1),  # FSRCNN x3's last_part
+    (4, 2, 1, 0, 3, 2), (3, 2, 1, 1, 4, 3)])
+def test_qat_transposed_convolution_runs_as_sub_pixel_phases(kernel_size, stride, padding, output_padding, cin,
+                                                             cout):
+    """QAT's AQT dot_general of a transposed convolution (over the input's sub-pixel phases, not its 3x-dilated
+    copy: 9x fewer patch values for FSRCNN) computes the fake-quantised ConvTranspose2d: 9-bit symmetric
+    activations at the given scale (8-bit activations, see _lhs_bits) and one AbsMax int8 scale for the whole
+    kernel (PyTorch's per-tensor transposed-conv weights), against the float64 definition; its gradients equal
+    those of the same dot_general on the explicitly dilated input."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-0.3, 1.0, (2, 5, 6, cin)).astype(np.float32)
+    torch_kernel = rng.normal(0, 0.1, (kernel_size, kernel_size, cin, cout)).astype(np.float32)
+    torch_kernel[..., -1] *= 3  # per-channel AbsMax would differ from the per-tensor scale
+    scale = np.float32(1.3 / 255)
+    pads = tuple((kernel_size - 1 - padding, kernel_size - 1 - padding + output_padding) for _ in range(2))
+    forward_kernel = jnp.asarray(torch_kernel[::-1, ::-1].copy())  # lax's forward convolution of the transpose
+
+    def phases(x, kernel):
+        return jq._aqt_dot_conv(x, kernel, scale, (1, 1), pads, (stride, stride), 8, per_tensor=True)
+
+    def dilated(x, kernel):
+        d = jnp.zeros((x.shape[0], (x.shape[1] - 1) * stride + 1, (x.shape[2] - 1) * stride + 1, cin))
+        return jq._aqt_dot_conv(d.at[:, ::stride, ::stride].set(x), kernel, scale, (1, 1), pads, None, 8,
+                                per_tensor=True)
+    got = np.asarray(phases(jnp.asarray(x), forward_kernel))
+    w_scale = np.abs(torch_kernel.astype(np.float64)).max() / WEIGHT_BOUND
+    x_q = scale * np.clip(np.round(x.astype(np.float64) / scale), -255, 255)
+    k_q = w_scale * np.clip(np.round(torch_kernel / w_scale), -127, 127)
+    want = _transposed_conv_float64(x_q, k_q, stride, padding, output_padding)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerances.LAYER * max(1.0, np.abs(want).max()))
+    probe = jnp.asarray(rng.normal(size=got.shape), jnp.float32)
+    grads = [jax.grad(lambda a, k: jnp.sum(f(a, k) * probe), (0, 1))(jnp.asarray(x), forward_kernel)
+             for f in (phases, dilated)]
+    for g_phase, g_dilated in zip(*grads):
+        g_phase, g_dilated = np.asarray(g_phase), np.asarray(g_dilated)
+        assert np.abs(g_dilated).max() > 0
+        np.testing.assert_allclose(g_phase, g_dilated, rtol=0,
+                                   atol=tolerances.GRADIENT * max(1.0, np.abs(g_dilated).max()))

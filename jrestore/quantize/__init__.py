@@ -394,17 +394,16 @@ def ptq(jm, stack: QuantStack, batches: Iterable, observer: str = "minmax",
 
 # ---- quantisation-aware training ----
 
-def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits: int = 7):
+def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits: int = 7,
+                  per_tensor: bool = False):
     """A convolution as AQT's dot_general on image patches: int8 fake-quant of the kernel (AbsMax per output
-    column = output channel) and of the patches (static scale; act_bits + 1 symmetric bits, see _lhs_bits),
-    straight-through gradients (AQT's own)."""
+    column = output channel, or over the whole kernel with `per_tensor`, as PyTorch quantises a
+    ConvTranspose2d) and of the patches (static scale; act_bits + 1 symmetric bits, see _lhs_bits),
+    straight-through gradients (AQT's own). A transposed convolution (lhs_dilation > 1) runs as its sub-pixel
+    phases (`_phase_matrix`): the same integer products without the dilation's zeros."""
     from aqt.jax.v2 import calibration, config
     from aqt.jax.v2.numerics import utils as numerics_utils
 
-    kh, kw, cin, cout = kernel.shape
-    patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding, lhs_dilation=lhs_dilation,
-                                               dimension_numbers=_DIMS)  # [B, H, W, cin * kh * kw], cin outermost
-    matrix = kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout)
     cfg = config.fully_quantized(fwd_bits=8, bwd_bits=None, use_stochastic_rounding=None,
                                  vjp_lhs_stochastic_rounding=False, vjp_rhs_stochastic_rounding=False)
     if act_bits != 7:  # 9-bit symmetric lhs numerics hold q - zp in [-255, 255]
@@ -413,7 +412,53 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits
     bound = 2.0 ** act_bits - 0.5  # AQT's scale = bound / (2^(bits-1) - 0.5): 127.5 (8 bits), 255.5 (9 bits)
     cfg.fwd.dg_quantizer.lhs.calibration = functools.partial(
         calibration.ConstantCalibration, bound=lhs_scale * bound)
-    return cfg(patches, matrix, (((3,), (0,)), ((), ())))  # a DotGeneral is a drop-in lax.dot_general
+    if per_tensor:
+        cfg.fwd.dg_quantizer.rhs.calib_shared_axes = "per_tensor"
+    dimension = (((3,), (0,)), ((), ()))
+    if lhs_dilation is None or all(d == 1 for d in lhs_dilation):
+        kh, kw, cin, cout = kernel.shape
+        patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding,
+                                                   dimension_numbers=_DIMS)  # [B, H, W, cin*kh*kw], cin outermost
+        return cfg(patches, kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout), dimension)
+    if tuple(strides) != (1, 1):
+        raise ValueError(f"a transposed convolution runs with strides (1, 1), got {strides}")
+    matrix, window, offsets = _phase_matrix(kernel, padding, lhs_dilation)
+    (sh, sw), (b, h, w, _), cout = lhs_dilation, x.shape, kernel.shape[-1]
+    out_h, out_w = ((n - 1) * s + 1 + lo + hi - k + 1 for n, s, (lo, hi), k in
+                    zip((h, w), lhs_dilation, padding, kernel.shape[:2]))
+    rows, cols = -(-out_h // sh), -(-out_w // sw)  # output pixels per phase
+    # input pixel i + offset + u (u < window) for phase row i: pad (or crop) x so a VALID window gives it
+    pads = [(0, 0, 0)] + [(-e, n - 1 + e + k - 1 - (size - 1), 0) for e, k, n, size in
+                          zip(offsets, window, (rows, cols), (h, w))] + [(0, 0, 0)]
+    patches = lax.conv_general_dilated_patches(lax.pad(x, jnp.zeros((), x.dtype), pads), window, (1, 1),
+                                               "VALID", dimension_numbers=_DIMS)
+    y = cfg(patches, matrix, dimension).reshape(b, rows, cols, sh, sw, cout)
+    return y.transpose(0, 1, 3, 2, 4, 5).reshape(b, rows * sh, cols * sw, cout)[:, :out_h, :out_w]
+
+
+def _phase_matrix(kernel, padding, lhs_dilation):
+    """A transposed convolution (the forward kernel [kh, kw, cin, cout] of a lax convolution over the input
+    dilated by s = lhs_dilation, with `padding`) as one matrix over undilated input windows: output pixel
+    s * i + r (phase r) reads input pixel i + (r + t - lo) / s through tap t wherever s divides r + t - lo, so
+    every phase is a small convolution of the input itself. Returns (matrix [cin * wh * ww, sh * sw * cout],
+    cin outermost as conv_general_dilated_patches orders its features, zero where a phase has no tap; the
+    window (wh, ww); the offset of its first input pixel per axis)."""
+    kh, kw, cin, cout = kernel.shape
+    axes = []
+    for k, (lo, _), s in zip((kh, kw), padding, lhs_dilation):
+        taps = [(r, t, (r + t - lo) // s) for r in range(s) for t in range(k) if (r + t - lo) % s == 0]
+        first = min(e for _, _, e in taps)
+        axes.append((taps, first, max(e for _, _, e in taps) - first + 1))
+    (taps_h, first_h, wh), (taps_w, first_w, ww) = axes
+    sh, sw = lhs_dilation
+    # gather index per (window row, window col, phase row, phase col): a tap kh * kw + 1 ... or the zero row
+    index = np.full((wh, ww, sh, sw), kh * kw, np.int32)
+    for r, t, e in taps_h:
+        for q, u, f in taps_w:
+            index[e - first_h, f - first_w, r, q] = t * kw + u
+    taps = jnp.concatenate([kernel.reshape(kh * kw, cin, cout), jnp.zeros((1, cin, cout), kernel.dtype)])
+    matrix = taps[index]  # [wh, ww, sh, sw, cin, cout]
+    return matrix.transpose(4, 0, 1, 2, 3, 5).reshape(cin * wh * ww, sh * sw * cout), (wh, ww), (first_h, first_w)
 
 
 # PyTorch's QAT activation observer (torch.ao's MovingAverageMinMaxObserver, the observer of the FakeQuantize in
@@ -485,7 +530,8 @@ def qat_observed_apply(stack: QuantStack, jm_layers, ranges: jax.Array, geometry
             if stack.is_int8(layer):  # its input is a point, so scale / zero_point are that point's
                 strides, padding, lhs_dilation = geometry[layer.prefix]
                 h = _aqt_dot_conv(_clip_to_range(h, scale, zero_point, qmax), kernel, scale, strides, padding,
-                                  lhs_dilation, stack.act_bits) + mod.bias[...]
+                                  lhs_dilation, stack.act_bits,
+                                  per_tensor=layer.kind == "conv_transpose") + mod.bias[...]
             else:
                 h = _float_conv(h, kernel, geometry[layer.prefix]) + mod.bias[...]
             if layer.fused_relu:
