@@ -125,17 +125,32 @@ def test_cli_writes_an_8_bit_equalised_qat_file(tmp_path, capsys, framework):
                  "--set", "s=4", "--set", "m=1", "--method", "qat", "--framework", framework, "--steps", "3",
                  "--batch", "2", "--patch", "8", "--crops", "1", "--lr", "1e-4", "--calib", str(calib),
                  "--protocol", "yjn870", "--activation-bits", "8", "--equalize", "0.5", "--lr-schedule", "cosine",
-                 "--qat-target", "teacher", "--out", str(out), "--json"]
+                 "--qat-target", "teacher", "--freeze-ranges-after", "2", "--out", str(out), "--json"]
                 + (["--data", str(calib)] if framework == "torch" else [])) == 0  # (scoring once is enough)
     report = json.loads(capsys.readouterr().out)
     assert report["activation_bits"] == 8
     calibration = report["calibration"]
-    assert (calibration["equalize"], calibration["lr_schedule"], calibration["target"]) == (0.5, "cosine", "teacher")
+    assert (calibration["equalize"], calibration["lr_schedule"], calibration["target"],
+            calibration["freeze_ranges_after"]) == (0.5, "cosine", "teacher", 2)
     stack, _, meta, _ = read_int8_file(out)
     assert stack.act_bits == 8 and meta["calibration"] == calibration
     if framework == "torch":
         gap = abs(report["psnr"]["jax"]["int8"] - report["psnr"]["torch"]["int8"])
         assert gap < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--method", "ptq", "--freeze-ranges-after", "5"], "expected --method qat"),
+    (["--method", "qat", "--freeze-ranges-after", "-1"], "expected a step count >= 0")])
+def test_cli_refuses_freeze_ranges_after_outside_qat(tmp_path, capsys, flags, message):
+    weights, _, _ = _fsrcnn(tmp_path, seed=7)
+    out = tmp_path / "q.safetensors"
+    assert main(["quantize", "--model", "fsrcnn", "--weights", str(weights), "--scale", "2", "--set", "d=8",
+                 "--set", "s=4", "--set", "m=1", "--calib", str(tmp_path), "--protocol", "yjn870",
+                 "--out", str(out)] + flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--freeze-ranges-after" in err and message in err, err
+    assert not out.exists()
 
 
 def test_torch_qat_fake_quantises_the_deconvolution_as_convert_will(tmp_path, monkeypatch):

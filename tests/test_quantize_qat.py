@@ -173,6 +173,24 @@ def test_qat_rejects_bad_range_settings(tiny_dncnn):
         jq.qat(jm, stack, TINY_DNCNN, batches, iter([]), steps=1, observer="histogram")
 
 
+def test_qat_ranges_stop_moving_after_freeze_ranges_after_steps(tiny_dncnn):
+    """--freeze-ranges-after K: the file's ranges are those after K of the steps (the float64 moving average
+    over the first K batches), however many steps follow."""
+    path, batches = tiny_dncnn
+    jm = jrestore.load(path, model="dncnn", **TINY_DNCNN)
+    stack = quant_stack("dncnn", TINY_DNCNN)
+    kernels, biases, relus = _float64_layers(jm, stack)
+    int8 = [True] * len(kernels)
+    want = _reference_ranges(kernels, biases, relus, int8, batches[:2], 0.3)
+    moved = _reference_ranges(kernels, biases, relus, int8, batches, 0.3)
+    assert abs(moved[0][1] - want[0][1]) > 10 * tolerances.QAT_RANGE_FLOAT64_REL * abs(want[0][1])  # it would move
+    tensors = jq.qat(jm, stack, TINY_DNCNN, [], iter([(x, x) for x in batches]), steps=len(batches), lr=0.0,
+                     averaging_constant=0.3, freeze_ranges_after=2)
+    _assert_ranges(tensors, stack.points, want)
+    with pytest.raises(ValueError, match="freeze-ranges-after"):
+        jq.qat(jm, stack, TINY_DNCNN, [], iter([]), steps=1, freeze_ranges_after=-1)
+
+
 def _transposed_conv_float64(x, kernel, stride, padding, output_padding):
     """PyTorch's ConvTranspose2d in float64 by its definition: every input pixel scatters kernel * value to
     stride * i + tap - padding. x [B, H, W, I], kernel [kh, kw, I, O] (the unflipped, PyTorch-layout taps)."""

@@ -227,12 +227,15 @@ def ptq(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor], obse
 def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, steps: int,
         lr: float = 1e-5, on_step: Callable[[int, float], None] | None = None, observer: str = "minmax",
         percentile: float = DEFAULT_PERCENTILE, calib_batches: Iterable[torch.Tensor] = (),
-        lr_schedule: str = "constant", target: str = "data") -> tuple[Int8Model, dict]:
+        lr_schedule: str = "constant", target: str = "data", freeze_ranges_after: int = 0
+        ) -> tuple[Int8Model, dict]:
     """Quantisation-aware fine-tuning: prepare_qat_fx (fake-quant of weights and activations, straight-through
     gradients), `steps` Adam steps of MSE on (input, target) pairs from `batches` (cycled), then convert_fx.
     lr_schedule 'constant' or 'cosine' (CosineAnnealingLR(T_max=steps): lr * (1 + cos(pi k / steps)) / 2 at
     step k, from lr down to 0). target 'data': the pair's target; 'teacher': the float model `net`'s own output
     on the pair's input (self-distillation: QAT learns only the int8 error, not the float model's).
+    freeze_ranges_after K > 0: the activations' observers are disabled after K steps (disable_observer, as
+    PyTorch's QAT recipes freeze them for the last epochs): the last steps train on the grid the file gets.
     observer 'minmax': the activations' fake-quant observers follow the training (moving averages, torch's
     default); 'percentile' / 'histogram': the activation ranges are calibrated on `calib_batches` first
     (fake-quant off) and then frozen (disable_observer), weights' observers left on. `stack.float_layers`
@@ -245,15 +248,17 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
         raise ValueError(f"--lr-schedule: expected one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
     if target not in QAT_TARGETS:
         raise ValueError(f"--qat-target: expected one of {list(QAT_TARGETS)}, got {target!r}")
+    if freeze_ranges_after < 0:
+        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), got {freeze_ranges_after}")
     teacher = copy.deepcopy(net).eval() if target == "teacher" else None
     torch.backends.quantized.engine = engine_for(stack)
     with _quiet():
         float_stack = copy.deepcopy(stack_module(net, stack)).train()
         prepared = prepare_qat_fx(float_stack, qconfig_mapping(True, stack, observer, percentile),
                                   _example(net, stack), prepare_custom_config=_custom_config())
+        act_fakes = [m for name, m in prepared.named_modules()
+                     if isinstance(m, FakeQuantize) and "activation_post_process" in name]
         if observer != "minmax":
-            act_fakes = [m for name, m in prepared.named_modules()
-                         if isinstance(m, FakeQuantize) and "activation_post_process" in name]
             for fake in act_fakes:
                 fake.disable_fake_quant()
             _calibrate(prepared, calib_batches)
@@ -270,6 +275,9 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
         while step < steps:
             progressed = False
             for x, wanted in batches:
+                if freeze_ranges_after and step == freeze_ranges_after:
+                    for fake in act_fakes:
+                        fake.disable_observer()
                 if teacher is not None:
                     with torch.no_grad():
                         wanted = teacher(x)

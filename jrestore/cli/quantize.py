@@ -17,7 +17,7 @@ the whole model with only its weights or only its activations quantised; each ro
 --activation-bits 8: levels 0..255 (PyTorch's qnnpack engine; recorded in the file, 7 when absent).
 --equalize ALPHA: activation equalisation before PTQ / QAT (exact in float; jrestore.core.quantize).
 --lr-schedule constant|cosine, --qat-target data|teacher: QAT's learning rate and target (the pair's, or the
-float model's own output).
+float model's own output); --freeze-ranges-after K: the activation ranges stop moving after K QAT steps.
 
 With --data the float and the int8 model are scored there under --protocol in both frameworks and the
 PSNR drop printed (and recorded in the file). --bench times float32 against int8 inference on one image.
@@ -64,6 +64,8 @@ def add_parser(p):
                    help="QAT learning rate: constant (default) or cosine decay from --lr to 0 over --steps")
     p.add_argument("--qat-target", default="data", choices=("data", "teacher"),
                    help="QAT target: data (the --calib pair's, default) or teacher (the float model's output)")
+    p.add_argument("--freeze-ranges-after", type=int, default=0, metavar="STEPS",
+                   help="QAT: stop moving the activation ranges after STEPS steps (0: never)")
     p.add_argument("--sensitivity", action="store_true",
                    help="per-layer PTQ sensitivity on --data: each conv int8 alone, weights only, activations only")
     p.add_argument("--data", help="test folder: score float and int8 under --protocol, report the drop")
@@ -91,8 +93,13 @@ def run(args) -> int:
                          "--framework torch (the file's scales then run in both), or use minmax / percentile")
     if args.equalize < 0:
         raise ValueError(f"--equalize: expected an exponent ALPHA > 0 (or 0: off), got {args.equalize}")
-    if args.method != "qat" and (args.lr_schedule != "constant" or args.qat_target != "data"):
-        raise ValueError(f"--lr-schedule / --qat-target: QAT options; expected --method qat, got {args.method}")
+    if args.method != "qat" and (args.lr_schedule != "constant" or args.qat_target != "data"
+                                 or args.freeze_ranges_after):
+        raise ValueError(f"--lr-schedule / --qat-target / --freeze-ranges-after: QAT options; expected --method qat, "
+                         f"got {args.method}")
+    if args.freeze_ranges_after < 0:
+        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), "
+                         f"got {args.freeze_ranges_after}")
     if args.sensitivity:
         if args.method != "ptq":
             raise ValueError(f"--sensitivity: a post-training analysis; expected --method ptq, got {args.method}")
@@ -189,6 +196,8 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
                  "optimizer": "adam", "loss": "mse",
                  "qat_ranges": "moving average min/max from the first step, constant 0.01 (torch's QAT observer)"
                  if args.observer == "minmax" else f"{args.observer} on --calib (fake-quantised weights), then frozen"}
+        if args.freeze_ranges_after:
+            info["freeze_ranges_after"] = args.freeze_ranges_after
     pairs = training_pairs(samples, spec.kind, sigma=args.sigma, scale=float_task.scale, patch=args.patch,
                            batch=args.batch, seed=args.seed + 1)
     every = max(1, args.steps // 10)
@@ -214,7 +223,8 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
                             torch.from_numpy(t.transpose(0, 3, 1, 2).copy())) for x, t in pairs)
             _, tensors = tq.qat(net, stack, torch_pairs, steps=args.steps, lr=args.lr, on_step=on_step,
                                 observer=args.observer, percentile=args.percentile, calib_batches=nchw,
-                                lr_schedule=args.lr_schedule, target=args.qat_target)
+                                lr_schedule=args.lr_schedule, target=args.qat_target,
+                                freeze_ranges_after=args.freeze_ranges_after)
     else:
         import jrestore
         import jrestore.quantize as jq
@@ -227,7 +237,7 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
         else:
             tensors = jq.qat(jm, stack, kwargs, calib, pairs, steps=args.steps, lr=args.lr, on_step=on_step,
                              observer=args.observer, percentile=args.percentile, lr_schedule=args.lr_schedule,
-                             target=args.qat_target)
+                             target=args.qat_target, freeze_ranges_after=args.freeze_ranges_after)
     return tensors, info, time.perf_counter() - start
 
 

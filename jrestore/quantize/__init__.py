@@ -566,7 +566,7 @@ def _with_fake_quantised_weights(jm, stack: QuantStack):
 def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
         lr: float = 1e-5, on_step=None, averaging_constant: float | None = None, range_init: str | None = None,
         observer: str = "minmax", percentile: float = DEFAULT_PERCENTILE, lr_schedule: str = "constant",
-        target: str = "data") -> dict:
+        target: str = "data", freeze_ranges_after: int = 0) -> dict:
     """Quantisation-aware fine-tuning of float model `jm` (changed in place): `steps` Adam steps of MSE through
     AQT fake-quant convolutions on (input, target) pairs from the iterable `train_pairs` (cycled), then the int8
     file's tensors. `stack.float_layers` train and are written in float32.
@@ -584,7 +584,9 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     lr_schedule 'constant' or 'cosine' (optax.cosine_decay_schedule(lr, steps): step k at lr (1 + cos(pi k /
     steps)) / 2, as torch's CosineAnnealingLR stepped after each step); target 'data' (the pair's target) or
     'teacher' (the float model's own output on the pair's input, computed with the weights `jm` holds when
-    QAT starts), as torch_ref.quantize.qat."""
+    QAT starts), as torch_ref.quantize.qat. freeze_ranges_after K > 0: the activation ranges stop moving after
+    K steps (torch's disable_observer on the activations' FakeQuantize), so the last steps train on the grid
+    the file gets; 0: they move to the end."""
     import optax
     from flax import nnx
 
@@ -608,6 +610,8 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     averaging_constant = QAT_AVERAGING_CONSTANT if averaging_constant is None else averaging_constant
     if range_init not in QAT_RANGE_INITS:
         raise ValueError(f"range_init: expected one of {list(QAT_RANGE_INITS)}, got {range_init!r}")
+    if freeze_ranges_after < 0:
+        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), got {freeze_ranges_after}")
     if not 0.0 <= averaging_constant <= 1.0:
         raise ValueError(f"averaging_constant: expected a fraction in [0, 1], got {averaging_constant}")
     names = list(stack.points)
@@ -631,13 +635,13 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
         return x - h if stack.residual else h
 
     @jax.jit
-    def train_step(params, opt_state, ranges, x, wanted):
+    def train_step(params, opt_state, ranges, x, wanted, moving):
         if target == "teacher":
             wanted = lax.stop_gradient(float_apply(teacher_params, x))
 
         def loss_fn(params):
             out, moved = qat_observed_apply(stack, nnx.merge(graphdef, params), ranges, geometry, x,
-                                            averaging_constant)
+                                            jnp.where(moving, jnp.float32(averaging_constant), 0.0))
             return jnp.mean((out - wanted) ** 2), moved
         (loss, ranges), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -647,8 +651,9 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     while step < steps:
         progressed = False
         for x, pair_target in train_pairs:
+            moving = freeze_ranges_after == 0 or step < freeze_ranges_after
             params, opt_state, ranges, loss = train_step(params, opt_state, ranges, jnp.asarray(x),
-                                                         jnp.asarray(pair_target))
+                                                         jnp.asarray(pair_target), moving)
             step += 1
             progressed = True
             if on_step is not None:
