@@ -21,7 +21,8 @@ How the pieces map onto AQT (aqt.jax.v2, 0.9.0):
   rounded half to even and clipped to +-127).
 - QAT: AQT's conv has no custom gradient (d round / dx = 0, measured: the weight gradient is exactly zero),
   so training runs each convolution as AQT's `dot_general` (which has straight-through gradients) on
-  `lax.conv_general_dilated_patches`: int8 fake-quant of the weights (per output channel, AbsMax) and of the
+  image patches (`_patches`; a transposed convolution over its sub-pixel phases, `_phase_matrix`): int8
+  fake-quant of the weights (per output channel, AbsMax; per tensor for a transposed convolution) and of the
   activation (ConstantCalibration at the activation's current scale); the same integers as the conv, one
   matmul. The activation ranges move as PyTorch's QAT observers move them (`qat_observed_apply`: each step
   observes min / max before fake-quantising, MovingAverageMinMaxObserver's average, constant 0.01); with
@@ -417,9 +418,7 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits
     dimension = (((3,), (0,)), ((), ()))
     if lhs_dilation is None or all(d == 1 for d in lhs_dilation):
         kh, kw, cin, cout = kernel.shape
-        patches = lax.conv_general_dilated_patches(x, (kh, kw), strides, padding,
-                                                   dimension_numbers=_DIMS)  # [B, H, W, cin*kh*kw], cin outermost
-        return cfg(patches, kernel.transpose(2, 0, 1, 3).reshape(cin * kh * kw, cout), dimension)
+        return cfg(_patches(x, (kh, kw), strides, padding), kernel.reshape(kh * kw * cin, cout), dimension)
     if tuple(strides) != (1, 1):
         raise ValueError(f"a transposed convolution runs with strides (1, 1), got {strides}")
     matrix, window, offsets = _phase_matrix(kernel, padding, lhs_dilation)
@@ -428,11 +427,8 @@ def _aqt_dot_conv(x, kernel, lhs_scale, strides, padding, lhs_dilation, act_bits
                     zip((h, w), lhs_dilation, padding, kernel.shape[:2]))
     rows, cols = -(-out_h // sh), -(-out_w // sw)  # output pixels per phase
     # input pixel i + offset + u (u < window) for phase row i: pad (or crop) x so a VALID window gives it
-    pads = [(0, 0, 0)] + [(-e, n - 1 + e + k - 1 - (size - 1), 0) for e, k, n, size in
-                          zip(offsets, window, (rows, cols), (h, w))] + [(0, 0, 0)]
-    patches = lax.conv_general_dilated_patches(lax.pad(x, jnp.zeros((), x.dtype), pads), window, (1, 1),
-                                               "VALID", dimension_numbers=_DIMS)
-    y = cfg(patches, matrix, dimension).reshape(b, rows, cols, sh, sw, cout)
+    pads = [(-e, n - 1 + e + k - 1 - (size - 1)) for e, k, n, size in zip(offsets, window, (rows, cols), (h, w))]
+    y = cfg(_patches(x, window, (1, 1), pads), matrix, dimension).reshape(b, rows, cols, sh, sw, cout)
     return y.transpose(0, 1, 3, 2, 4, 5).reshape(b, rows * sh, cols * sw, cout)[:, :out_h, :out_w]
 
 
@@ -440,9 +436,9 @@ def _phase_matrix(kernel, padding, lhs_dilation):
     """A transposed convolution (the forward kernel [kh, kw, cin, cout] of a lax convolution over the input
     dilated by s = lhs_dilation, with `padding`) as one matrix over undilated input windows: output pixel
     s * i + r (phase r) reads input pixel i + (r + t - lo) / s through tap t wherever s divides r + t - lo, so
-    every phase is a small convolution of the input itself. Returns (matrix [cin * wh * ww, sh * sw * cout],
-    cin outermost as conv_general_dilated_patches orders its features, zero where a phase has no tap; the
-    window (wh, ww); the offset of its first input pixel per axis)."""
+    every phase is a small convolution of the input itself. Returns (matrix [wh * ww * cin, sh * sw * cout],
+    rows in `_patches` order, zero where a phase has no tap; the window (wh, ww); the offset of its first
+    input pixel per axis)."""
     kh, kw, cin, cout = kernel.shape
     axes = []
     for k, (lo, _), s in zip((kh, kw), padding, lhs_dilation):
@@ -458,7 +454,20 @@ def _phase_matrix(kernel, padding, lhs_dilation):
             index[e - first_h, f - first_w, r, q] = t * kw + u
     taps = jnp.concatenate([kernel.reshape(kh * kw, cin, cout), jnp.zeros((1, cin, cout), kernel.dtype)])
     matrix = taps[index]  # [wh, ww, sh, sw, cin, cout]
-    return matrix.transpose(4, 0, 1, 2, 3, 5).reshape(cin * wh * ww, sh * sw * cout), (wh, ww), (first_h, first_w)
+    matrix = matrix.transpose(0, 1, 4, 2, 3, 5).reshape(wh * ww * cin, sh * sw * cout)
+    return matrix, (wh, ww), (first_h, first_w)
+
+
+def _patches(x, window, strides, padding):
+    """im2col by slicing: x [B, H, W, C], padding ((lo, hi), (lo, hi)) (negative crops) -> [B, H', W',
+    kh * kw * C], features ordered (window row, window column, channel) as an HWIO kernel's rows.
+    lax.conv_general_dilated_patches convolves with a one-hot kernel instead: (kh kw C)^2 / C multiply-adds
+    per output pixel, 9x the 3x3x64 convolution's own, and as much again for its gradient."""
+    (kh, kw), (sh, sw) = window, strides
+    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)])
+    rows, cols = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    return jnp.concatenate([x[:, i:i + (rows - 1) * sh + 1:sh, j:j + (cols - 1) * sw + 1:sw]
+                            for i in range(kh) for j in range(kw)], axis=-1)
 
 
 # PyTorch's QAT activation observer (torch.ao's MovingAverageMinMaxObserver, the observer of the FakeQuantize in
