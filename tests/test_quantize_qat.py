@@ -226,9 +226,11 @@ def test_qat_transposed_convolution_runs_as_sub_pixel_phases(kernel_size, stride
     pads = tuple((kernel_size - 1 - padding, kernel_size - 1 - padding + output_padding) for _ in range(2))
     forward_kernel = jnp.asarray(torch_kernel[::-1, ::-1].copy())  # lax's forward convolution of the transpose
 
+    @jax.jit  # as QAT runs it (AQT's eager dot_general warns of a JAX deprecation; traced it does not)
     def phases(x, kernel):
         return jq._aqt_dot_conv(x, kernel, scale, (1, 1), pads, (stride, stride), 8, per_tensor=True)
 
+    @jax.jit
     def dilated(x, kernel):
         d = jnp.zeros((x.shape[0], (x.shape[1] - 1) * stride + 1, (x.shape[2] - 1) * stride + 1, cin))
         return jq._aqt_dot_conv(d.at[:, ::stride, ::stride].set(x), kernel, scale, (1, 1), pads, None, 8,
