@@ -153,6 +153,20 @@ def test_cli_refuses_freeze_ranges_after_outside_qat(tmp_path, capsys, flags, me
     assert not out.exists()
 
 
+@pytest.mark.parametrize("options, message", [
+    (dict(lr_schedule="linear"), "--lr-schedule: expected one of ['constant', 'cosine'], got 'linear'"),
+    (dict(target="hr"), "--qat-target: expected one of ['data', 'teacher'], got 'hr'"),
+    (dict(freeze_ranges_after=-2), "--freeze-ranges-after: expected a step count >= 0 (0: never), got -2")])
+def test_both_frameworks_qat_refuse_bad_options_alike(tmp_path, options, message):
+    """One definition (jrestore.core.quantize.check_qat_options), the same one-line error in both qat."""
+    weights, net, stack = _fsrcnn(tmp_path)
+    with pytest.raises(ValueError) as torch_error:
+        tq.qat(net, stack, [], steps=1, **options)
+    with pytest.raises(ValueError) as jax_error:
+        jq.qat(jrestore.load(weights, model="fsrcnn", **FSRCNN), stack, FSRCNN, [], iter([]), steps=1, **options)
+    assert str(torch_error.value) == str(jax_error.value) == message
+
+
 def test_torch_qat_fake_quantises_the_deconvolution_as_convert_will(tmp_path, monkeypatch):
     """torch.ao has no QAT ConvTranspose2d: without torch_ref.quantize's stand-in, FSRCNN's deconvolution
     trained with float weights that convert_fx then rounded unseen. The stand-in's weight is the converted

@@ -29,7 +29,8 @@ import torch.nn as nn
 
 from torch.ao.quantization.observer import UniformQuantizationObserverBase
 
-from jrestore.core.quantize import ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, OBSERVERS, QuantStack, prune_tensors
+from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, LR_SCHEDULES, OBSERVERS, QAT_TARGETS,
+                                    QuantStack, check_qat_options, prune_tensors)
 
 __all__ = ["qconfig_mapping", "stack_module", "ptq", "qat", "export_tensors", "int8_model", "Int8Model", "ENGINE",
            "PercentileObserver", "engine_for", "channel_ranges", "equalize", "LR_SCHEDULES", "QAT_TARGETS"]
@@ -39,8 +40,6 @@ ENGINE = "x86"  # torch.backends.quantized.engine for 7-bit files: fbgemm kernel
 # accumulates in int32; fbgemm / x86 / oneDNN saturate int16 pair sums on CPUs without AVX-512 VNNI: measured
 # wrong under FBGEMM_ENABLE_INSTRUCTIONS=AVX2 / ONEDNN_MAX_CPU_ISA=AVX2, qnnpack exact; see the README).
 ENGINE_8BIT = "qnnpack"
-LR_SCHEDULES = ("constant", "cosine")
-QAT_TARGETS = ("data", "teacher")
 
 
 def engine_for(stack: QuantStack) -> str:
@@ -244,12 +243,7 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
     from torch.ao.quantization.fake_quantize import FakeQuantize
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
 
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"--lr-schedule: expected one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
-    if target not in QAT_TARGETS:
-        raise ValueError(f"--qat-target: expected one of {list(QAT_TARGETS)}, got {target!r}")
-    if freeze_ranges_after < 0:
-        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), got {freeze_ranges_after}")
+    check_qat_options(lr_schedule, target, freeze_ranges_after)
     teacher = copy.deepcopy(net).eval() if target == "teacher" else None
     torch.backends.quantized.engine = engine_for(stack)
     with _quiet():

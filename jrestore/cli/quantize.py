@@ -82,7 +82,7 @@ def run(args) -> int:
     from jrestore.inference import build_task
     from jrestore.inference.specs import get_spec
 
-    from jrestore.core.quantize import OBSERVERS
+    from jrestore.core.quantize import OBSERVERS, check_qat_options
 
     if args.observer not in OBSERVERS:
         raise ValueError(f"--observer: expected one of {list(OBSERVERS)}, got {args.observer!r}")
@@ -97,9 +97,7 @@ def run(args) -> int:
                                  or args.freeze_ranges_after):
         raise ValueError(f"--lr-schedule / --qat-target / --freeze-ranges-after: QAT options; expected --method qat, "
                          f"got {args.method}")
-    if args.freeze_ranges_after < 0:
-        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), "
-                         f"got {args.freeze_ranges_after}")
+    check_qat_options(args.lr_schedule, args.qat_target, args.freeze_ranges_after)  # before any loading
     if args.sensitivity:
         if args.method != "ptq":
             raise ValueError(f"--sensitivity: a post-training analysis; expected --method ptq, got {args.method}")

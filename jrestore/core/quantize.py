@@ -57,7 +57,8 @@ from jrestore.core.model_file import read_metadata, recorded_kwargs
 __all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "METHODS", "StackLayer", "QuantStack",
            "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
            "check_int8_tensors", "SCHEME", "OBSERVERS", "DEFAULT_PERCENTILE", "percentile_np", "prune_tensors",
-           "compose_tensors", "ACTIVATION_BITS", "scheme", "equalize_activations", "equalize_scales"]
+           "compose_tensors", "ACTIVATION_BITS", "scheme", "equalize_activations", "equalize_scales",
+           "LR_SCHEDULES", "QAT_TARGETS", "check_qat_options"]
 
 INT8_FORMAT = "jrestore-int8-v1"
 ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
@@ -71,6 +72,8 @@ METHODS = ("ptq", "qat")
 # not mirrored in JAX: the file stores the chosen scales, which is what both frameworks run).
 OBSERVERS = ("minmax", "percentile", "histogram")
 DEFAULT_PERCENTILE = 99.99
+LR_SCHEDULES = ("constant", "cosine")  # QAT's `--lr-schedule`
+QAT_TARGETS = ("data", "teacher")  # `--qat-target`: the pair's target, or the float model's own output
 SCHEME = {"weights": "int8 symmetric, per output channel (ConvTranspose2d: per tensor), scale max|w|/127.5",
           "prelu": "float32 slopes, output uint8",
           "activations": "uint8 affine, levels 0..127 (reduce_range), calibrated by metadata calibration.observer",
@@ -278,6 +281,16 @@ def is_int8_file(path) -> bool:
         return read_metadata(path).get("format") == INT8_FORMAT
     except ValueError:
         return False
+
+
+def check_qat_options(lr_schedule: str, target: str, freeze_ranges_after: int) -> None:
+    """One ValueError, named by the command-line flag, for a QAT setting both frameworks' qat refuse."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"--lr-schedule: expected one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
+    if target not in QAT_TARGETS:
+        raise ValueError(f"--qat-target: expected one of {list(QAT_TARGETS)}, got {target!r}")
+    if freeze_ranges_after < 0:
+        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), got {freeze_ranges_after}")
 
 
 def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None:

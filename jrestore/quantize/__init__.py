@@ -47,7 +47,7 @@ import numpy as np
 from jax import lax
 
 from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, QuantStack, activation_qparams,
-                                    prune_tensors)
+                                    check_qat_options, prune_tensors)
 
 __all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "qat_observed_apply", "submodule",
            "calibrate_ranges", "quantize_weights", "float_weights", "channel_ranges", "equalize",
@@ -599,10 +599,7 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     import optax
     from flax import nnx
 
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"--lr-schedule: expected one of ['constant', 'cosine'], got {lr_schedule!r}")
-    if target not in ("data", "teacher"):
-        raise ValueError(f"--qat-target: expected one of ['data', 'teacher'], got {target!r}")
+    check_qat_options(lr_schedule, target, freeze_ranges_after)
 
     if observer not in ("minmax", "percentile"):
         raise ValueError(f"observer: JAX QAT supports 'minmax' (moving ranges) and 'percentile' (calibrated, "
@@ -619,8 +616,6 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
     averaging_constant = QAT_AVERAGING_CONSTANT if averaging_constant is None else averaging_constant
     if range_init not in QAT_RANGE_INITS:
         raise ValueError(f"range_init: expected one of {list(QAT_RANGE_INITS)}, got {range_init!r}")
-    if freeze_ranges_after < 0:
-        raise ValueError(f"--freeze-ranges-after: expected a step count >= 0 (0: never), got {freeze_ranges_after}")
     if not 0.0 <= averaging_constant <= 1.0:
         raise ValueError(f"averaging_constant: expected a fraction in [0, 1], got {averaging_constant}")
     names = list(stack.points)
