@@ -447,13 +447,13 @@ def _phase_matrix(kernel, padding, lhs_dilation):
         axes.append((taps, first, max(e for _, _, e in taps) - first + 1))
     (taps_h, first_h, wh), (taps_w, first_w, ww) = axes
     sh, sw = lhs_dilation
-    # gather index per (window row, window col, phase row, phase col): a tap kh * kw + 1 ... or the zero row
+    # per (window row, window col, phase row, phase col): the tap's row t * kw + u, or kh * kw, the zero row
     index = np.full((wh, ww, sh, sw), kh * kw, np.int32)
     for r, t, e in taps_h:
         for q, u, f in taps_w:
             index[e - first_h, f - first_w, r, q] = t * kw + u
-    taps = jnp.concatenate([kernel.reshape(kh * kw, cin, cout), jnp.zeros((1, cin, cout), kernel.dtype)])
-    matrix = taps[index]  # [wh, ww, sh, sw, cin, cout]
+    tap_rows = jnp.concatenate([kernel.reshape(kh * kw, cin, cout), jnp.zeros((1, cin, cout), kernel.dtype)])
+    matrix = tap_rows[index]  # [wh, ww, sh, sw, cin, cout]
     matrix = matrix.transpose(0, 1, 4, 2, 3, 5).reshape(wh * ww * cin, sh * sw * cout)
     return matrix, (wh, ww), (first_h, first_w)
 
