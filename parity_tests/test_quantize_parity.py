@@ -47,7 +47,8 @@ def test_jax_calibration_gives_torch_observer_parameters(dncnn_ptq, observer, fl
 @pytest.mark.parametrize("name, kwargs, observer, float_layers, bits", [
     ("dncnn", DNCNN, "minmax", (), 7), ("fsrcnn", FSRCNN, "minmax", (), 7),
     ("fsrcnn", FSRCNN, "percentile", ("first_part.0", "mid_part.2"), 7), ("dncnn", DNCNN, "histogram", ("model.2",), 7),
-    ("fsrcnn", FSRCNN, "minmax", (), 8), ("dncnn", DNCNN, "minmax", ("model.0",), 8)])
+    ("fsrcnn", FSRCNN, "minmax", (), 8), ("dncnn", DNCNN, "minmax", ("model.0",), 8),
+    ("fsrcnn", {**FSRCNN, "prelu_split": True}, "minmax", (), 8)])  # conv + ReLU: one grid per layer
 def test_jax_int8_matches_torch_int8_on_the_same_file(tmp_path, name, kwargs, observer, float_layers, bits):
     """bits 8: levels 0..255, torch on qnnpack, JAX's AQT with 9-bit symmetric activation numerics."""
     net = torch_ref.load(weights_file(tmp_path, name, kwargs, seed=3), model=name, **kwargs)

@@ -66,6 +66,7 @@ VARIANTS = [  # eval only: BN train mode, gradients and Adam run in the register
     ("srcnn", {"variant": "955", "padding": "valid"}, (2, 21, 18, 1)),
     ("srcnn", {"variant": "915", "padding": "same", "num_channels": 3}, (2, 9, 7, 3)),
     ("fsrcnn", {"scale_factor": 4, "num_channels": 3, "d": 8, "s": 4, "m": 0}, (2, 7, 6, 3)),
+    ("fsrcnn", {"scale_factor": 3, "d": 8, "s": 4, "m": 1, "prelu_split": True}, (2, 7, 6, 1)),  # int8's ReLU form
     ("espcn", {"scale_factor": 3}, (2, 7, 6, 1)),
     ("espcn", {"scale_factor": 2, "activation": "relu"}, (2, 7, 6, 1)),  # the design document's ESPCN
     ("srresnet", {"scale": 2, "num_feat": 8, "num_block": 1}, (2, 9, 7, 3)),
@@ -175,6 +176,7 @@ BAD_ARGUMENTS = [
     ("fsrcnn", {"scale_factor": 0}, r"scale_factor: expected an integer >= 1, got 0"),
     ("fsrcnn", {"scale_factor": 2.5}, r"scale_factor: expected an integer >= 1, got 2.5"),
     ("fsrcnn", {"m": -1}, r"m: expected an integer >= 0, got -1"),
+    ("fsrcnn", {"prelu_split": "yes"}, r"prelu_split: expected True or False, got 'yes'"),
     ("espcn", {"scale_factor": 0}, r"scale_factor: expected an integer >= 1, got 0"),
     ("srresnet", {"scale": 3}, r"scale: expected one of \[2, 4, 8\], got 3"),
     ("srresnet", {"scale": 16}, r"scale: expected one of \[2, 4, 8\], got 16"),
@@ -304,6 +306,34 @@ def test_official_fsrcnn_x3_set5_psnr(shared_data):
         assert abs(psnr["jax"][-1] - psnr["torch"][-1]) <= tolerances.PSNR_CROSS_FRAMEWORK_DB, psnr
     for fw in psnr:
         assert abs(np.mean(psnr[fw]) - expected["mean"]) <= tolerances.PSNR_PUBLISHED_MEAN_DB, (fw, psnr[fw])
+
+
+def test_official_fsrcnn_loads_into_its_prelu_split_form_as_the_same_function(shared_data):
+    """prelu_split (the int8 form: ReLU on doubled widths) of the official x3 weights, converted by the spec's
+    state_rule in every loader, against the PReLU network itself, in each framework and across them."""
+    import jrestore
+    import torch_ref
+    from jrestore.inference import build_task
+
+    path = shared_data / "sr" / "weights" / "fsrcnn_x3.pth"
+    lr = _y(Image.open(shared_data / "sr" / "Set5" / "image_SRF_2" / "img_001_SRF_2_HR.png").convert("RGB")
+            .resize((60, 48), resample=Image.BICUBIC))
+    split_t = torch_ref.load(path, model="fsrcnn", prelu_split=True)
+    assert split_t.first_part[0].weight.shape == (112, 1, 5, 5) and isinstance(split_t.first_part[1], torch.nn.ReLU)
+    assert not {"first_part.1.weight", "mid_part.1.weight"} & set(split_t.state_dict())
+    with torch.no_grad():
+        t = torch.from_numpy(lr)[None, None]
+        want_t = torch_ref.load(path, model="fsrcnn")(t)[0, 0].numpy()
+        got_t = split_t(t)[0, 0].numpy()
+    x = jnp.asarray(lr)[None, :, :, None]
+    want_j = np.asarray(jrestore.load(path, model="fsrcnn")(x))[0, :, :, 0]
+    got_j = np.asarray(jrestore.load(path, model="fsrcnn", prelu_split=True)(x))[0, :, :, 0]
+    task = build_task("fsrcnn", str(path), scale=3, model_kwargs={"prelu_split": True})
+    for fw, got, want in (("torch", got_t, want_t), ("jax", got_j, want_j),
+                          ("task.jax", task.forwards["jax"](lr[:, :, None])[..., 0], want_j),
+                          ("task.torch", task.forwards["torch"](lr[:, :, None])[..., 0], want_t)):
+        assert_close(got, want, tolerances.MODEL, f"fsrcnn prelu_split {fw}", relative=True, layout="none")
+    assert_close(got_j, got_t, tolerances.MODEL, "fsrcnn prelu_split jax/torch", relative=True, layout="none")
 
 
 def test_espcn_relu_is_the_design_documents_forward():

@@ -58,6 +58,7 @@ def load(path, model: str | None = None, *, param_key: str | None = None, **over
     state = spec.rename_keys(_read_state(file, param_key))
     kwargs = {**recorded_kwargs(meta), **spec.infer_kwargs(state), **overrides}
     net = torch_ref.models.get(name, **kwargs)
+    state = {k: torch.as_tensor(v) for k, v in spec.adapt_state(state, kwargs).items()}  # the spec's state_rule
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -134,6 +134,7 @@ def run(args) -> int:
     inferred = {**recorded_kwargs(recorded), **infer_kwargs(args.model, state)}
     overrides = parse_sets(args.set)
     kwargs = {**inferred, **overrides}
+    state = spec.adapt_state(state, kwargs)  # the spec's state_rule (FSRCNN prelu_split)
     source = f"--weights {args.weights}"
     with_torch = args.framework == "both"
     if with_torch:

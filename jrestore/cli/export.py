@@ -106,6 +106,8 @@ def run(args) -> int:
         from jrestore.inference.tasks import _recorded_kwargs
         inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)}
     kwargs = {**inferred, **parse_sets(args.set)}
+    if weights is not None:
+        weights = get_spec(args.model).adapt_state(weights, kwargs)  # the spec's state_rule (FSRCNN prelu_split)
     _check_scale_known(args.model, kwargs, weights is not None)
     model = jrestore.models.get(args.model, **kwargs, rngs=nnx.Rngs(args.seed))
     if weights is not None:

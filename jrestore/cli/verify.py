@@ -28,6 +28,9 @@ def parse_sets(items: list[str]) -> dict:
         if "=" not in item:
             raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
+        if value.lower() in ("true", "false"):  # the shell spelling of a bool flag (prelu_split=true)
+            out[key] = value.lower() == "true"
+            continue
         try:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -88,6 +91,8 @@ def run(args) -> int:
     inferred = {**_recorded_kwargs(args.model, args.weights), **infer_kwargs(args.model, weights)} \
         if weights is not None else {}
     kwargs = {**case.full, **inferred, **parse_sets(args.set)}
+    if weights is not None:
+        weights = get_spec(args.model).adapt_state(weights, kwargs)  # the spec's state_rule (FSRCNN prelu_split)
     inputs = case.inputs(np.random.default_rng(args.seed), True)
     result = compare_model(args.model, kwargs, inputs, seed=args.seed, train_mode=case.train_mode,
                            grad=case.grad, atol=atol, weights=weights, source=args.weights, layers=True)

@@ -38,6 +38,6 @@ def load_model(path, model: str | None = None, *, param_key: str | None = None, 
     state = spec.rename_keys(load_state_dict_file(file, what="path", param_key=param_key))
     kwargs = {**recorded_kwargs(meta), **spec.infer_kwargs(state), **overrides}
     net = jrestore.models.get(name, **kwargs)
-    load_torch_state_dict(net, state, source=str(file))
+    load_torch_state_dict(net, spec.adapt_state(state, kwargs), source=str(file))
     net.eval()
     return net

@@ -111,6 +111,13 @@ class QuantStack:
     float_layers: tuple = ()
     act_bits: int = 7
 
+    def __post_init__(self):
+        for layer, after in zip(self.layers, self.layers[1:] + (None,)):
+            follows = after is not None and after.kind == "relu"
+            if layer.kind in ("conv", "conv_transpose") and layer.fused_relu != follows:
+                raise ValueError(f"QuantStack {self.model}: {layer.prefix} has fused_relu={layer.fused_relu} but is "
+                                 f"{'' if follows else 'not '}followed by a ReLU (the int8 graph fuses conv + ReLU)")
+
     @property
     def act_qmax(self) -> int:
         """The activations' highest level: 127 (7 bits) or 255 (8 bits); the lowest is ACT_QMIN = 0."""

@@ -149,6 +149,8 @@ class ModelSpec:
     weights_rule     WeightShapes -> constructor arguments a PyTorch-layout state dict determines
     key_aliases      ((regex, replacement or None), ...): known foreign checkpoint layouts mapped to ours; the
                      first fullmatching regex renames a key (re.sub syntax), None drops it
+    state_rule       (state dict, constructor kwargs) -> the state dict the model built with those kwargs loads:
+                     a re-parameterisation by rule (FSRCNN's prelu_split of a PReLU checkpoint); None: as read
     example_hw(kw)   (h, w) the model needs (CS blocks, discriminators' fixed sizes); None: any size works
     parity           the ParityCase `verify` and the parity suite run; bench: its BenchEntry tuple
     recipe           the train.configs recipe training starts from (None: the generic recipe for its kind)
@@ -169,6 +171,7 @@ class ModelSpec:
     needs_weights: bool = True
     weights_rule: Optional[Callable[[WeightShapes], dict]] = None
     key_aliases: tuple = ()
+    state_rule: Optional[Callable[[Mapping, Mapping], dict]] = None
     example_hw: Optional[Callable[[dict], tuple]] = None
     parity: Optional[ParityCase] = None
     bench: tuple = ()
@@ -226,6 +229,11 @@ class ModelSpec:
             elif rule[1] is not None:
                 out[rule[0].sub(rule[1], key)] = value
         return out
+
+    def adapt_state(self, state_dict: Mapping, kw: Mapping) -> dict:
+        """`state_dict` (renamed, PyTorch layout) as the model built with constructor kwargs `kw` loads it:
+        the spec's state_rule applied (NumPy values where it re-parameterises), else unchanged."""
+        return dict(state_dict) if self.state_rule is None else self.state_rule(state_dict, kw)
 
     def example_inputs(self, kw: Mapping, rng: np.random.Generator, batch: int = 1) -> tuple:
         """Random NHWC float32 inputs in [0, 1] the model built with `kw` accepts, extra inputs included."""

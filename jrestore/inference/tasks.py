@@ -157,6 +157,8 @@ def build_task(model: str, weights=None, *, scale: int | None = None, sigma: flo
     if spec.kind == "cs":
         kwargs.update(_cs_kwargs(model, spec, kwargs, cs_ratio, cs_matrices))
     values = _extra_values(model, spec, sigma, extras)
+    if state is not None:
+        state = spec.adapt_state(state, kwargs)  # the spec's state_rule (FSRCNN prelu_split)
     import jrestore.models as jmodels
     jm = jmodels.get(model, **kwargs)  # unknown arguments: one error listing the valid ones
     channels = _channels(model, spec, kwargs)

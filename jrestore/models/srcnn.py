@@ -22,6 +22,11 @@ Parity notes:
   (docs/conventions.md §2), so the output is exactly scale x the input. Init as yjn870: conv weights
   N(0, 2 / (out * k * k)), the deconvolution N(0, 0.001), zero biases (same distributions in both
   frameworks, not the same values).
+- `prelu_split=True`: the same function with every PReLU(c) written as ReLU(c) - a * ReLU(-c), for int8
+  (`jrestore quantize --set prelu_split=true`): each convolution's outputs doubled (c and -c), ReLU in
+  place of PReLU, the slopes folded into the next layer's doubled inputs; widths 2d / 2s, the state-dict
+  keys the same minus the slopes. A PReLU checkpoint loads into it converted by rule
+  (jrestore.core.models.srcnn.fsrcnn_prelu_split_state, the spec's state_rule). Not in any paper or seed.
 - The official x3 weights give yjn870's Set5 numbers (../shared/data/expected_psnr.json) only under its
   test.py protocol, which *resizes* the whole original image with PIL bicubic to a multiple of 3 (it does
   not crop), then makes LR with PIL bicubic on uint8 (see parity_tests/test_sr_models.py).
@@ -39,7 +44,7 @@ import jax
 from flax import nnx
 
 from jrestore._validate import check_choice, check_image, check_int
-from jrestore.layers.activation import PReLU
+from jrestore.layers.activation import PReLU, ReLU
 from jrestore.layers.blocks import Sequential
 from jrestore.layers.conv import Conv2d, ConvTranspose2d
 from jrestore.layers.init import init_weights, kaiming_normal, normal
@@ -77,18 +82,23 @@ class FSRCNN(nnx.Module):
     """FSRCNN: LR x [B, H, W, C] float32 -> HR [B, H * scale_factor, W * scale_factor, C].
 
     Args: scale_factor (any integer >= 1), num_channels (1 for Y), d (feature width, 56), s (shrunk width,
-    12), m (mapping layers, 4).
+    12), m (mapping layers, 4), prelu_split (ReLU on doubled widths in place of PReLU; see the parity notes).
     """
 
-    def __init__(self, scale_factor: int = 3, num_channels: int = 1, d: int = 56, s: int = 12, m: int = 4, *,
-                 rngs: nnx.Rngs):
-        check_fsrcnn_args(scale_factor, num_channels, d, s, m)
+    def __init__(self, scale_factor: int = 3, num_channels: int = 1, d: int = 56, s: int = 12, m: int = 4,
+                 prelu_split: bool = False, *, rngs: nnx.Rngs):
+        check_fsrcnn_args(scale_factor, num_channels, d, s, m, prelu_split)
         self.scale_factor, self.num_channels = scale_factor, num_channels
-        self.first_part = Sequential(Conv2d(num_channels, d, 5, padding=2, rngs=rngs), PReLU(d))
-        mid = [Conv2d(d, s, 1, rngs=rngs), PReLU(s)]
+        w = 2 if prelu_split else 1
+        d, s = w * d, w * s
+
+        def act(n):
+            return ReLU() if prelu_split else PReLU(n)
+        self.first_part = Sequential(Conv2d(num_channels, d, 5, padding=2, rngs=rngs), act(d))
+        mid = [Conv2d(d, s, 1, rngs=rngs), act(s)]
         for _ in range(m):
-            mid += [Conv2d(s, s, 3, padding=1, rngs=rngs), PReLU(s)]
-        mid += [Conv2d(s, d, 1, rngs=rngs), PReLU(d)]
+            mid += [Conv2d(s, s, 3, padding=1, rngs=rngs), act(s)]
+        mid += [Conv2d(s, d, 1, rngs=rngs), act(d)]
         self.mid_part = Sequential(*mid)
         self.last_part = ConvTranspose2d(d, num_channels, 9, stride=scale_factor, padding=4,
                                          output_padding=scale_factor - 1, rngs=rngs)

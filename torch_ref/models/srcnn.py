@@ -46,15 +46,21 @@ class SRCNN(nn.Module):
 class FSRCNN(nn.Module):
     """FSRCNN: LR x [B, C, H, W] -> HR [B, C, H * scale_factor, W * scale_factor]."""
 
-    def __init__(self, scale_factor: int = 3, num_channels: int = 1, d: int = 56, s: int = 12, m: int = 4):
+    def __init__(self, scale_factor: int = 3, num_channels: int = 1, d: int = 56, s: int = 12, m: int = 4,
+                 prelu_split: bool = False):
         super().__init__()
-        check_fsrcnn_args(scale_factor, num_channels, d, s, m)
+        check_fsrcnn_args(scale_factor, num_channels, d, s, m, prelu_split)
         self.scale_factor, self.num_channels = scale_factor, num_channels
-        self.first_part = nn.Sequential(nn.Conv2d(num_channels, d, 5, padding=2), nn.PReLU(d))
-        mid = [nn.Conv2d(d, s, 1), nn.PReLU(s)]
+        w = 2 if prelu_split else 1  # prelu_split: see jrestore.models.srcnn's parity notes
+        d, s = w * d, w * s
+
+        def act(n):
+            return nn.ReLU() if prelu_split else nn.PReLU(n)
+        self.first_part = nn.Sequential(nn.Conv2d(num_channels, d, 5, padding=2), act(d))
+        mid = [nn.Conv2d(d, s, 1), act(s)]
         for _ in range(m):
-            mid += [nn.Conv2d(s, s, 3, padding=1), nn.PReLU(s)]
-        mid += [nn.Conv2d(s, d, 1), nn.PReLU(d)]
+            mid += [nn.Conv2d(s, s, 3, padding=1), act(s)]
+        mid += [nn.Conv2d(s, d, 1), act(d)]
         self.mid_part = nn.Sequential(*mid)
         self.last_part = nn.ConvTranspose2d(d, num_channels, 9, stride=scale_factor, padding=4,
                                             output_padding=scale_factor - 1)
