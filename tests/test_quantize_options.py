@@ -1,5 +1,5 @@
 """`jrestore quantize` options of the FSRCNN recipe: --activation-bits 8 (recorded in the file, 7 when absent; the
-worst-case sum check that keeps AQT's float32 accumulation exact), --equalize ALPHA (exact in float, the same
+sum check on the file's integers that keeps AQT's float32 accumulation exact), --equalize ALPHA (exact in float, the same
 weights from both frameworks), and the CLI writing an 8-bit equalised QAT file with a cosine schedule and the
 teacher target. The 8-bit file's JAX / torch parity and the QAT options' JAX / torch parity are in
 parity_tests/test_quantize_parity.py and parity_tests/test_quantize_qat_parity.py.
@@ -85,23 +85,44 @@ def test_activation_bits_are_recorded_and_read_as_7_when_absent(tmp_path):
         stack.with_activation_bits(6)
 
 
-def test_exact_accumulation_refuses_8_bit_dncnn_and_allows_fsrcnn(tmp_path, capsys):
-    # 255 x 128 x (3 x 3 x 64) = 18.8M >= 2^24 (model.2 and model.4); model.0 reads one channel; 7 bits: 9.4M
-    stack = quant_stack("dncnn", DNCNN_WIDE)
-    jq.check_exact_accumulation(stack, DNCNN_WIDE)
-    with pytest.raises(ValueError, match=r"into model\.2 \(3x3x64 taps\) can sum to 18,800,640 >= 2\^24"):
-        jq.check_exact_accumulation(stack.with_activation_bits(8), DNCNN_WIDE)
-    jq.check_exact_accumulation(stack.with_activation_bits(8).with_float_layers(["model.2", "model.4"]), DNCNN_WIDE)
-    # FSRCNN x3's 9x9 stride-3 deconvolution: 3 x 3 x 56 taps, 255 x 128 x 504 = 16.45M < 2^24
-    jq.check_exact_accumulation(quant_stack("fsrcnn", dict(scale_factor=3)).with_activation_bits(8),
-                                dict(scale_factor=3))
-    weights = weights_file(tmp_path, "dncnn", DNCNN_WIDE)
+def test_exact_accumulation_bounds_the_files_own_integers(tmp_path, capsys):
+    # The bound is (2^bits - 1) x the largest sum of |q| over the taps one output reads, computed here by hand.
+    stack = quant_stack("dncnn", DNCNN_WIDE).with_activation_bits(8)
+    weights = {layer.prefix: np.ones((64 if layer.prefix != "model.4" else 1, 1 if layer.prefix == "model.0" else 64,
+                                      3, 3), np.int8) for layer in stack.quantised}
+    weights["model.2"][:] = 115  # 255 x 115 x 576 = 16,891,200 >= 2^24 = 16,777,216
+    tensors = {f"{p}.weight": w for p, w in weights.items()}
+    with pytest.raises(ValueError, match=r"into model\.2: its int8 weights can sum to 16,891,200 >= 2\^24 "
+                                         r"\(255 x 66,240"):
+        jq.check_exact_accumulation(stack, tensors, DNCNN_WIDE)
+    weights["model.2"][:] = 113  # 255 x 113 x 576 = 16,597,440 < 2^24
+    jq.check_exact_accumulation(stack, tensors, DNCNN_WIDE)
+    jq.check_exact_accumulation(stack.with_activation_bits(7), {**tensors, "model.2.weight": np.full((64, 64, 3, 3), 127,
+                                                                                                     np.int8)}, DNCNN_WIDE)
+    # a transposed convolution of stride 3: one output reads one sub-pixel phase, 3 x 3 of the 9 x 9 taps
+    fsrcnn = dict(scale_factor=3, d=112, s=4, m=0)
+    fstack = quant_stack("fsrcnn", fsrcnn).with_activation_bits(8)
+    ftensors = {f"{p}.weight": np.zeros((1, 1, 1, 1), np.int8) for p in fstack.convs if p != "last_part"}
+    deconv = np.zeros((112, 1, 9, 9), np.int8)
+    deconv[:, :, 0::3, 0::3] = 70  # phase (0, 0): 255 x 70 x 1,008 = 17,992,800 >= 2^24
+    with pytest.raises(ValueError, match=r"into last_part: its int8 weights can sum to 17,992,800"):
+        jq.check_exact_accumulation(fstack, {**ftensors, "last_part.weight": deconv}, fsrcnn)
+    deconv[:, :, 0::3, 0::3] = 65  # 255 x 65 x 1,008 = 16,707,600 < 2^24; the other phases read zeros
+    deconv[:, :, 1::3, 1::3] = 65
+    jq.check_exact_accumulation(fstack, {**ftensors, "last_part.weight": deconv}, fsrcnn)
+    # the command refuses such a file after quantising, in one line, and writes nothing
+    torch.manual_seed(0)
+    net = torch_ref.models.get("dncnn", **DNCNN_WIDE)
+    with torch.no_grad():
+        net.model[2].weight.fill_(0.01)  # equal weights: every |q| is 127, 255 x 127 x 576 = 18.65M
+    path = tmp_path / "dncnn.pth"
+    torch.save(net.state_dict(), path)
     calib = tmp_path / "calib"
     calib.mkdir()
     from PIL import Image
     Image.fromarray((images(1, n=1, size=24)[0, ..., 0] * 255).astype(np.uint8)).save(calib / "0.png")
     out = tmp_path / "x.safetensors"
-    assert main(["quantize", "--model", "dncnn", "--weights", str(weights), "--set", "act_mode='R'", "--set",
+    assert main(["quantize", "--model", "dncnn", "--weights", str(path), "--set", "act_mode='R'", "--set",
                  "nc=64", "--set", "nb=3", "--method", "ptq", "--calib", str(calib), "--protocol", "kair_dncnn",
                  "--sigma", "25", "--activation-bits", "8", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()

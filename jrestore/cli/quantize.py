@@ -131,9 +131,6 @@ def run(args) -> int:
     stack = quant_stack(model, kwargs).with_float_layers(
         [name.strip() for name in args.float_layers.split(",") if name.strip()]).with_activation_bits(
         args.activation_bits)
-    from jrestore.quantize import check_exact_accumulation
-
-    check_exact_accumulation(stack, kwargs)  # every file must run exactly in JAX (AQT) too
     spec = get_spec(model)
     log = (lambda *a: None) if args.json else print
     samples = load_samples(args.calib, args.protocol, kind=spec.kind, channels=float_task.channels,
@@ -236,6 +233,9 @@ def _quantize(args, model, weights, kwargs, stack, spec, samples, float_task, lo
             tensors = jq.qat(jm, stack, kwargs, calib, pairs, steps=args.steps, lr=args.lr, on_step=on_step,
                              observer=args.observer, percentile=args.percentile, lr_schedule=args.lr_schedule,
                              target=args.qat_target, freeze_ranges_after=args.freeze_ranges_after)
+    from jrestore.quantize import check_exact_accumulation
+
+    check_exact_accumulation(stack, tensors, kwargs)  # every file must run exactly in JAX (AQT) too
     return tensors, info, time.perf_counter() - start
 
 

@@ -12,7 +12,7 @@ How the pieces map onto AQT (aqt.jax.v2, 0.9.0):
   the weights as a *full* QTensor (the file's int8 values, one scale per output channel) and the activation as
   an *incomplete* QTensor (only its static, calibrated scale), so AQT quantises the input with that scale and
   convolves the integers. AQT 0.9's conv casts both integer operands to float32 for `lax.conv`: exact (every
-  partial sum is an integer below 2^24: 127 x 128 x 576 for DnCNN's 3x3x64), so the result is the int8
+  partial sum is an integer below 2^24: `check_exact_accumulation` bounds it per file), so the result is the int8
   convolution's, but XLA's CPU runs it at float32 speed (`jrestore quantize --bench` measures it).
 - Calibration (PTQ): the float model's activations at each quantisation point (min / max over the
   calibration batches, jitted), turned into uint8 (scale, zero point) by the same formula as PyTorch's
@@ -144,29 +144,34 @@ def _aqt_conv(act_bits: int = 7):
     return aqt_conv_general.make_conv_general_dilated_with_qt(cfg)
 
 
-def check_exact_accumulation(stack: QuantStack, kwargs: Mapping) -> None:
-    """ValueError naming the first int8 convolution whose worst-case integer sum could reach 2^24: AQT 0.9
-    convolves the integers in float32, exact only while every partial sum is an integer below 2^24. Worst case:
-    (2^act_bits - 1) x 128 x taps (|q - zp| <= 2^bits - 1, |weight| <= 128, taps = kh x kw x in channels; a
-    transposed convolution's input is dilated by its stride, so ceil(k / stride) taps per axis). 7 bits: DnCNN's
-    3x3x64 is 9.4M; 8 bits: FSRCNN's 9x9 stride-3 deconvolution 16.45M (fits), DnCNN's 3x3x64 18.8M (refused)."""
-    import math
-
+def check_exact_accumulation(stack: QuantStack, tensors: Mapping, kwargs: Mapping) -> None:
+    """ValueError naming the first int8 convolution of int8 file `tensors` whose integer sums could reach 2^24:
+    AQT 0.9 convolves the integers in float32, exact only while every partial sum is an integer below 2^24.
+    The bound is the file's own integers': (2^act_bits - 1) x the largest sum of |weight integer| over the taps
+    one output reads (|q - zp| <= 2^bits - 1): a convolution's output channel reads kh x kw x in taps, a
+    transposed convolution of stride s one sub-pixel phase of them (ky = ry, kx = rx mod s). The worst case
+    over any weights, 255 x 128 x taps, would refuse 8-bit DnCNN 3x3x64 (18.8M) and FSRCNN prelu_split's
+    deconvolution (3 x 3 x 112 taps, 32.9M), whose real integers sum to far less (README, FSRCNN INT8)."""
     import jrestore.models
 
-    jm = jrestore.models.get(stack.model, **kwargs)
+    jm = None
     for layer in stack.quantised:
         if not stack.is_int8(layer):
             continue
-        mod = submodule(jm, layer.prefix)
-        kh, kw, cin = mod.weight.shape[0], mod.weight.shape[1], mod.weight.shape[2]
+        q = np.abs(np.asarray(tensors[f"{layer.prefix}.weight"], np.int64))  # PyTorch layout
         if layer.kind == "conv_transpose":
-            kh, kw = (math.ceil(k / s) for k, s in zip((kh, kw), mod.stride))
-        worst = stack.act_qmax * 128 * kh * kw * cin
+            jm = jm if jm is not None else jrestore.models.get(stack.model, **kwargs)
+            sy, sx = submodule(jm, layer.prefix).stride
+            q = q.transpose(1, 0, 2, 3)  # [in, out, kh, kw] -> [out, in, kh, kw]
+            sums = max(int(q[:, :, ry::sy, rx::sx].sum(axis=(1, 2, 3)).max()) for ry in range(sy) for rx in range(sx))
+        else:
+            sums = int(q.sum(axis=(1, 2, 3)).max())
+        worst = stack.act_qmax * sums
         if worst >= 2 ** 24:
-            raise ValueError(f"--activation-bits: {stack.act_bits}-bit activations into {layer.prefix} "
-                             f"({kh}x{kw}x{cin} taps) can sum to {worst:,} >= 2^24, beyond AQT's exact float32 "
-                             f"accumulation; use --activation-bits 7 or --float-layers {layer.prefix}")
+            raise ValueError(f"--activation-bits: {stack.act_bits}-bit activations into {layer.prefix}: its int8 "
+                             f"weights can sum to {worst:,} >= 2^24 ({stack.act_qmax} x {sums:,}, the largest "
+                             f"sum of |weights| one output reads), beyond AQT's exact float32 accumulation; use "
+                             f"--activation-bits 7 or --float-layers {layer.prefix}")
 
 
 def _int8_conv(x, entry, geometry, in_qparams, act_bits: int = 7):
