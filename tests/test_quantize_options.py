@@ -160,6 +160,43 @@ def test_cli_writes_an_8_bit_equalised_qat_file(tmp_path, capsys, framework):
         assert gap < tolerances.INT8_PSNR_CROSS_FRAMEWORK_DB
 
 
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_cli_quantizes_a_prelu_checkpoint_in_its_split_form(tmp_path, capsys, framework):
+    """--set prelu_split=true: the PReLU checkpoint is converted by rule, the int8 chain is conv + ReLU on
+    doubled widths, the report's float32 bytes are the checkpoint's, and the int8 file approximates the PReLU
+    network itself (the independent reference) in both frameworks."""
+    from PIL import Image
+
+    torch.manual_seed(3)
+    net = torch_ref.models.get("fsrcnn", **FSRCNN)
+    with torch.no_grad():  # yjn870's N(0, 0.001) deconvolution init gives ~1e-3 outputs, as no trained model does
+        net.last_part.weight.mul_(30)
+    weights = tmp_path / "fsrcnn.pth"
+    torch.save(net.state_dict(), weights)
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(2):
+        Image.fromarray((images(20 + i, n=1, size=32)[0, ..., 0] * 255).astype(np.uint8)).save(calib / f"{i}.png")
+    out = tmp_path / "split.safetensors"
+    assert main(["quantize", "--model", "fsrcnn", "--weights", str(weights), "--scale", "2", "--set", "d=8",
+                 "--set", "s=4", "--set", "m=1", "--set", "prelu_split=true", "--method", "qat", "--framework",
+                 framework, "--steps", "3", "--batch", "2", "--patch", "16", "--crops", "4", "--lr", "1e-4",
+                 "--calib", str(calib), "--protocol", "yjn870", "--activation-bits", "8", "--qat-target", "teacher",
+                 "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bytes"]["float32"] == 4 * sum(v.numel() for v in net.state_dict().values())
+    stack, tensors, meta, kwargs = read_int8_file(out)
+    assert kwargs["prelu_split"] is True and {layer.kind for layer in stack.layers} == {"conv", "relu", "conv_transpose"}
+    assert tensors["first_part.0.weight"].shape == (16, 1, 5, 5) and tensors["last_part.weight"].shape == (16, 1, 9, 9)
+    x = np.concatenate([images(20 + i, n=1, size=32)[:, ::2, ::2] for i in range(2)])  # the LR calibration images
+    with torch.no_grad():
+        want = net.eval()(nchw(x)).numpy()
+        got_torch = tq.int8_model(stack, tensors, kwargs)(nchw(x)).numpy()
+    got_jax = np.asarray(jq.int8_forward(stack, tensors, kwargs)(x)).transpose(0, 3, 1, 2)
+    for got in (got_torch, got_jax):  # int8, not float: off by some levels, not by the output's range
+        assert 0 < np.abs(got - want).max() < 0.1 * np.ptp(want)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--method", "ptq", "--freeze-ranges-after", "5"], "expected --method qat"),
     (["--method", "qat", "--freeze-ranges-after", "-1"], "expected a step count >= 0")])
