@@ -34,6 +34,17 @@ def _fsrcnn(tmp_path, seed=5):
     return path, torch_ref.load(path, model="fsrcnn", **FSRCNN), quant_stack("fsrcnn", FSRCNN)
 
 
+def _calib_folder(tmp_path, seed, n=2, size=32):
+    """A folder of `n` natural-image-like grey PNGs (images(seed + i)): --calib / --data for the CLI tests."""
+    from PIL import Image
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i in range(n):
+        Image.fromarray((images(seed + i, n=1, size=size)[0, ..., 0] * 255).astype(np.uint8)).save(calib / f"{i}.png")
+    return calib
+
+
 def test_equalize_keeps_the_float_output_and_evens_the_channel_ranges(tmp_path):
     path, net, stack = _fsrcnn(tmp_path)
     x = nchw(images(6, n=2, size=16))
@@ -117,10 +128,7 @@ def test_exact_accumulation_bounds_the_files_own_integers(tmp_path, capsys):
         net.model[2].weight.fill_(0.01)  # equal weights: every |q| is 127, 255 x 127 x 576 = 18.65M
     path = tmp_path / "dncnn.pth"
     torch.save(net.state_dict(), path)
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    from PIL import Image
-    Image.fromarray((images(1, n=1, size=24)[0, ..., 0] * 255).astype(np.uint8)).save(calib / "0.png")
+    calib = _calib_folder(tmp_path, seed=1, n=1, size=24)
     out = tmp_path / "x.safetensors"
     assert main(["quantize", "--model", "dncnn", "--weights", str(path), "--set", "act_mode='R'", "--set",
                  "nc=64", "--set", "nb=3", "--method", "ptq", "--calib", str(calib), "--protocol", "kair_dncnn",
@@ -134,13 +142,8 @@ def test_exact_accumulation_bounds_the_files_own_integers(tmp_path, capsys):
 def test_cli_writes_an_8_bit_equalised_qat_file(tmp_path, capsys, framework):
     """The FSRCNN recipe's options through the command line: the file records them; the torch-made one is
     scored in both frameworks (the report's int8 PSNRs agree)."""
-    from PIL import Image
-
     weights, _, _ = _fsrcnn(tmp_path, seed=7)
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for i in range(2):
-        Image.fromarray((images(10 + i, n=1, size=32)[0, ..., 0] * 255).astype(np.uint8)).save(calib / f"{i}.png")
+    calib = _calib_folder(tmp_path, seed=10)
     out = tmp_path / "q8.safetensors"
     assert main(["quantize", "--model", "fsrcnn", "--weights", str(weights), "--scale", "2", "--set", "d=8",
                  "--set", "s=4", "--set", "m=1", "--method", "qat", "--framework", framework, "--steps", "3",
@@ -165,18 +168,13 @@ def test_cli_quantizes_a_prelu_checkpoint_in_its_split_form(tmp_path, capsys, fr
     """--set prelu_split=true: the PReLU checkpoint is converted by rule, the int8 chain is conv + ReLU on
     doubled widths, the report's float32 bytes are the checkpoint's, and the int8 file approximates the PReLU
     network itself (the independent reference) in both frameworks."""
-    from PIL import Image
-
     torch.manual_seed(3)
     net = torch_ref.models.get("fsrcnn", **FSRCNN)
     with torch.no_grad():  # yjn870's N(0, 0.001) deconvolution init gives ~1e-3 outputs, as no trained model does
         net.last_part.weight.mul_(30)
     weights = tmp_path / "fsrcnn.pth"
     torch.save(net.state_dict(), weights)
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for i in range(2):
-        Image.fromarray((images(20 + i, n=1, size=32)[0, ..., 0] * 255).astype(np.uint8)).save(calib / f"{i}.png")
+    calib = _calib_folder(tmp_path, seed=20)
     out = tmp_path / "split.safetensors"
     assert main(["quantize", "--model", "fsrcnn", "--weights", str(weights), "--scale", "2", "--set", "d=8",
                  "--set", "s=4", "--set", "m=1", "--set", "prelu_split=true", "--method", "qat", "--framework",
