@@ -94,3 +94,39 @@ def test_the_teacher_target_is_the_float_models_output_in_both_frameworks(tmp_pa
     for fw, data_loss, teacher_loss in zip(("torch", "jax"), losses["data"], losses["teacher"]):
         assert data_loss == pytest.approx(float_error, rel=0.05), fw  # int8 output ~ float output
         assert 0 < teacher_loss < 1e-3 * data_loss, fw
+
+
+def test_jax_and_torch_qat_keep_fsrcnn_prelu_split_pairs_tied_alike(tmp_path):
+    """FSRCNN prelu_split (a PReLU checkpoint converted by rule), 8-bit, four QAT steps in each framework:
+    both keep every (c, -c) pair tied (the file stores one half: fold_pairs refuses anything else), and
+    their files' activation ranges agree as in the DnCNN twin above."""
+    from jrestore.core.quantize import fold_pairs
+
+    torch.manual_seed(23)
+    prelu = dict(scale_factor=2, d=8, s=4, m=1)
+    net = tmodels.get("fsrcnn", **prelu)
+    with torch.no_grad():
+        net.last_part.weight.mul_(30)  # outputs ~0.2, as a trained model's (yjn870's init gives ~1e-3)
+    path = tmp_path / "fsrcnn.pth"
+    torch.save(net.state_dict(), path)
+    kwargs = {**prelu, "prelu_split": True}
+    rng = np.random.default_rng(24)
+    ramp = np.linspace(0.1, 0.9, 12)[None, :, None, None]
+    pairs = [(np.clip(ramp + 0.1 * rng.standard_normal((2, 12, 12, 1)), 0, 1).astype(np.float32),
+              np.zeros((2, 24, 24, 1), np.float32)) for _ in range(4)]  # the targets: the teacher's outputs
+    stack = quant_stack("fsrcnn", kwargs).with_activation_bits(8)
+
+    def nchw(a):
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+    _, want = tq.qat(torch_ref.load(path, model="fsrcnn", **kwargs), stack, [(nchw(x), nchw(t)) for x, t in pairs],
+                     steps=len(pairs), lr=1e-3, target="teacher")
+    got = jq.qat(jrestore.load(path, model="fsrcnn", **kwargs), stack, kwargs, [], iter(pairs), steps=len(pairs),
+                 lr=1e-3, target="teacher")
+    assert sorted(got) == sorted(want)
+    for tensors in (want, got):
+        fold_pairs(stack, tensors)  # raises if a pair came untied
+    moved = np.abs(want["mid_part.2.bias"] - torch_ref.load(path, model="fsrcnn", **kwargs).mid_part[2].bias
+                   .detach().numpy()).max()
+    assert moved > 0  # the steps changed the weights, so the tie was kept, not merely never broken
+    for key in [k for k in want if k.endswith("scale") and "weight" not in k]:
+        np.testing.assert_allclose(got[key], want[key], rtol=tolerances.QAT_RANGE_CROSS_FRAMEWORK_REL, err_msg=key)

@@ -180,12 +180,15 @@ def test_cli_quantizes_a_prelu_checkpoint_in_its_split_form(tmp_path, capsys, fr
                  "--set", "s=4", "--set", "m=1", "--set", "prelu_split=true", "--method", "qat", "--framework",
                  framework, "--steps", "3", "--batch", "2", "--patch", "16", "--crops", "4", "--lr", "1e-4",
                  "--calib", str(calib), "--protocol", "yjn870", "--activation-bits", "8", "--qat-target", "teacher",
-                 "--out", str(out), "--json"]) == 0
+                 "--equalize", "0.5", "--out", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["bytes"]["float32"] == 4 * sum(v.numel() for v in net.state_dict().values())
     stack, tensors, meta, kwargs = read_int8_file(out)
     assert kwargs["prelu_split"] is True and {layer.kind for layer in stack.layers} == {"conv", "relu", "conv_transpose"}
     assert tensors["first_part.0.weight"].shape == (16, 1, 5, 5) and tensors["last_part.weight"].shape == (16, 1, 9, 9)
+    stored = load_file(str(out))  # each (c, -c) pair once: equalisation and QAT kept them tied
+    assert stored["first_part.0.weight"].shape == (8, 1, 5, 5) and stored["mid_part.0.weight"].shape == (4, 16, 1, 1)
+    assert stored["last_part.weight"].shape == (16, 1, 9, 9)  # the deconvolution's outputs are not paired
     x = np.concatenate([images(20 + i, n=1, size=32)[:, ::2, ::2] for i in range(2)])  # the LR calibration images
     with torch.no_grad():
         want = net.eval()(nchw(x)).numpy()
@@ -193,6 +196,34 @@ def test_cli_quantizes_a_prelu_checkpoint_in_its_split_form(tmp_path, capsys, fr
     got_jax = np.asarray(jq.int8_forward(stack, tensors, kwargs)(x)).transpose(0, 3, 1, 2)
     for got in (got_torch, got_jax):  # int8, not float: off by some levels, not by the output's range
         assert 0 < np.abs(got - want).max() < 0.1 * np.ptp(want)
+
+
+def test_paired_layers_are_stored_once_and_refused_untied(tmp_path):
+    """fold_pairs / unfold_pairs against hand-made tensors: the second half of a paired layer is the first's
+    negation (scales: copy); int8 -(-128) is 127, and 127 against -128 (torch's clipped +127.5) is the one
+    tolerated difference, stored as -127."""
+    from jrestore.core.quantize import fold_pairs, unfold_pairs
+
+    stack = quant_stack("fsrcnn", {**FSRCNN, "prelu_split": True})
+    assert stack.paired_outputs == ("first_part.0", "mid_part.0", "mid_part.2", "mid_part.4")
+    q = np.array([[-128], [5], [127], [127], [-5], [-127]], np.int8)  # rows 3.. pair rows ..3
+    tensors = {"first_part.0.weight": q, "first_part.0.bias": np.array([1, -2, 3, -1, 2, -3], np.float32),
+               "first_part.0.weight_scale": np.array([0.5, 0.25, 2, 0.5, 0.25, 2], np.float32)}
+    folded = fold_pairs(stack, tensors)
+    assert folded["first_part.0.weight"].tolist() == [[-128], [5], [127]]
+    back = unfold_pairs(stack, folded)
+    assert back["first_part.0.weight"].tolist() == [[-128], [5], [127], [127], [-5], [-127]]
+    assert back["first_part.0.bias"].tolist() == [1, -2, 3, -1, 2, -3]
+    assert back["first_part.0.weight_scale"].tolist() == [0.5, 0.25, 2, 0.5, 0.25, 2]
+    q[5, 0] = -128  # torch's clipped pair of 127: tolerated, stored as -127
+    assert unfold_pairs(stack, fold_pairs(stack, tensors))["first_part.0.weight"][5, 0] == -127
+    for key, row, value in (("first_part.0.weight", 4, -6), ("first_part.0.bias", 3, -1.5),
+                            ("first_part.0.weight_scale", 5, 1.0)):
+        broken = {k: v.copy() for k, v in tensors.items()}
+        broken[key][row] = value
+        with pytest.raises(ValueError, match=rf"x.safetensors: {key}: the \(c, -c\) channel pairs of first_part.0 "
+                                             r"are not tied"):
+            fold_pairs(stack, broken, "x.safetensors")
 
 
 @pytest.mark.parametrize("flags, message", [

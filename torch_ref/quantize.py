@@ -238,8 +238,8 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
     observer 'minmax': the activations' fake-quant observers follow the training (moving averages, torch's
     default); 'percentile' / 'histogram': the activation ranges are calibrated on `calib_batches` first
     (fake-quant off) and then frozen (disable_observer), weights' observers left on. `stack.float_layers`
-    train in float. The float model's parts outside the stack (none for DnCNN / FSRCNN) are frozen. `net`
-    is not changed."""
+    train in float; `stack.paired_outputs` (FSRCNN prelu_split) are tied again after every step (_tie_pairs).
+    The float model's parts outside the stack (none for DnCNN / FSRCNN) are frozen. `net` is not changed."""
     from torch.ao.quantization.fake_quantize import FakeQuantize
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_qat_fx
 
@@ -281,6 +281,7 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                _tie_pairs(prepared, stack)
                 if scheduler is not None:
                     scheduler.step()
                 step += 1
@@ -295,6 +296,22 @@ def qat(net: nn.Module, stack: QuantStack, batches: Iterable[tuple[torch.Tensor,
             module.__class__ = nn.ConvTranspose2d
         converted = convert_fx(prepared.eval())
     return Int8Model(converted, stack.residual, engine_for(stack)).eval(), export_tensors(converted, stack)
+
+
+def _tie_pairs(prepared, stack: QuantStack) -> None:
+    """Each paired layer's (QuantStack.paired_outputs) (c, -c) output channels tied again after an optimiser
+    step: the first half (first - second) / 2, the second its negation (jrestore.quantize.tie_pairs does the
+    same), so the file can store one half (jrestore.core.quantize.fold_pairs)."""
+    with torch.no_grad():
+        for index, layer in enumerate(stack.layers):
+            if layer.prefix not in stack.paired_outputs:
+                continue
+            mod = prepared.get_submodule(str(index))
+            conv = mod if hasattr(mod, "weight") else mod[0]  # QAT ConvReLU2d holds it; a float Conv+ReLU its [0]
+            for param in (conv.weight, conv.bias):
+                half = param.shape[0] // 2
+                first = (param[:half] - param[half:]) / 2
+                param.copy_(torch.cat([first, -first]))
 
 
 def channel_ranges(net: nn.Module, stack: QuantStack, batches: Iterable[torch.Tensor]) -> dict:

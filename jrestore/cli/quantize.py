@@ -19,7 +19,7 @@ the whole model with only its weights or only its activations quantised; each ro
 --lr-schedule constant|cosine, --qat-target data|teacher: QAT's learning rate and target (the pair's, or the
 float model's own output); --freeze-ranges-after K: the activation ranges stop moving after K QAT steps.
 --set prelu_split=true (FSRCNN): quantise the PReLU network in its ReLU form of doubled widths (the same
-function; one activation grid per layer instead of two): all int8 within 0.1 dB (README, FSRCNN INT8).
+function; one activation grid per layer instead of two): all int8, about 0.1 dB lost (README, FSRCNN INT8).
 
 With --data the float and the int8 model are scored there under --protocol in both frameworks and the
 PSNR drop printed (and recorded in the file). --bench times float32 against int8 inference on one image.

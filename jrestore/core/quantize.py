@@ -30,7 +30,7 @@ Which part of a model is quantised (`quant_stack`): a flat chain of Conv2d / Con
 modules, named by their state-dict prefixes (the same paths in both frameworks). DnCNN's residual
 `x - model(x)` stays float: the noisy input is subtracted at full precision (quantising x on the skip path
 would add its own rounding to every output pixel). Supported: `dncnn` (variant 'plain', act_mode 'R', i.e. BN
-folded as the official checkpoints are) and `fsrcnn` (any d, s, m, scale).
+folded as the official checkpoints are) and `fsrcnn` (any d, s, m, scale; prelu_split too).
 
 File layout (`save_int8_file` / `read_int8_file`), keys by the stack's state-dict prefixes:
 
@@ -39,6 +39,10 @@ File layout (`save_int8_file` / `read_int8_file`), keys by the stack's state-dic
     P.weight float32 [C]                                                                 PReLU slopes
     P.output_scale [1] float32, P.output_zero_point [1] int32     each conv (ReLU fused) and PReLU output
 
+A paired layer (QuantStack.paired_outputs: FSRCNN prelu_split, whose convolutions output c and -c) stores only
+the first half of its output channels: the second half's weights and biases are their negation, its scales the
+same (`save_int8_file` checks it, `read_int8_file` restores the full tensors).
+
 metadata: format (INT8_FORMAT), model, kwargs, method ('ptq' | 'qat'), framework (which one calibrated or
 trained), activation_bits (7 | 8; absent = 7), scheme, calibration (folder, images, patches, seed, QAT
 steps...), float_weights, and the float and int8 PSNRs measured when the file was written.
@@ -46,7 +50,7 @@ steps...), float_weights, and the float and int8 PSNRs measured when the file wa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -58,7 +62,7 @@ __all__ = ["INT8_FORMAT", "ACT_QMIN", "ACT_QMAX", "WEIGHT_BOUND", "METHODS", "St
            "quant_stack", "activation_qparams", "fake_quantize_np", "is_int8_file", "save_int8_file", "read_int8_file",
            "check_int8_tensors", "SCHEME", "OBSERVERS", "DEFAULT_PERCENTILE", "percentile_np", "prune_tensors",
            "compose_tensors", "ACTIVATION_BITS", "scheme", "equalize_activations", "equalize_scales",
-           "LR_SCHEDULES", "QAT_TARGETS", "check_qat_options"]
+           "LR_SCHEDULES", "QAT_TARGETS", "check_qat_options", "fold_pairs", "unfold_pairs"]
 
 INT8_FORMAT = "jrestore-int8-v1"
 ACT_QMIN, ACT_QMAX = 0, 127  # quint8 with reduce_range (see the module docstring: fbgemm's int16 saturation)
@@ -103,13 +107,16 @@ class StackLayer:
 @dataclass(frozen=True)
 class QuantStack:
     """The quantised part of a model: `layers` in call order; `residual`: output = x - stack(x) (DnCNN);
-    `float_layers`: the convolutions kept in float (mixed precision, `--float-layers`), by prefix."""
+    `float_layers`: the convolutions kept in float (mixed precision, `--float-layers`), by prefix;
+    `paired_outputs`: the convolutions whose output channels come in pairs (c, -c): rows C.. of the weights and
+    bias are the negated rows ..C (FSRCNN prelu_split); PTQ and QAT keep them so and the file stores one half."""
 
     model: str
     layers: tuple
     residual: bool
     float_layers: tuple = ()
     act_bits: int = 7
+    paired_outputs: tuple = ()
 
     def __post_init__(self):
         for layer, after in zip(self.layers, self.layers[1:] + (None,)):
@@ -127,7 +134,7 @@ class QuantStack:
         """This stack with `bits`-bit activations (ACTIVATION_BITS); ValueError naming --activation-bits."""
         if bits not in ACTIVATION_BITS:
             raise ValueError(f"--activation-bits: expected one of {list(ACTIVATION_BITS)}, got {bits!r}")
-        return QuantStack(self.model, self.layers, self.residual, self.float_layers, int(bits))
+        return replace(self, act_bits=int(bits))
 
     @property
     def quantised(self) -> tuple:
@@ -150,8 +157,7 @@ class QuantStack:
             if name not in self.convs:
                 raise ValueError(f"--float-layers: {name!r} is not a convolution of the {self.model} int8 chain; "
                                  f"expected names from {list(self.convs)}")
-        return QuantStack(self.model, self.layers, self.residual, tuple(p for p in self.convs if p in names),
-                          self.act_bits)
+        return replace(self, float_layers=tuple(p for p in self.convs if p in names))
 
     @property
     def points(self) -> tuple:
@@ -229,6 +235,8 @@ def equalize_scales(stack: QuantStack, channel_ranges: Mapping, alpha: float) ->
         widths = [np.asarray(channel_ranges[layer.prefix][1], np.float64)
                   - np.asarray(channel_ranges[layer.prefix][0], np.float64) for layer in (producer, activation)]
         r = np.maximum(np.maximum(*widths), 1e-8)
+        if producer.prefix in stack.paired_outputs:  # c and -c share one scale, so the pair stays a pair
+            r = np.tile(np.maximum(r[:r.size // 2], r[r.size // 2:]), 2)
         out[activation.prefix] = (r.max() / r) ** alpha
     return out
 
@@ -327,6 +335,52 @@ def check_int8_tensors(stack: QuantStack, tensors: Mapping, source: str) -> None
                              f"{np.dtype(dtype).name}")
 
 
+_PAIRED_KEYS = {"weight": -1, "bias": -1, "weight_scale": 1}  # the second half: negated, or the same
+
+
+def _partner(v: np.ndarray, sign: int) -> np.ndarray:
+    """The second half of a pair from the first: sign * v; int8 weights clipped to -128..127 (-(-128) = 127)."""
+    if v.dtype == np.int8:
+        return np.clip(sign * v.astype(np.int16), -128, 127).astype(np.int8)
+    return (sign * v).astype(v.dtype)
+
+
+def fold_pairs(stack: QuantStack, tensors: Mapping, source: str = "--out") -> dict:
+    """`tensors` with each paired layer's (QuantStack.paired_outputs) second half of output channels dropped;
+    ValueError naming the layer if that half is not the first's negation (weights, biases) or copy (scales).
+    The one tolerated difference: torch's int8 range -128..127 is asymmetric, so a channel's extreme weight
+    w / scale = +127.5 rounds to 128 and clips to 127 while its partner -127.5 keeps -128; the file (and
+    `unfold_pairs`) then holds -127 there, one level, at most one weight per channel."""
+    out = dict(tensors)
+    for p in stack.paired_outputs:
+        for name, sign in _PAIRED_KEYS.items():
+            key = f"{p}.{name}"
+            if key not in tensors:
+                continue
+            v = np.asarray(tensors[key])
+            half = v.shape[0] // 2
+            first, second = v[:half], v[half:]
+            tied = v.shape[0] % 2 == 0 and (np.array_equal(second, _partner(first, sign)) or (
+                v.dtype == np.int8 and np.all((second == _partner(first, sign)) | ((first == 127) & (second == -128)))))
+            if not tied:
+                raise ValueError(f"{source}: {key}: the (c, -c) channel pairs of {p} are not tied (rows {half}.. "
+                                 f"must be {'-' if sign < 0 else ''}rows ..{half}); jrestore quantize keeps them so")
+            out[key] = first
+    return out
+
+
+def unfold_pairs(stack: QuantStack, tensors: Mapping) -> dict:
+    """The full tensors of a file `fold_pairs` wrote: each paired layer's second half restored."""
+    out = dict(tensors)
+    for p in stack.paired_outputs:
+        for name, sign in _PAIRED_KEYS.items():
+            key = f"{p}.{name}"
+            if key in tensors:
+                v = np.asarray(tensors[key])
+                out[key] = np.concatenate([v, _partner(v, sign)])
+    return out
+
+
 def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwargs: Mapping, method: str,
                    framework: str, float_layers=(), activation_bits: int = 7, **metadata) -> Path:
     """Write an int8 model file atomically (NumPy arrays; metadata values JSON-encoded; `float_layers`: the
@@ -348,7 +402,7 @@ def save_int8_file(path, tensors: Mapping[str, np.ndarray], *, model: str, kwarg
             "scheme": scheme(stack.act_bits), "float_layers": list(stack.float_layers),
             **{k: v for k, v in metadata.items() if v is not None}}
     encoded = {k: json.dumps(v) for k, v in meta.items()}
-    arrays = {k: np.array(v, copy=True, order="C") for k, v in tensors.items()}
+    arrays = {k: np.array(v, copy=True, order="C") for k, v in fold_pairs(stack, tensors, str(path)).items()}
     return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=encoded))
 
 
@@ -368,6 +422,6 @@ def read_int8_file(path) -> tuple[QuantStack, dict, dict, dict]:
         raise ValueError(f"--weights: {path}: activation_bits {bits!r}, expected one of {list(ACTIVATION_BITS)}")
     stack = (quant_stack(meta.get("model"), kwargs).with_float_layers(meta.get("float_layers") or ())
              .with_activation_bits(bits))
-    tensors = load_file(str(path))
+    tensors = unfold_pairs(stack, load_file(str(path)))
     check_int8_tensors(stack, tensors, str(path))
     return stack, tensors, meta, kwargs

@@ -51,7 +51,7 @@ from jrestore.core.quantize import (ACT_QMAX, ACT_QMIN, DEFAULT_PERCENTILE, Quan
 
 __all__ = ["int8_params", "int8_apply", "int8_forward", "ptq", "qat", "qat_observed_apply", "submodule",
            "calibrate_ranges", "quantize_weights", "float_weights", "channel_ranges", "equalize",
-           "set_float_weights", "check_exact_accumulation"]
+           "set_float_weights", "check_exact_accumulation", "tie_pairs"]
 
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -577,13 +577,30 @@ def _with_fake_quantised_weights(jm, stack: QuantStack):
     return twin
 
 
+def tie_pairs(stack: QuantStack, params):
+    """The QAT parameters (nnx.State of the stack's layers, by chain index) with each paired layer's
+    (QuantStack.paired_outputs) (c, -c) output channels tied again after an optimiser step: the first half
+    (first - second) / 2, the second its negation (torch_ref.quantize.qat does the same), so the file can store
+    one half (jrestore.core.quantize.fold_pairs). Kernels are HWIO: output channels last."""
+    paired = {i for i, layer in enumerate(stack.layers) if layer.prefix in stack.paired_outputs}
+
+    def tie(path, v):
+        if path[0].key not in paired:
+            return v
+        half = v.shape[-1] // 2
+        first = (v[..., :half] - v[..., half:]) / 2
+        return jnp.concatenate([first, -first], axis=-1)
+    return jax.tree_util.tree_map_with_path(tie, params) if paired else params
+
+
 def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_pairs, *, steps: int,
         lr: float = 1e-5, on_step=None, averaging_constant: float | None = None, range_init: str | None = None,
         observer: str = "minmax", percentile: float = DEFAULT_PERCENTILE, lr_schedule: str = "constant",
         target: str = "data", freeze_ranges_after: int = 0) -> dict:
     """Quantisation-aware fine-tuning of float model `jm` (changed in place): `steps` Adam steps of MSE through
     AQT fake-quant convolutions on (input, target) pairs from the iterable `train_pairs` (cycled), then the int8
-    file's tensors. `stack.float_layers` train and are written in float32.
+    file's tensors. `stack.float_layers` train and are written in float32; `stack.paired_outputs` (FSRCNN
+    prelu_split) are tied again after every step (tie_pairs).
 
     observer 'minmax' (torch's QAT default): the activation ranges move as PyTorch's QAT observers move them
     (MovingAverageMinMaxObserver): every step observes each quantisation point's min / max on the batch before
@@ -654,7 +671,7 @@ def qat(jm, stack: QuantStack, kwargs: Mapping, calib_batches: Iterable, train_p
             return jnp.mean((out - wanted) ** 2), moved
         (loss, ranges), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, ranges, loss
+        return tie_pairs(stack, optax.apply_updates(params, updates)), opt_state, ranges, loss
 
     step = 0
     while step < steps:

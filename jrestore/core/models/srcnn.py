@@ -107,7 +107,8 @@ def _fsrcnn_quant_stack(kwargs):
     layers += [StackLayer(f"mid_part.{i}", "conv", fused_relu=split) if i % 2 == 0 else StackLayer(f"mid_part.{i}", act)
                for i in range(2 * m + 4)]
     layers.append(StackLayer("last_part", "conv_transpose"))
-    return QuantStack("fsrcnn", tuple(layers), residual=False)
+    paired = tuple(layer.prefix for layer in layers if layer.kind == "conv") if split else ()  # c and -c
+    return QuantStack("fsrcnn", tuple(layers), residual=False, paired_outputs=paired)
 
 
 SPECS = (
