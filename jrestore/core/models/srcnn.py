@@ -40,7 +40,8 @@ def check_fsrcnn_args(scale_factor: int, num_channels: int, d: int, s: int, m: i
 
 
 def _fsrcnn_layers(m: int) -> tuple[list[str], list[str]]:
-    """(the convolutions' prefixes, the PReLUs' prefixes) in call order; the deconvolution 'last_part' after."""
+    """(the convolutions' prefixes, the PReLUs' prefixes) in call order; the deconvolution 'last_part' after.
+    The one list of FSRCNN's layers the prelu_split rule and the int8 chain both walk."""
     convs = ["first_part.0"] + [f"mid_part.{2 * i}" for i in range(m + 2)]
     return convs, ["first_part.1"] + [f"mid_part.{2 * i + 1}" for i in range(m + 2)]
 
@@ -100,15 +101,13 @@ def _fsrcnn_quant_stack(kwargs):
     """jrestore quantize's int8 chain: every conv, PReLU (prelu_split: ReLU, fused) and the deconvolution in order."""
     from jrestore.core.quantize import QuantStack, StackLayer
 
-    m = int(kwargs.get("m", 4))
     split = bool(kwargs.get("prelu_split"))
-    act = "relu" if split else "prelu"
-    layers = [StackLayer("first_part.0", "conv", fused_relu=split), StackLayer("first_part.1", act)]
-    layers += [StackLayer(f"mid_part.{i}", "conv", fused_relu=split) if i % 2 == 0 else StackLayer(f"mid_part.{i}", act)
-               for i in range(2 * m + 4)]
+    convs, activations = _fsrcnn_layers(int(kwargs.get("m", 4)))
+    layers = []
+    for conv, activation in zip(convs, activations):
+        layers += [StackLayer(conv, "conv", fused_relu=split), StackLayer(activation, "relu" if split else "prelu")]
     layers.append(StackLayer("last_part", "conv_transpose"))
-    paired = tuple(layer.prefix for layer in layers if layer.kind == "conv") if split else ()  # c and -c
-    return QuantStack("fsrcnn", tuple(layers), residual=False, paired_outputs=paired)
+    return QuantStack("fsrcnn", tuple(layers), residual=False, paired_outputs=tuple(convs) if split else ())  # c, -c
 
 
 SPECS = (
