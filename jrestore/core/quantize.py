@@ -360,8 +360,12 @@ def fold_pairs(stack: QuantStack, tensors: Mapping, source: str = "--out") -> di
             v = np.asarray(tensors[key])
             half = v.shape[0] // 2
             first, second = v[:half], v[half:]
-            tied = v.shape[0] % 2 == 0 and (np.array_equal(second, _partner(first, sign)) or (
-                v.dtype == np.int8 and np.all((second == _partner(first, sign)) | ((first == 127) & (second == -128)))))
+            tied = v.shape[0] % 2 == 0
+            if tied:
+                match = second == _partner(first, sign)
+                if v.dtype == np.int8:
+                    match |= (first == 127) & (second == -128)  # torch's clipped +127.5 (above)
+                tied = bool(np.all(match))
             if not tied:
                 raise ValueError(f"{source}: {key}: the (c, -c) channel pairs of {p} are not tied (rows {half}.. "
                                  f"must be {'-' if sign < 0 else ''}rows ..{half}); jrestore quantize keeps them so")
